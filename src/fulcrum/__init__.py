@@ -1,0 +1,1 @@
+"""Fulcrum: automated margin protocol for Starknet."""

@@ -1,0 +1,176 @@
+"""One entry point: ``fulcrum toolchain|build|devnet|deploy|demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from fulcrum import build as build_mod
+from fulcrum import toolchain as toolchain_mod
+from fulcrum.errors import FulcrumError
+
+app = typer.Typer(help="Fulcrum: automated margin protocol for Starknet.", no_args_is_help=True)
+toolchain_app = typer.Typer(help="Install or check the pinned Cairo/devnet toolchain.", no_args_is_help=True)
+app.add_typer(toolchain_app, name="toolchain")
+console = Console()
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
+
+
+def fails_cleanly(fn: Callable[P, T]) -> Callable[P, T]:
+    """Turns a FulcrumError into one red line and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except FulcrumError as exc:
+            console.print(f"[bold red]error[/]: {type(exc).__name__}: {exc}")
+            raise typer.Exit(1) from exc
+
+    return wrapper
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    _setup_logging(verbose)
+
+
+@toolchain_app.command("install")
+@fails_cleanly
+def toolchain_install(
+    devnet: bool = typer.Option(True, help="Also build starknet-devnet when it is missing."),
+) -> None:
+    """Build what is missing (idempotent): Cairo compilers, corelib, starknet-devnet."""
+    toolchain_mod.install(with_devnet=devnet)
+
+
+@toolchain_app.command("check")
+@fails_cleanly
+def toolchain_check() -> None:
+    """Show which binaries are used and where the corelib is."""
+    tc = toolchain_mod.resolve(require_devnet=False)
+    table = Table("piece", "path", "version")
+    for name, path in [
+        ("starknet-compile", tc.starknet_compile),
+        ("starknet-sierra-compile", tc.sierra_compile),
+        ("cairo-test", tc.cairo_test),
+        ("cairo-format", tc.cairo_format),
+        ("starknet-devnet", tc.devnet),
+    ]:
+        table.add_row(name, str(path or "missing"), toolchain_mod.binary_version(path) if path else "-")
+    table.add_row("corelib", str(toolchain_mod.ensure_corelib(download=False)), toolchain_mod.CAIRO_VERSION)
+    console.print(table)
+
+
+@app.command("build")
+@fails_cleanly
+def build_cmd(force: bool = typer.Option(False, help="Rebuild even when sources are unchanged.")) -> None:
+    """Compile every contract to target/dev (Scarb layout: Sierra + CASM)."""
+    toolchain_mod.ensure_corelib(download=False)
+    result = run(build_mod.build(toolchain_mod.resolve(require_devnet=False), force=force))
+    table = Table("contract", "seconds", "sierra")
+    for name in result.contracts:
+        table.add_row(name, f"{result.seconds.get(name, 0):.1f}", str(result.sierra(name)))
+    console.print(table)
+    console.print(
+        "up to date, nothing compiled" if result.skipped else f"compiled {len(result.contracts)} contracts"
+    )
+
+
+@app.command("devnet")
+@fails_cleanly
+def devnet_cmd(
+    seed: int = typer.Option(424242, help="Seed of the predeployed accounts."),
+    port: int = typer.Option(0, help="Port (0: a free one)."),
+    accounts: int = typer.Option(10, help="Number of predeployed accounts."),
+) -> None:
+    """Run starknet-devnet in the foreground until Ctrl-C, showing its accounts."""
+    from fulcrum.devnet import Devnet
+
+    async def serve() -> None:
+        tc = toolchain_mod.resolve(require_devnet=True)
+        assert tc.devnet is not None
+        devnet = await Devnet.start(tc.devnet, seed=seed, port=port or None, accounts=accounts)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            table = Table("#", "address", "private key")
+            for i, acc in enumerate(await devnet.predeployed_accounts()):
+                table.add_row(str(i), hex(acc.address), hex(acc.private_key))
+            console.print(table)
+            console.print(
+                f"devnet at [bold]{devnet.url}[/] (export FULCRUM_DEVNET_URL={devnet.url}); Ctrl-C stops"
+            )
+            await stop.wait()
+        finally:
+            devnet.stop()
+
+    run(serve())
+
+
+@app.command("deploy")
+@fails_cleanly
+def deploy_cmd(
+    config: Path = typer.Option(Path("deploy/devnet.toml"), help="Deployment config (TOML)."),
+    url: str = typer.Option("", help="Node URL (default: $FULCRUM_DEVNET_URL)."),
+    account_index: int = typer.Option(0, help="Predeployed devnet account that deploys."),
+) -> None:
+    """Declare and deploy the protocol from a TOML config; write deployments/<network>.json."""
+    from fulcrum.workflow import deploy_on
+
+    node = url or os.environ.get("FULCRUM_DEVNET_URL", "")
+    if not node:
+        raise typer.BadParameter("give --url or set FULCRUM_DEVNET_URL (start one with `fulcrum devnet`)")
+    deployment, path = run(deploy_on(node, config, account_index))
+    table = Table("contract", "address")
+    for key in deployment.contracts:
+        table.add_row(key, hex(deployment.address(key)))
+    console.print(table)
+    console.print(f"written to {path}")
+
+
+@app.command("demo")
+@fails_cleanly
+def demo_cmd(
+    config: Path = typer.Option(Path("deploy/devnet.toml"), help="Deployment config (TOML)."),
+    json_out: Path = typer.Option(Path("out/demo.json"), help="Where to write the summary."),
+) -> None:
+    """Start devnet, build, deploy, deposit, withdraw and print what happened."""
+    from fulcrum.demo import print_summary, run_demo
+
+    summary: dict[str, Any] = run(run_demo(config, json_out))
+    print_summary(console, summary)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,165 @@
+"""Declare (v3, with the compiled-class hash) and deploy (universal deployer) with starknet-py.
+
+Declaring a class that is already declared is not an error: the class hash is computed locally and the
+node is asked for it first. Addresses are written to ``deployments/<network>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starknet_py.common import create_sierra_compiled_contract
+from starknet_py.contract import Contract
+from starknet_py.hash.sierra_class_hash import compute_sierra_class_hash
+from starknet_py.net.account.base_account import BaseAccount
+from starknet_py.net.client_errors import ClientError
+
+from fulcrum.build import BuildResult, project_root
+from fulcrum.config import DeployConfig
+from fulcrum.errors import DeploymentError
+from fulcrum.tx import translate
+
+log = logging.getLogger(__name__)
+
+
+def encode_shortstring(text: str) -> int:
+    if len(text) > 31 or not text.isascii():
+        raise DeploymentError(f"{text!r} is not a Cairo short string (ASCII, 31 characters at most)")
+    return int.from_bytes(text.encode("ascii"), "big")
+
+
+@dataclass
+class Deployment:
+    network: str
+    chain_id: int
+    deployer: int
+    classes: dict[str, int] = field(default_factory=dict)  # contract name -> class hash
+    contracts: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {address, contract}
+
+    def address(self, key: str) -> int:
+        try:
+            return int(self.contracts[key]["address"])
+        except KeyError as exc:
+            raise DeploymentError(f"deployment {self.network!r} has no contract {key!r}") from exc
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = asdict(self)
+        data["chain_id"] = hex(self.chain_id)
+        data["deployer"] = hex(self.deployer)
+        data["classes"] = {k: hex(v) for k, v in self.classes.items()}
+        data["contracts"] = {k: {**v, "address": hex(v["address"])} for k, v in self.contracts.items()}
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                network=data["network"],
+                chain_id=int(data["chain_id"], 16),
+                deployer=int(data["deployer"], 16),
+                classes={k: int(v, 16) for k, v in data["classes"].items()},
+                contracts={k: {**v, "address": int(v["address"], 16)} for k, v in data["contracts"].items()},
+            )
+        except (OSError, KeyError, ValueError) as exc:
+            raise DeploymentError(f"cannot read deployment {path}: {exc}") from exc
+
+
+def deployment_path(network: str, root: Path | None = None) -> Path:
+    return (root or project_root()) / "deployments" / f"{network}.json"
+
+
+class Deployer:
+    """Declares and deploys the crate's contracts from one build with one account."""
+
+    def __init__(self, account: BaseAccount, build: BuildResult):
+        self.account = account
+        self.build = build
+        self._abis: dict[str, list[Any]] = {}
+
+    def abi(self, name: str) -> list[Any]:
+        if name not in self._abis:
+            raw = json.loads(self.build.sierra(name).read_text())["abi"]
+            self._abis[name] = json.loads(raw) if isinstance(raw, str) else raw
+        return self._abis[name]
+
+    async def is_declared(self, class_hash: int) -> bool:
+        try:
+            await self.account.client.get_class_by_hash(class_hash)
+        except ClientError as exc:
+            if str(exc.code) == "28" or "not found" in str(exc).lower():  # CLASS_HASH_NOT_FOUND
+                return False
+            raise translate(exc) from exc
+        return True
+
+    async def declare(self, name: str) -> int:
+        sierra = self.build.sierra(name).read_text()
+        class_hash = compute_sierra_class_hash(create_sierra_compiled_contract(sierra))
+        if await self.is_declared(class_hash):
+            log.info("class %s already declared (%#x)", name, class_hash)
+            return class_hash
+        try:
+            result = await Contract.declare_v3(
+                self.account,
+                sierra,
+                compiled_contract_casm=self.build.casm(name).read_text(),
+                auto_estimate=True,
+            )
+            await result.wait_for_acceptance(check_interval=0.05)
+        except ClientError as exc:
+            if "already declared" in str(exc).lower():
+                return class_hash
+            raise DeploymentError(f"declare {name} failed: {exc}") from exc
+        if result.class_hash != class_hash:
+            raise DeploymentError(f"{name}: node class hash {result.class_hash:#x} != local {class_hash:#x}")
+        log.info("declared %s (%#x)", name, class_hash)
+        return class_hash
+
+    async def deploy(
+        self, name: str, class_hash: int, constructor_args: list[Any], salt: int | None = None
+    ) -> Contract:
+        try:
+            result = await Contract.deploy_contract_v3(
+                self.account, class_hash, abi=self.abi(name), constructor_args=constructor_args,
+                auto_estimate=True, salt=salt,
+            )  # fmt: skip
+            await result.wait_for_acceptance(check_interval=0.05)
+        except ClientError as exc:
+            raise DeploymentError(f"deploy {name} failed: {exc}") from exc
+        log.info("deployed %s at %#x", name, result.deployed_contract.address)
+        return result.deployed_contract
+
+    def contract_at(self, name: str, address: int) -> Contract:
+        return Contract(address=address, abi=self.abi(name), provider=self.account, cairo_version=1)
+
+
+async def deploy_protocol(
+    account: BaseAccount, build: BuildResult, config: DeployConfig, chain_id: int, save_to: Path | None = None
+) -> Deployment:
+    """Deploys test tokens and the vault as `config` says, registers the vault's assets."""
+    from fulcrum.vault import VaultClient
+
+    deployer = Deployer(account, build)
+    deployment = Deployment(config.network, chain_id, account.address)
+    for name in ("TestToken", "Vault"):
+        deployment.classes[name] = await deployer.declare(name)
+    for token in config.tokens:
+        contract = await deployer.deploy(
+            "TestToken",
+            deployment.classes["TestToken"],
+            [encode_shortstring(token.name), encode_shortstring(token.symbol), token.decimals],
+        )
+        deployment.contracts[token.key] = {"address": contract.address, "contract": "TestToken"}
+    vault = await deployer.deploy("Vault", deployment.classes["Vault"], [account.address])
+    deployment.contracts["vault"] = {"address": vault.address, "contract": "Vault"}
+    vault_client = VaultClient(vault)
+    for key in config.vault_assets:
+        await vault_client.register_asset(deployment.address(key))
+    if save_to is not None:
+        deployment.save(save_to)
+    return deployment

@@ -1,0 +1,171 @@
+"""Typed exceptions, rooted at :class:`FulcrumError`.
+
+Every Cairo error constant (``pub mod Errors`` in ``src/``) maps to one exception class here, by its exact
+short-string text; :func:`raise_for_contract_error` turns a starknet-py failure carrying such a felt into
+the matching exception (``tests/unit/test_errors.py`` checks the two sides stay equal).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NoReturn
+
+
+class FulcrumError(Exception):
+    """Base of every error Fulcrum raises on purpose."""
+
+
+class ToolchainError(FulcrumError):
+    """A toolchain piece (compiler, corelib, devnet) is missing or unusable."""
+
+
+class BuildError(FulcrumError):
+    """Compiling a contract failed."""
+
+
+class DevnetError(FulcrumError):
+    """starknet-devnet could not be started, reached or stopped."""
+
+
+class DeploymentError(FulcrumError):
+    """Declaring, deploying or reading a deployment failed."""
+
+
+class ConfigError(FulcrumError):
+    """A configuration file or value is invalid."""
+
+
+class InvalidAmount(FulcrumError, ValueError):
+    """An amount is negative or does not fit the contract's integer type; nothing was sent."""
+
+
+def check_u256(amount: int, what: str = "amount") -> int:
+    if not 0 <= amount < 2**256:
+        raise InvalidAmount(f"{what} must be within 0..2^256-1, got {amount}")
+    return amount
+
+
+class TransientError(FulcrumError):
+    """A failure worth retrying (node unreachable, timeout)."""
+
+
+class ContractError(FulcrumError):
+    """A contract rejected a call with one of its named error constants."""
+
+    code: str = ""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.code)
+
+
+class UnknownContractError(ContractError):
+    """A contract call failed with a reason Fulcrum does not name."""
+
+
+# --- ownable -------------------------------------------------------------------------------------------
+class NotOwner(ContractError):
+    code = "ownable: caller is not owner"
+
+
+class OwnableZeroAddress(ContractError):
+    code = "ownable: zero address"
+
+
+# --- test token (ERC20) --------------------------------------------------------------------------------
+class TokenInsufficientBalance(ContractError):
+    code = "erc20: insufficient balance"
+
+
+class TokenInsufficientAllowance(ContractError):
+    code = "erc20: insufficient allowance"
+
+
+class TokenZeroAddress(ContractError):
+    code = "erc20: zero address"
+
+
+# --- vault ---------------------------------------------------------------------------------------------
+class VaultError(ContractError):
+    """Base of the vault's errors."""
+
+
+class ZeroAmount(VaultError):
+    code = "vault: zero amount"
+
+
+class UnknownAsset(VaultError):
+    code = "vault: unknown asset"
+
+
+class InsufficientBalance(VaultError):
+    code = "vault: insufficient balance"
+
+
+class AllowanceTooSmall(VaultError):
+    code = "vault: allowance too small"
+
+
+class AssetAlreadyRegistered(VaultError):
+    code = "vault: asset registered"
+
+
+class TransferFailed(VaultError):
+    code = "vault: transfer failed"
+
+
+class VaultZeroAddress(VaultError):
+    code = "vault: zero address"
+
+
+# --- fixed-point math ----------------------------------------------------------------------------------
+class Pow10Overflow(ContractError):
+    code = "fixed: pow10 overflow"
+
+
+def _all_subclasses(cls: type[ContractError]) -> list[type[ContractError]]:
+    out: list[type[ContractError]] = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+ERRORS_BY_CODE: dict[str, type[ContractError]] = {
+    cls.code: cls for cls in _all_subclasses(ContractError) if cls.code
+}
+
+_QUOTED = re.compile(r"\('([^']{1,31})'\)")
+_HEX_FELT = re.compile(r"0x[0-9a-fA-F]{2,64}")
+
+
+def _decode_shortstring(value: int) -> str | None:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return text if text and text.isprintable() else None
+
+
+def find_error_code(message: str) -> str | None:
+    """Returns the first known Cairo error constant found in a node's failure message."""
+    for match in _QUOTED.finditer(message):
+        if match.group(1) in ERRORS_BY_CODE:
+            return match.group(1)
+    for match in _HEX_FELT.finditer(message):
+        text = _decode_shortstring(int(match.group(0), 16))
+        if text in ERRORS_BY_CODE:
+            return text
+    return None
+
+
+def contract_error_from_message(message: str) -> ContractError:
+    code = find_error_code(message)
+    if code is None:
+        return UnknownContractError(message[:2000])
+    return ERRORS_BY_CODE[code](f"{code} (contract rejected the call)")
+
+
+def raise_for_contract_error(exc: BaseException) -> NoReturn:
+    """Re-raises a starknet-py failure as the matching typed :class:`ContractError`."""
+    raise contract_error_from_message(str(exc)) from exc

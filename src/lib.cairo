@@ -1,0 +1,23 @@
+//! Fulcrum: an automated margin protocol for Starknet.
+//! The whole Cairo module tree is declared here so the architecture reads at a glance.
+
+pub mod interfaces {
+    pub mod ierc20;
+    pub mod iownable;
+    pub mod ivault;
+}
+
+pub mod components {
+    pub mod ownable;
+}
+
+pub mod math {
+    pub mod fixed;
+}
+
+/// Test-only contracts (a mintable ERC20 for tests and the demo). Never deployed on a real network.
+pub mod mocks {
+    pub mod test_token;
+}
+
+pub mod vault;

@@ -1,0 +1,157 @@
+//! Fixed-point math: one SCALE = 1e18 for prices, ratios and indices.
+//! Pure functions with explicit rounding (`round_up`), always chosen against the user by the caller:
+//! down on credits, up on debts. Functions return `Option`; call sites assert with a named error.
+
+use core::integer::{u512, u512_safe_div_rem_by_u256};
+use core::num::traits::WideMul;
+
+/// 1.0 in fixed point [SCALE].
+pub const SCALE: u256 = 1_000_000_000_000_000_000;
+
+/// `a * b / c` computed over 512 bits, rounded down or up. `None` on `c == 0` or a result above u256.
+pub fn mul_div(a: u256, b: u256, c: u256, round_up: bool) -> Option<u256> {
+    let c_nz: NonZero<u256> = c.try_into()?;
+    let product: u512 = a.wide_mul(b);
+    let (quotient, remainder) = u512_safe_div_rem_by_u256(product, c_nz);
+    if quotient.limb2 != 0 || quotient.limb3 != 0 {
+        return Option::None;
+    }
+    let result = u256 { low: quotient.limb0, high: quotient.limb1 };
+    if round_up && remainder != 0 {
+        return checked_add(result, 1);
+    }
+    Option::Some(result)
+}
+
+/// `a * b / SCALE`: product of two fixed-point numbers.
+pub fn mul_fixed(a: u256, b: u256, round_up: bool) -> Option<u256> {
+    mul_div(a, b, SCALE, round_up)
+}
+
+/// `a * SCALE / b`: quotient of two fixed-point numbers.
+pub fn div_fixed(a: u256, b: u256, round_up: bool) -> Option<u256> {
+    mul_div(a, SCALE, b, round_up)
+}
+
+pub fn checked_add(a: u256, b: u256) -> Option<u256> {
+    core::num::traits::CheckedAdd::checked_add(a, b)
+}
+
+pub fn checked_sub(a: u256, b: u256) -> Option<u256> {
+    core::num::traits::CheckedSub::checked_sub(a, b)
+}
+
+/// Converts a token amount with `decimals` to fixed point [SCALE]. Exact for decimals <= 18;
+/// rounds as asked above 18.
+pub fn to_fixed(amount: u256, decimals: u8, round_up: bool) -> Option<u256> {
+    if decimals <= 18 {
+        mul_div(amount, pow10(18 - decimals), 1, false)
+    } else {
+        mul_div(amount, 1, pow10(decimals - 18), round_up)
+    }
+}
+
+/// Converts a fixed-point value [SCALE] to a token amount with `decimals`, rounding as asked.
+pub fn from_fixed(value: u256, decimals: u8, round_up: bool) -> Option<u256> {
+    if decimals <= 18 {
+        mul_div(value, 1, pow10(18 - decimals), round_up)
+    } else {
+        mul_div(value, pow10(decimals - 18), 1, false)
+    }
+}
+
+/// 10^exp for exp <= 77 (the largest power of ten in u256).
+pub fn pow10(exp: u8) -> u256 {
+    assert(exp <= 77, 'fixed: pow10 overflow');
+    let mut result: u256 = 1;
+    let mut i: u8 = 0;
+    while i != exp {
+        result = result * 10;
+        i += 1;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use core::num::traits::Bounded;
+    use super::{SCALE, div_fixed, from_fixed, mul_div, mul_fixed, pow10, to_fixed};
+
+    const MAX: u256 = Bounded::<u256>::MAX;
+
+    #[test]
+    fn mul_div_exact() {
+        assert_eq!(mul_div(6, 7, 3, false), Option::Some(14));
+        assert_eq!(mul_div(6, 7, 3, true), Option::Some(14));
+        assert_eq!(mul_div(0, 7, 3, true), Option::Some(0));
+    }
+
+    #[test]
+    fn mul_div_rounds_in_the_asked_direction() {
+        assert_eq!(mul_div(10, 1, 3, false), Option::Some(3));
+        assert_eq!(mul_div(10, 1, 3, true), Option::Some(4));
+        assert_eq!(mul_div(1, 1, MAX, false), Option::Some(0));
+        assert_eq!(mul_div(1, 1, MAX, true), Option::Some(1));
+    }
+
+    #[test]
+    fn mul_div_uses_512_bit_intermediate() {
+        // MAX * MAX / MAX does not overflow although MAX * MAX does not fit u256.
+        assert_eq!(mul_div(MAX, MAX, MAX, false), Option::Some(MAX));
+        assert_eq!(mul_div(MAX, 2, 4, false), Option::Some(MAX / 2));
+        assert_eq!(mul_div(MAX, 2, 4, true), Option::Some(MAX / 2 + 1));
+    }
+
+    #[test]
+    fn mul_div_rejects_zero_divisor_and_overflow() {
+        assert_eq!(mul_div(1, 1, 0, false), Option::None);
+        assert_eq!(mul_div(MAX, 2, 1, false), Option::None);
+        // Exactly MAX, then rounding up by one more overflows.
+        assert_eq!(mul_div(MAX, 1, 1, true), Option::Some(MAX));
+        assert_eq!(mul_div(MAX, 3, 2, false), Option::None);
+    }
+
+    #[test]
+    fn fixed_mul_and_div() {
+        let one_and_half = SCALE + SCALE / 2;
+        assert_eq!(mul_fixed(one_and_half, 2 * SCALE, false), Option::Some(3 * SCALE));
+        assert_eq!(div_fixed(3 * SCALE, 2 * SCALE, false), Option::Some(one_and_half));
+        assert_eq!(div_fixed(SCALE, 3 * SCALE, false), Option::Some(333_333_333_333_333_333));
+        assert_eq!(div_fixed(SCALE, 3 * SCALE, true), Option::Some(333_333_333_333_333_334));
+        assert_eq!(div_fixed(SCALE, 0, true), Option::None);
+    }
+
+    #[test]
+    fn token_decimals_round_trip() {
+        // 6-decimal stablecoin: 1.5 USDC.
+        assert_eq!(to_fixed(1_500_000, 6, false), Option::Some(one_point_five()));
+        assert_eq!(from_fixed(one_point_five(), 6, false), Option::Some(1_500_000));
+        // Sub-unit dust rounds down on credits, up on debts.
+        assert_eq!(from_fixed(1, 6, false), Option::Some(0));
+        assert_eq!(from_fixed(1, 6, true), Option::Some(1));
+        // 18 decimals is the identity.
+        assert_eq!(to_fixed(12345, 18, false), Option::Some(12345));
+        assert_eq!(from_fixed(12345, 18, true), Option::Some(12345));
+        // More than 18 decimals.
+        assert_eq!(to_fixed(15, 19, false), Option::Some(1));
+        assert_eq!(to_fixed(15, 19, true), Option::Some(2));
+        assert_eq!(from_fixed(2, 19, false), Option::Some(20));
+    }
+
+    fn one_point_five() -> u256 {
+        SCALE + SCALE / 2
+    }
+
+    #[test]
+    fn pow10_table() {
+        assert_eq!(pow10(0), 1);
+        assert_eq!(pow10(18), SCALE);
+        assert_eq!(pow10(77) / pow10(76), 10);
+    }
+
+    #[test]
+    #[should_panic(expected: ('fixed: pow10 overflow',))]
+    fn pow10_rejects_overflow() {
+        pow10(78);
+    }
+}

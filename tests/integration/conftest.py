@@ -1,0 +1,3 @@
+from tests.integration.fixtures.protocol import build, devnet, protocol
+
+__all__ = ["build", "devnet", "protocol"]
