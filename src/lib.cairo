@@ -3,7 +3,9 @@
 
 pub mod interfaces {
     pub mod ierc20;
+    pub mod ioracle;
     pub mod iownable;
+    pub mod ipragma;
     pub mod ivault;
 }
 
@@ -20,4 +22,5 @@ pub mod mocks {
     pub mod test_token;
 }
 
+pub mod oracle;
 pub mod vault;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,41 @@ class TokenConfig:
     decimals: int
 
 
+SCALE = 10**18
+
+
+def to_fixed(value: int | float | str, where: str) -> int:
+    """A decimal number from the config -> 1e18 fixed point, exactly (no float rounding)."""
+    try:
+        scaled = Decimal(str(value)) * SCALE
+    except InvalidOperation as exc:
+        raise ConfigError(f"{where}: {value!r} is not a number") from exc
+    if scaled != scaled.to_integral_value() or scaled < 0:
+        raise ConfigError(f"{where}: {value!r} must be non-negative with at most 18 decimals")
+    return int(scaled)
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    pair: str  # e.g. "ETH/USD"
+    decimals: int
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    publishers: int  # devnet: deterministic publisher keys (tests and demo only)
+    max_deviation: int  # [SCALE]
+    max_entry_age: int  # [seconds]
+    max_future: int  # [seconds]
+    pairs: tuple[PairConfig, ...]
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     network: str
     tokens: tuple[TokenConfig, ...]
     vault_assets: tuple[str, ...]
+    oracle: OracleConfig
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:
@@ -54,10 +85,35 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
         tokens.append(TokenConfig(_require(raw, "key", str, where), name, symbol, decimals))
     vault = _require(data, "vault", dict, source)
     assets = tuple(_require(vault, "assets", list, f"{source}: vault"))
-    config = DeployConfig(_require(data, "network", str, source), tuple(tokens), assets)
+    config = DeployConfig(
+        _require(data, "network", str, source),
+        tuple(tokens),
+        assets,
+        parse_oracle(data.get("oracle", {}), source),
+    )
     for key in assets:
         config.token(key)
     return config
+
+
+def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
+    where = f"{source}: oracle"
+    pairs = []
+    for i, pair in enumerate(raw.get("pairs", [])):
+        decimals = _require(pair, "decimals", int, f"{where}.pairs[{i}]")
+        if not 0 <= decimals <= 36:
+            raise ConfigError(f"{where}.pairs[{i}]: decimals must be within 0..36")
+        pairs.append(PairConfig(_require(pair, "pair", str, f"{where}.pairs[{i}]"), decimals))
+    publishers = int(raw.get("publishers", 1))
+    if not 1 <= publishers <= 16:
+        raise ConfigError(f"{where}: publishers must be within 1..16")
+    return OracleConfig(
+        publishers=publishers,
+        max_deviation=to_fixed(raw.get("max_deviation", "0.2"), f"{where}.max_deviation"),
+        max_entry_age=int(raw.get("max_entry_age", 300)),
+        max_future=int(raw.get("max_future", 60)),
+        pairs=tuple(pairs),
+    )
 
 
 def load_config(path: Path) -> DeployConfig:

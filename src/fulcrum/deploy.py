@@ -141,12 +141,13 @@ class Deployer:
 async def deploy_protocol(
     account: BaseAccount, build: BuildResult, config: DeployConfig, chain_id: int, save_to: Path | None = None
 ) -> Deployment:
-    """Deploys test tokens and the vault as `config` says, registers the vault's assets."""
+    """Deploys test tokens, the vault and the price feed as `config` says, and configures them."""
+    from fulcrum.oracle import FeedConfig, OracleClient, devnet_publishers, pair_id
     from fulcrum.vault import VaultClient
 
     deployer = Deployer(account, build)
     deployment = Deployment(config.network, chain_id, account.address)
-    for name in ("TestToken", "Vault"):
+    for name in ("TestToken", "Vault", "PriceFeed"):
         deployment.classes[name] = await deployer.declare(name)
     for token in config.tokens:
         contract = await deployer.deploy(
@@ -160,6 +161,17 @@ async def deploy_protocol(
     vault_client = VaultClient(vault)
     for key in config.vault_assets:
         await vault_client.register_asset(deployment.address(key))
+    oc = config.oracle
+    feed_config = FeedConfig(oc.max_deviation, oc.max_entry_age, oc.max_future)
+    feed = await deployer.deploy(
+        "PriceFeed", deployment.classes["PriceFeed"], [account.address, feed_config.as_abi()]
+    )
+    deployment.contracts["oracle"] = {"address": feed.address, "contract": "PriceFeed"}
+    oracle = OracleClient(feed)
+    await oracle.send(
+        [oracle.prepare("add_pair", pair_id(p.pair), p.decimals) for p in oc.pairs]
+        + [oracle.prepare("add_publisher", p.public_key) for p in devnet_publishers(oc.publishers)]
+    )
     if save_to is not None:
         deployment.save(save_to)
     return deployment

@@ -117,6 +117,61 @@ class VaultZeroAddress(VaultError):
     code = "vault: zero address"
 
 
+# --- oracle (price feed) -------------------------------------------------------------------------------
+class OracleError(ContractError):
+    """Base of the price feed's errors."""
+
+
+class UnknownPublisher(OracleError):
+    code = "oracle: unknown publisher"
+
+
+class UnknownPair(OracleError):
+    code = "oracle: unknown pair"
+
+
+class BadSignature(OracleError):
+    code = "oracle: bad signature"
+
+
+class UpdateNotNewer(OracleError):
+    """A replayed or out-of-order signed price."""
+
+    code = "oracle: update not newer"
+
+
+class FutureTimestamp(OracleError):
+    code = "oracle: future timestamp"
+
+
+class DeviationTooLarge(OracleError):
+    code = "oracle: deviation too large"
+
+
+class ZeroPrice(OracleError):
+    code = "oracle: zero price"
+
+
+class PairExists(OracleError):
+    code = "oracle: pair exists"
+
+
+class PublisherExists(OracleError):
+    code = "oracle: publisher exists"
+
+
+class TooManyPublishers(OracleError):
+    code = "oracle: too many publishers"
+
+
+class UnsupportedDataType(OracleError):
+    code = "oracle: unsupported data type"
+
+
+class BadDecimals(OracleError):
+    code = "oracle: bad decimals"
+
+
 # --- fixed-point math ----------------------------------------------------------------------------------
 class Pow10Overflow(ContractError):
     code = "fixed: pow10 overflow"

@@ -6,6 +6,7 @@ from starknet_py.net.account.base_account import BaseAccount
 
 from fulcrum.build import BuildResult
 from fulcrum.deploy import Deployer, Deployment
+from fulcrum.oracle import OracleClient
 from fulcrum.token import TokenClient
 from fulcrum.vault import VaultClient
 
@@ -22,6 +23,10 @@ class Fulcrum:
     @property
     def vault(self) -> VaultClient:
         return VaultClient(self._deployer.contract_at(*self._contract("vault")))
+
+    @property
+    def oracle(self) -> OracleClient:
+        return OracleClient(self._deployer.contract_at(*self._contract("oracle")))
 
     def token(self, key: str) -> TokenClient:
         return TokenClient(self._deployer.contract_at(*self._contract(key)))

@@ -72,10 +72,44 @@ pub fn pow10(exp: u8) -> u256 {
     result
 }
 
+/// Median of a small list (insertion sort); the mean of the two middle values, rounded down, when the
+/// count is even; 0 for an empty list.
+pub fn median(values: Span<u128>) -> u128 {
+    let n = values.len();
+    if n == 0 {
+        return 0;
+    }
+    let mut sorted: Array<u128> = array![];
+    for value in values {
+        // Insert *value keeping `sorted` ascending.
+        let mut next: Array<u128> = array![];
+        let mut placed = false;
+        for current in sorted.span() {
+            if !placed && *value < *current {
+                next.append(*value);
+                placed = true;
+            }
+            next.append(*current);
+        }
+        if !placed {
+            next.append(*value);
+        }
+        sorted = next;
+    }
+    let mid = n / 2;
+    if n % 2 == 1 {
+        *sorted.at(mid)
+    } else {
+        let low: u256 = (*sorted.at(mid - 1)).into();
+        let high: u256 = (*sorted.at(mid)).into();
+        ((low + high) / 2).try_into().unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use core::num::traits::Bounded;
-    use super::{SCALE, div_fixed, from_fixed, mul_div, mul_fixed, pow10, to_fixed};
+    use super::{SCALE, div_fixed, from_fixed, median, mul_div, mul_fixed, pow10, to_fixed};
 
     const MAX: u256 = Bounded::<u256>::MAX;
 
@@ -140,6 +174,17 @@ mod tests {
 
     fn one_point_five() -> u256 {
         SCALE + SCALE / 2
+    }
+
+    #[test]
+    fn median_of_odd_even_and_empty_lists() {
+        assert_eq!(median(array![].span()), 0);
+        assert_eq!(median(array![7].span()), 7);
+        assert_eq!(median(array![9, 1, 5].span()), 5);
+        assert_eq!(median(array![4, 1, 3, 2].span()), 2); // (2 + 3) / 2 rounded down
+        assert_eq!(median(array![5, 5, 1, 9, 5].span()), 5);
+        let max = Bounded::<u128>::MAX;
+        assert_eq!(median(array![max, max].span()), max);
     }
 
     #[test]

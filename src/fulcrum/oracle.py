@@ -1,0 +1,129 @@
+"""Signed prices and the typed wrapper of the `PriceFeed` oracle (Pragma-compatible median)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from poseidon_py.poseidon_hash import poseidon_hash_many
+from starknet_py.hash.utils import message_signature, private_to_stark_key
+
+from fulcrum.client import ContractClient
+from fulcrum.errors import ConfigError
+from fulcrum.tx import TxResult
+
+STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
+
+
+def pair_id(name: str) -> int:
+    """ "ETH/USD" -> its short-string felt, as Pragma names pairs."""
+    if not name or len(name) > 31 or not name.isascii():
+        raise ConfigError(f"pair {name!r} is not a short string")
+    return int.from_bytes(name.encode("ascii"), "big")
+
+
+def price_message_hash(pair: int, price: int, timestamp: int) -> int:
+    """What a publisher signs: poseidon(pair_id, price, timestamp), as the contract recomputes it."""
+    return int(poseidon_hash_many([pair, price, timestamp]))
+
+
+@dataclass(frozen=True)
+class SignedPrice:
+    pair_id: int
+    price: int  # [10^decimals of the pair]
+    timestamp: int  # [seconds]
+    publisher: int  # public key
+    signature_r: int
+    signature_s: int
+
+    def as_abi(self) -> dict[str, int]:
+        return {
+            "pair_id": self.pair_id,
+            "price": self.price,
+            "timestamp": self.timestamp,
+            "publisher": self.publisher,
+            "signature_r": self.signature_r,
+            "signature_s": self.signature_s,
+        }
+
+
+@dataclass(frozen=True)
+class Publisher:
+    private_key: int
+
+    @property
+    def public_key(self) -> int:
+        return int(private_to_stark_key(self.private_key))
+
+    def sign(self, pair: int, price: int, timestamp: int) -> SignedPrice:
+        r, s = message_signature(price_message_hash(pair, price, timestamp), self.private_key)
+        return SignedPrice(pair, price, timestamp, self.public_key, int(r), int(s))
+
+
+def devnet_publishers(count: int, seed: int = 0) -> list[Publisher]:
+    """Deterministic publisher keys for devnet and tests only (real keys come from the environment)."""
+    return [
+        Publisher(
+            1 + poseidon_hash_many([int.from_bytes(b"fulcrum-publisher", "big"), seed, i]) % (STARK_ORDER - 1)
+        )
+        for i in range(count)
+    ]
+
+
+@dataclass(frozen=True)
+class MedianPrice:
+    price: int  # [10^decimals]
+    decimals: int
+    timestamp: int  # [seconds]
+    num_sources: int
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    max_deviation: int  # [SCALE]
+    max_entry_age: int  # [seconds]
+    max_future: int  # [seconds]
+
+    def as_abi(self) -> dict[str, int]:
+        return {
+            "max_deviation": self.max_deviation,
+            "max_entry_age": self.max_entry_age,
+            "max_future": self.max_future,
+        }
+
+
+class OracleClient(ContractClient):
+    def submit_call(self, updates: list[SignedPrice]) -> Any:
+        """The prepared `submit` call, for bundling fresh prices into another multicall."""
+        return self.prepare("submit", [u.as_abi() for u in updates])
+
+    async def submit(self, updates: list[SignedPrice]) -> TxResult:
+        return await self.send(self.submit_call(updates))
+
+    async def add_publisher(self, public_key: int) -> TxResult:
+        return await self.send(self.prepare("add_publisher", public_key))
+
+    async def remove_publisher(self, public_key: int) -> TxResult:
+        return await self.send(self.prepare("remove_publisher", public_key))
+
+    async def add_pair(self, pair: int, decimals: int) -> TxResult:
+        return await self.send(self.prepare("add_pair", pair, decimals))
+
+    async def set_config(self, config: FeedConfig) -> TxResult:
+        return await self.send(self.prepare("set_config", config.as_abi()))
+
+    async def is_publisher(self, public_key: int) -> bool:
+        return bool(await self.view("is_publisher", public_key))
+
+    async def median(self, pair: int) -> MedianPrice:
+        raw = await self.view("get_data_median", {"SpotEntry": pair})
+        return MedianPrice(
+            int(raw["price"]),
+            int(raw["decimals"]),
+            int(raw["last_updated_timestamp"]),
+            int(raw["num_sources_aggregated"]),
+        )
+
+    async def entry(self, pair: int, publisher: int) -> tuple[int, int]:
+        price, timestamp = await self.view("entry", pair, publisher)
+        return int(price), int(timestamp)
