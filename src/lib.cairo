@@ -3,6 +3,7 @@
 
 pub mod interfaces {
     pub mod ierc20;
+    pub mod imargin;
     pub mod ioracle;
     pub mod iownable;
     pub mod ipragma;
@@ -15,6 +16,7 @@ pub mod components {
 
 pub mod math {
     pub mod fixed;
+    pub mod margin;
 }
 
 /// Test-only contracts (a mintable ERC20 for tests and the demo). Never deployed on a real network.
@@ -22,5 +24,6 @@ pub mod mocks {
     pub mod test_token;
 }
 
+pub mod margin;
 pub mod oracle;
 pub mod vault;

@@ -49,11 +49,41 @@ class OracleConfig:
 
 
 @dataclass(frozen=True)
+class CollateralConfig:
+    token: str
+    pair: str
+    weight: int  # [SCALE]
+    cap: int  # [SCALE]
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    id: str
+    pair: str
+    imr: int  # [SCALE]
+    mmr: int  # [SCALE]
+    size_premium: int  # [SCALE]
+    max_oi: int  # [SCALE]
+    fee_rate: int  # [SCALE]
+    skew_scale: int  # [SCALE]
+
+
+@dataclass(frozen=True)
+class MarginConfig:
+    quote: str
+    max_staleness: int  # [seconds]
+    min_sources: int
+    assets: tuple[CollateralConfig, ...]
+    markets: tuple[MarketConfig, ...]
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     network: str
     tokens: tuple[TokenConfig, ...]
     vault_assets: tuple[str, ...]
     oracle: OracleConfig
+    margin: MarginConfig | None = None
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:
@@ -113,6 +143,38 @@ def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
         max_entry_age=int(raw.get("max_entry_age", 300)),
         max_future=int(raw.get("max_future", 60)),
         pairs=tuple(pairs),
+    )
+
+
+def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
+    where = f"{source}: margin"
+    assets = tuple(
+        CollateralConfig(
+            token=_require(a, "token", str, f"{where}.assets[{i}]"),
+            pair=_require(a, "pair", str, f"{where}.assets[{i}]"),
+            weight=to_fixed(
+                _require(a, "weight", str, f"{where}.assets[{i}]"), f"{where}.assets[{i}].weight"
+            ),
+            cap=to_fixed(_require(a, "cap", str, f"{where}.assets[{i}]"), f"{where}.assets[{i}].cap"),
+        )
+        for i, a in enumerate(raw.get("assets", []))
+    )
+    markets = []
+    for i, m in enumerate(raw.get("markets", [])):
+        at = f"{where}.markets[{i}]"
+        fields = {k: to_fixed(_require(m, k, str, at), f"{at}.{k}") for k in
+                  ("imr", "mmr", "size_premium", "max_oi", "fee_rate", "skew_scale")}  # fmt: skip
+        if not 0 < fields["mmr"] < fields["imr"] <= SCALE:
+            raise ConfigError(f"{at}: need 0 < mmr < imr <= 1")
+        markets.append(
+            MarketConfig(id=_require(m, "id", str, at), pair=_require(m, "pair", str, at), **fields)
+        )
+    return MarginConfig(
+        quote=_require(raw, "quote", str, where),
+        max_staleness=int(raw.get("max_staleness", 120)),
+        min_sources=int(raw.get("min_sources", 1)),
+        assets=assets,
+        markets=tuple(markets),
     )
 
 

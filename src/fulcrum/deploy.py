@@ -147,7 +147,7 @@ async def deploy_protocol(
 
     deployer = Deployer(account, build)
     deployment = Deployment(config.network, chain_id, account.address)
-    for name in ("TestToken", "Vault", "PriceFeed"):
+    for name in ("TestToken", "Vault", "PriceFeed", "Margin"):
         deployment.classes[name] = await deployer.declare(name)
     for token in config.tokens:
         contract = await deployer.deploy(
@@ -172,6 +172,46 @@ async def deploy_protocol(
         [oracle.prepare("add_pair", pair_id(p.pair), p.decimals) for p in oc.pairs]
         + [oracle.prepare("add_publisher", p.public_key) for p in devnet_publishers(oc.publishers)]
     )
+    if config.margin is not None:
+        await deploy_margin(deployer, deployment, config)
     if save_to is not None:
         deployment.save(save_to)
     return deployment
+
+
+async def deploy_margin(deployer: Deployer, deployment: Deployment, config: DeployConfig) -> None:
+    """Deploys the margin engine on the deployment's oracle and adds the configured assets and markets."""
+    from fulcrum.margin import MarginClient, market_id
+    from fulcrum.model import AssetParams, MarketParams
+    from fulcrum.oracle import pair_id
+
+    mc = config.margin
+    assert mc is not None
+    guards = {"max_staleness": mc.max_staleness, "min_sources": mc.min_sources}
+    owner = deployer.account.address
+    contract = await deployer.deploy(
+        "Margin",
+        deployment.classes["Margin"],
+        [owner, deployment.address(mc.quote), deployment.address("oracle"), guards],
+    )
+    deployment.contracts["margin"] = {"address": contract.address, "contract": "Margin"}
+    margin = MarginClient(contract)
+    calls = [
+        margin.prepare(
+            "add_asset", deployment.address(a.token), vars(AssetParams(pair_id(a.pair), a.weight, a.cap))
+        )
+        for a in mc.assets
+    ] + [
+        margin.prepare(
+            "add_market",
+            market_id(m.id),
+            vars(
+                MarketParams(
+                    pair_id(m.pair), m.imr, m.mmr, m.size_premium, m.max_oi, m.fee_rate, m.skew_scale
+                )
+            ),
+        )
+        for m in mc.markets
+    ]
+    if calls:
+        await margin.send(calls)

@@ -6,6 +6,7 @@ from starknet_py.net.account.base_account import BaseAccount
 
 from fulcrum.build import BuildResult
 from fulcrum.deploy import Deployer, Deployment
+from fulcrum.margin import MarginClient
 from fulcrum.oracle import OracleClient
 from fulcrum.token import TokenClient
 from fulcrum.vault import VaultClient
@@ -27,6 +28,10 @@ class Fulcrum:
     @property
     def oracle(self) -> OracleClient:
         return OracleClient(self._deployer.contract_at(*self._contract("oracle")))
+
+    @property
+    def margin(self) -> MarginClient:
+        return MarginClient(self._deployer.contract_at(*self._contract("margin")))
 
     def token(self, key: str) -> TokenClient:
         return TokenClient(self._deployer.contract_at(*self._contract(key)))

@@ -72,6 +72,45 @@ pub fn pow10(exp: u8) -> u256 {
     result
 }
 
+pub mod Errors {
+    pub const OVERFLOW: felt252 = 'fixed: overflow';
+}
+
+/// Signed `a * b / c` (c > 0) rounded toward +inf (`ceil`) or -inf (floor). Panics on overflow of i128.
+pub fn mul_div_signed(a: i128, b: i128, c: u128, ceil: bool) -> i128 {
+    let negative = (a < 0) != (b < 0);
+    let magnitude = mul_div(abs(a).into(), abs(b).into(), c.into(), ceil != negative)
+        .expect(Errors::OVERFLOW);
+    to_signed(magnitude, negative && magnitude != 0)
+}
+
+/// |x| of an i128 as u128 (exact, also for i128::MIN).
+pub fn abs(x: i128) -> u128 {
+    if x >= 0 {
+        x.try_into().unwrap()
+    } else {
+        let plus_one: i128 = x + 1;
+        let m: u128 = (-plus_one).try_into().unwrap();
+        m + 1
+    }
+}
+
+/// A magnitude and a sign back to i128; panics when it does not fit.
+pub fn to_signed(magnitude: u256, negative: bool) -> i128 {
+    let m: u128 = magnitude.try_into().expect(Errors::OVERFLOW);
+    if negative {
+        let limit: u128 = 0x80000000000000000000000000000000;
+        assert(m <= limit, Errors::OVERFLOW);
+        if m == limit {
+            return -0x7fffffffffffffffffffffffffffffff - 1;
+        }
+        let v: i128 = m.try_into().unwrap();
+        -v
+    } else {
+        m.try_into().expect(Errors::OVERFLOW)
+    }
+}
+
 /// Median of a small list (insertion sort); the mean of the two middle values, rounded down, when the
 /// count is even; 0 for an empty list.
 pub fn median(values: Span<u128>) -> u128 {
@@ -109,7 +148,10 @@ pub fn median(values: Span<u128>) -> u128 {
 #[cfg(test)]
 mod tests {
     use core::num::traits::Bounded;
-    use super::{SCALE, div_fixed, from_fixed, median, mul_div, mul_fixed, pow10, to_fixed};
+    use super::{
+        SCALE, abs, div_fixed, from_fixed, median, mul_div, mul_div_signed, mul_fixed, pow10,
+        to_fixed, to_signed,
+    };
 
     const MAX: u256 = Bounded::<u256>::MAX;
 
@@ -185,6 +227,43 @@ mod tests {
         assert_eq!(median(array![5, 5, 1, 9, 5].span()), 5);
         let max = Bounded::<u128>::MAX;
         assert_eq!(median(array![max, max].span()), max);
+    }
+
+    #[test]
+    fn signed_mul_div_rounds_toward_the_asked_infinity() {
+        assert_eq!(mul_div_signed(7, 1, 2, false), 3);
+        assert_eq!(mul_div_signed(7, 1, 2, true), 4);
+        assert_eq!(mul_div_signed(-7, 1, 2, false), -4);
+        assert_eq!(mul_div_signed(-7, 1, 2, true), -3);
+        assert_eq!(mul_div_signed(7, -1, 2, false), -4);
+        assert_eq!(mul_div_signed(-7, -1, 2, true), 4);
+        assert_eq!(mul_div_signed(-6, 1, 2, false), -3);
+        assert_eq!(mul_div_signed(0, -5, 3, false), 0);
+        assert_eq!(mul_div_signed(-1, 1, 3, true), 0);
+    }
+
+    #[test]
+    fn abs_and_to_signed_cover_the_extremes() {
+        let min: i128 = Bounded::<i128>::MIN;
+        let max: i128 = Bounded::<i128>::MAX;
+        assert_eq!(abs(min), 0x80000000000000000000000000000000);
+        assert_eq!(abs(max), 0x7fffffffffffffffffffffffffffffff);
+        assert_eq!(abs(-5), 5);
+        assert_eq!(to_signed(0x80000000000000000000000000000000, true), min);
+        assert_eq!(to_signed(5, true), -5);
+        assert_eq!(to_signed(0x7fffffffffffffffffffffffffffffff, false), max);
+    }
+
+    #[test]
+    #[should_panic(expected: ('fixed: overflow',))]
+    fn to_signed_rejects_overflow() {
+        to_signed(0x80000000000000000000000000000000, false);
+    }
+
+    #[test]
+    #[should_panic(expected: ('fixed: overflow',))]
+    fn signed_mul_div_rejects_overflow() {
+        mul_div_signed(Bounded::<i128>::MAX, 2, 1, false);
     }
 
     #[test]

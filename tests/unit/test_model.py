@@ -53,3 +53,67 @@ def test_oracle_median_drops_old_entries() -> None:
     assert model.oracle_median(entries, max_entry_age=200) == (205, 1_300, 2)
     assert model.oracle_median(entries, max_entry_age=100) == (300, 1_300, 1)
     assert model.oracle_median([], max_entry_age=10) == (0, 0, 0)
+
+
+ONE = SCALE
+
+
+def test_signed_rounding_vectors() -> None:
+    assert model.mul_div_signed(7, 1, 2, False) == 3 and model.mul_div_signed(7, 1, 2, True) == 4
+    assert model.mul_div_signed(-7, 1, 2, False) == -4 and model.mul_div_signed(-7, 1, 2, True) == -3
+    assert model.mul_div_signed(-1, 1, 3, True) == 0
+
+
+def test_fill_price_vectors() -> None:
+    p = 2_000 * ONE
+    assert model.fill_price(p, 0, ONE, 1_000 * ONE) == 2_001 * ONE
+    assert model.fill_price(p, 0, -ONE, 1_000 * ONE) == 1_999 * ONE
+    assert model.fill_price(p, 10 * ONE, ONE, 1_000 * ONE) == 2_021 * ONE
+    assert model.fill_price(p, 0, -3_000 * ONE, 1_000 * ONE) is None
+    assert model.fill_price(10, 0, 1, 3) == 12 and model.fill_price(10, 0, -1, 3) == 8
+
+
+def test_position_journey_vectors() -> None:
+    P = model.Position
+    p1, r1 = model.apply_fill(P(), 2 * ONE, 100 * ONE)
+    assert (p1, r1) == (P(2 * ONE, 200 * ONE), 0)
+    p2, _ = model.apply_fill(p1, ONE, 130 * ONE)
+    p3, r3 = model.apply_fill(p2, -ONE, 150 * ONE)
+    assert (p3, r3) == (P(2 * ONE, 220 * ONE), 40 * ONE)
+    p4, r4 = model.apply_fill(p3, -5 * ONE, 90 * ONE)
+    assert (p4, r4) == (P(-3 * ONE, -270 * ONE), -40 * ONE)
+    p5, r5 = model.apply_fill(p4, 3 * ONE, 80 * ONE)
+    assert (p5, r5) == (P(), 30 * ONE)
+
+
+def test_requirement_vectors() -> None:
+    assert model.requirement(-2 * ONE, 90 * ONE, ONE // 10, 0) == 18 * ONE
+    assert model.requirement(2 * ONE, 90 * ONE, ONE // 10, ONE // 1000) == 504 * ONE // 10
+    assert model.requirement(2 * ONE, 90 * ONE, ONE // 10, ONE) == 180 * ONE
+
+
+def test_partial_closes_never_favour_the_trader() -> None:
+    """Closing a position in random slices realises no more than closing it at once."""
+    rng = random.Random(11)
+    for _ in range(300):
+        size = rng.randrange(1, 10**20) * rng.choice((1, -1))
+        entry, exit_ = rng.randrange(1, 10**22), rng.randrange(1, 10**22)
+        pos, _ = model.apply_fill(model.Position(), size, entry)
+        _, whole = model.apply_fill(pos, -size, exit_)
+        total, remaining = 0, pos
+        while remaining.size:
+            step = -remaining.size if rng.random() < 0.3 else -(remaining.size // 2 or remaining.size)
+            remaining, realized = model.apply_fill(remaining, step, exit_)
+            total += realized
+        assert remaining.cost == 0
+        assert total <= whole + 2  # slicing cannot beat closing at once (beyond 1-wei per-slice dust)
+
+
+def test_liquidation_price_is_where_health_meets_one() -> None:
+    params = model.MarketParams(1, ONE // 10, ONE // 20, 0, 10**30, 0, 10**30)
+    position = model.Position(10 * ONE, 20_000 * ONE)  # 10 long at 2000
+    health = model.account_health({}, {}, 2_000 * ONE, {7: position}, {7: params}, {1: 2_000 * ONE})
+    liq = model.liquidation_price(health, position, 2_000 * ONE, params)
+    assert liq is not None
+    at_liq = model.account_health({}, {}, 2_000 * ONE, {7: position}, {7: params}, {1: liq})
+    assert abs(at_liq.equity - at_liq.maintenance_margin) <= 10 * ONE // 10**6

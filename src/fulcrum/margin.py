@@ -1,0 +1,77 @@
+"""Typed wrapper of the cross-margin engine (`Margin`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fulcrum.client import ContractClient
+from fulcrum.errors import InvalidAmount, check_u256
+from fulcrum.model import AccountHealth, AssetParams, MarketParams, Position
+from fulcrum.oracle import pair_id
+from fulcrum.tx import TxResult
+from fulcrum.vault import approve_call
+
+I128_MIN, I128_MAX = -(2**127), 2**127 - 1
+
+
+def market_id(name: str) -> int:
+    """ "ETH-PERP" -> its short-string felt."""
+    return pair_id(name)
+
+
+class MarginClient(ContractClient):
+    async def deposit(self, asset: int, amount: int, *, approve: bool = True) -> TxResult:
+        deposit = self.prepare("deposit", asset, check_u256(amount))
+        return await self.send([approve_call(asset, self.address, amount), deposit] if approve else deposit)
+
+    async def withdraw(self, asset: int, amount: int) -> TxResult:
+        return await self.send(self.prepare("withdraw", asset, check_u256(amount)))
+
+    def trade_call(self, market: int, size_delta: int) -> Any:
+        if not I128_MIN <= size_delta <= I128_MAX:
+            raise InvalidAmount(f"size_delta must fit i128, got {size_delta}")
+        return self.prepare("trade", market, size_delta)
+
+    async def trade(self, market: int, size_delta: int) -> TxResult:
+        return await self.send(self.trade_call(market, size_delta))
+
+    async def fund_pool(self, quote: int, amount: int) -> TxResult:
+        return await self.send([approve_call(quote, self.address, amount), self.prepare("fund_pool", amount)])
+
+    async def health(self, account: int) -> AccountHealth:
+        raw = await self.view("health", account)
+        return AccountHealth(**{k: int(v) for k, v in raw.items()})
+
+    async def position(self, account: int, market: int) -> Position:
+        raw = await self.view("position", account, market)
+        return Position(int(raw["size"]), int(raw["cost"]))
+
+    async def collateral(self, account: int, asset: int) -> int:
+        return await self.view_int("collateral", account, asset)
+
+    async def quote_balance(self, account: int) -> int:
+        return await self.view_int("quote_balance", account)
+
+    async def market_state(self, market: int) -> dict[str, int]:
+        raw = await self.view("market_state", market)
+        return {k: int(v) for k, v in raw.items()}
+
+    async def pool_cash(self) -> int:
+        return await self.view_int("pool_cash")
+
+    async def price(self, pair: int) -> int:
+        return await self.view_int("price", pair)
+
+    async def fill_price(self, market: int, size_delta: int) -> int:
+        return await self.view_int("fill_price", market, size_delta)
+
+    async def add_asset(self, asset: int, params: AssetParams) -> TxResult:
+        return await self.send(self.prepare("add_asset", asset, vars(params)))
+
+    async def add_market(self, market: int, params: MarketParams) -> TxResult:
+        return await self.send(self.prepare("add_market", market, vars(params)))
+
+    async def set_oracle_guards(self, max_staleness: int, min_sources: int) -> TxResult:
+        return await self.send(
+            self.prepare("set_oracle_guards", {"max_staleness": max_staleness, "min_sources": min_sources})
+        )

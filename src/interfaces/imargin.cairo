@@ -1,0 +1,84 @@
+use starknet::ContractAddress;
+
+/// A collateral asset other than the quote asset.
+#[derive(Serde, Drop, Copy, PartialEq, Debug, starknet::Store)]
+pub struct AssetParams {
+    pub pair_id: felt252, // oracle pair pricing the asset in the quote, e.g. 'ETH/USD'
+    pub weight: u128, // [SCALE] collateral weight after haircut, <= 1.0
+    pub cap: u128 // [SCALE] most of the asset the protocol holds in total
+}
+
+/// A perpetual market against the quote asset.
+#[derive(Serde, Drop, Copy, PartialEq, Debug, starknet::Store)]
+pub struct MarketParams {
+    pub pair_id: felt252, // oracle pair
+    pub imr: u128, // [SCALE] initial margin ratio at zero size
+    pub mmr: u128, // [SCALE] maintenance margin ratio at zero size
+    pub size_premium: u128, // [SCALE] margin ratio added per 1.0 of notional (quote)
+    pub max_oi: u128, // [SCALE] most open interest per side (base units)
+    pub fee_rate: u128, // [SCALE] trading fee on filled notional
+    pub skew_scale: u128 // [SCALE] skew (base units) at which the price impact reaches 100%
+}
+
+/// Oracle guards applied to every price the engine reads.
+#[derive(Serde, Drop, Copy, PartialEq, Debug, starknet::Store)]
+pub struct OracleGuards {
+    pub max_staleness: u64, // [seconds]
+    pub min_sources: u32,
+}
+
+/// One account's position in one market.
+#[derive(Serde, Drop, Copy, PartialEq, Debug, Default, starknet::Store)]
+pub struct Position {
+    pub size: i128, // [SCALE] base units, > 0 long, < 0 short
+    pub cost: i128 // [SCALE] quote: size * average entry price
+}
+
+/// Open-interest aggregates of a market, enough to value all traders' PnL in O(1).
+#[derive(Serde, Drop, Copy, PartialEq, Debug, Default, starknet::Store)]
+pub struct MarketState {
+    pub long_oi: u128, // [SCALE] base units
+    pub short_oi: u128, // [SCALE] base units
+    pub net_cost: i128 // [SCALE] quote: sum of positions' cost
+}
+
+/// The whole health breakdown of an account.
+#[derive(Serde, Drop, Copy, PartialEq, Debug)]
+pub struct AccountHealth {
+    pub collateral_value: u128, // [SCALE] quote, weighted (after haircuts)
+    pub quote_balance: i128, // [SCALE] quote
+    pub unrealized_pnl: i128, // [SCALE] quote
+    pub equity: i128, // [SCALE] quote
+    pub initial_margin: u128, // [SCALE] quote
+    pub maintenance_margin: u128, // [SCALE] quote
+    pub health_factor: u128, // [SCALE] equity / maintenance; u128::MAX without positions
+}
+
+#[starknet::interface]
+pub trait IMargin<TState> {
+    // --- trader ---
+    /// Deposits `amount` [token decimals] of the quote asset or of a registered collateral asset.
+    fn deposit(ref self: TState, asset: ContractAddress, amount: u256);
+    /// Withdraws; must leave equity >= initial margin.
+    fn withdraw(ref self: TState, asset: ContractAddress, amount: u256);
+    /// Changes the caller's position in `market_id` by `size_delta` [SCALE base] at the oracle price
+    /// plus price impact; increasing exposure must leave equity >= initial margin.
+    fn trade(ref self: TState, market_id: felt252, size_delta: i128);
+    // --- pool (minimal: the counterparty's cash) ---
+    fn fund_pool(ref self: TState, amount: u256);
+    // --- views ---
+    fn health(self: @TState, account: ContractAddress) -> AccountHealth;
+    fn position(self: @TState, account: ContractAddress, market_id: felt252) -> Position;
+    fn collateral(self: @TState, account: ContractAddress, asset: ContractAddress) -> u128;
+    fn quote_balance(self: @TState, account: ContractAddress) -> i128;
+    fn market_state(self: @TState, market_id: felt252) -> MarketState;
+    fn pool_cash(self: @TState) -> i128;
+    /// The normalised, guarded oracle price of a pair [SCALE].
+    fn price(self: @TState, pair_id: felt252) -> u128;
+    /// The fill price of a trade of `size_delta` now [SCALE].
+    fn fill_price(self: @TState, market_id: felt252, size_delta: i128) -> u128;
+    // --- owner (governance timelock in a later issue) ---
+    fn add_asset(ref self: TState, asset: ContractAddress, params: AssetParams);
+    fn add_market(ref self: TState, market_id: felt252, params: MarketParams);
+    fn set_oracle_guards(ref self: TState, guards: OracleGuards);
+}

@@ -1,0 +1,469 @@
+//! `Margin`: the cross-margin engine. One account per trader holds multi-asset collateral (weighted by
+//! haircuts), a signed quote balance that settles PnL and fees, and perpetual positions in every market.
+//! Health = equity / maintenance margin from guarded oracle prices (staleness, min sources).
+//! The quote asset's counterparty cash (`pool_cash`) pays trader profit and receives losses and fees.
+
+#[starknet::contract]
+pub mod Margin {
+    use core::num::traits::Bounded;
+    use starknet::storage::{
+        Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
+        StoragePointerWriteAccess,
+    };
+    use starknet::{ContractAddress, get_block_timestamp, get_caller_address, get_contract_address};
+    use crate::components::ownable::OwnableComponent;
+    use crate::interfaces::ierc20::{IERC20Dispatcher, IERC20DispatcherTrait};
+    use crate::interfaces::imargin::{
+        AccountHealth, AssetParams, IMargin, MarketParams, MarketState, OracleGuards, Position,
+    };
+    use crate::interfaces::ipragma::{DataType, IPragmaABIDispatcher, IPragmaABIDispatcherTrait};
+    use crate::math::fixed::{SCALE, abs, from_fixed, mul_div, pow10, to_fixed};
+    use crate::math::margin::{apply_fill, fill_price, requirement, unrealized_pnl};
+
+    component!(path: OwnableComponent, storage: ownable, event: OwnableEvent);
+
+    #[abi(embed_v0)]
+    impl OwnableImpl = OwnableComponent::OwnableImpl<ContractState>;
+    impl OwnableInternalImpl = OwnableComponent::InternalImpl<ContractState>;
+
+    /// Most assets / markets (bounds the health loops).
+    pub const MAX_ASSETS: u32 = 8;
+    pub const MAX_MARKETS: u32 = 16;
+
+    pub mod Errors {
+        pub const ZERO_AMOUNT: felt252 = 'margin: zero amount';
+        pub const UNKNOWN_ASSET: felt252 = 'margin: unknown asset';
+        pub const UNKNOWN_MARKET: felt252 = 'margin: unknown market';
+        pub const INSUFFICIENT_BALANCE: felt252 = 'margin: insufficient balance';
+        pub const INSUFFICIENT_MARGIN: felt252 = 'margin: insufficient margin';
+        pub const STALE_PRICE: felt252 = 'margin: stale price';
+        pub const TOO_FEW_SOURCES: felt252 = 'margin: too few sources';
+        pub const ZERO_PRICE: felt252 = 'margin: zero price';
+        pub const OI_CAP: felt252 = 'margin: open interest cap';
+        pub const DEPOSIT_CAP: felt252 = 'margin: deposit cap';
+        pub const BAD_FILL: felt252 = 'margin: bad fill price';
+        pub const ZERO_SIZE: felt252 = 'margin: zero size';
+        pub const ALLOWANCE_TOO_SMALL: felt252 = 'margin: allowance too small';
+        pub const TRANSFER_FAILED: felt252 = 'margin: transfer failed';
+        pub const ASSET_EXISTS: felt252 = 'margin: asset exists';
+        pub const MARKET_EXISTS: felt252 = 'margin: market exists';
+        pub const BAD_PARAMS: felt252 = 'margin: bad params';
+        pub const AMOUNT_OVERFLOW: felt252 = 'margin: amount overflow';
+        pub const TOO_MANY: felt252 = 'margin: too many entries';
+    }
+
+    #[storage]
+    struct Storage {
+        quote: ContractAddress,
+        quote_decimals: u8,
+        oracle: ContractAddress,
+        guards: OracleGuards,
+        asset_params: Map<ContractAddress, AssetParams>,
+        asset_decimals: Map<ContractAddress, u8>,
+        asset_known: Map<ContractAddress, bool>,
+        assets: Map<u32, ContractAddress>,
+        asset_count: u32,
+        market_params: Map<felt252, MarketParams>,
+        market_known: Map<felt252, bool>,
+        markets: Map<u32, felt252>,
+        market_count: u32,
+        market_state: Map<felt252, MarketState>,
+        collateral: Map<(ContractAddress, ContractAddress), u128>, // [SCALE]
+        total_collateral: Map<ContractAddress, u128>, // [SCALE]
+        quote_balance: Map<ContractAddress, i128>, // [SCALE]
+        positions: Map<(ContractAddress, felt252), Position>,
+        pool_cash: i128, // [SCALE] quote
+        #[substorage(v0)]
+        ownable: OwnableComponent::Storage,
+    }
+
+    #[event]
+    #[derive(Drop, starknet::Event)]
+    pub enum Event {
+        Deposited: Deposited,
+        Withdrawn: Withdrawn,
+        PositionChanged: PositionChanged,
+        PoolFunded: PoolFunded,
+        AssetAdded: AssetAdded,
+        MarketAdded: MarketAdded,
+        OracleGuardsSet: OracleGuardsSet,
+        #[flat]
+        OwnableEvent: OwnableComponent::Event,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct Deposited {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub asset: ContractAddress,
+        pub amount: u128 // [SCALE]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct Withdrawn {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub asset: ContractAddress,
+        pub amount: u128 // [SCALE]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct PositionChanged {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub market_id: felt252,
+        pub size_delta: i128, // [SCALE]
+        pub fill_price: u128, // [SCALE]
+        pub new_size: i128, // [SCALE]
+        pub new_cost: i128, // [SCALE]
+        pub realized_pnl: i128, // [SCALE]
+        pub fee: u128 // [SCALE]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct PoolFunded {
+        #[key]
+        pub funder: ContractAddress,
+        pub amount: u128 // [SCALE]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct AssetAdded {
+        #[key]
+        pub asset: ContractAddress,
+        pub params: AssetParams,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct MarketAdded {
+        #[key]
+        pub market_id: felt252,
+        pub params: MarketParams,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct OracleGuardsSet {
+        pub guards: OracleGuards,
+    }
+
+    #[constructor]
+    fn constructor(
+        ref self: ContractState,
+        owner: ContractAddress,
+        quote: ContractAddress,
+        oracle: ContractAddress,
+        guards: OracleGuards,
+    ) {
+        self.ownable.initializer(owner);
+        self.quote.write(quote);
+        self.quote_decimals.write(IERC20Dispatcher { contract_address: quote }.decimals());
+        self.oracle.write(oracle);
+        self.guards.write(guards);
+    }
+
+    #[abi(embed_v0)]
+    impl MarginImpl of IMargin<ContractState> {
+        fn deposit(ref self: ContractState, asset: ContractAddress, amount: u256) {
+            let account = get_caller_address();
+            let value = self.pull(account, asset, amount);
+            if asset == self.quote.read() {
+                let balance = self.quote_balance.read(account);
+                self.quote_balance.write(account, balance + to_i128(value));
+            } else {
+                let total = self.total_collateral.read(asset) + value;
+                assert(total <= self.asset_params.read(asset).cap, Errors::DEPOSIT_CAP);
+                self.total_collateral.write(asset, total);
+                let held = self.collateral.read((account, asset));
+                self.collateral.write((account, asset), held + value);
+            }
+            self.emit(Deposited { account, asset, amount: value });
+        }
+
+        fn withdraw(ref self: ContractState, asset: ContractAddress, amount: u256) {
+            let account = get_caller_address();
+            let value = self.to_value(asset, amount);
+            if asset == self.quote.read() {
+                let balance = self.quote_balance.read(account);
+                assert(balance >= to_i128(value), Errors::INSUFFICIENT_BALANCE);
+                self.quote_balance.write(account, balance - to_i128(value));
+            } else {
+                let held = self.collateral.read((account, asset));
+                assert(held >= value, Errors::INSUFFICIENT_BALANCE);
+                self.collateral.write((account, asset), held - value);
+                self.total_collateral.write(asset, self.total_collateral.read(asset) - value);
+            }
+            let health = self.compute_health(account);
+            assert(health.equity >= to_i128(health.initial_margin), Errors::INSUFFICIENT_MARGIN);
+            let token = IERC20Dispatcher { contract_address: asset };
+            assert(token.transfer(account, amount), Errors::TRANSFER_FAILED);
+            self.emit(Withdrawn { account, asset, amount: value });
+        }
+
+        fn trade(ref self: ContractState, market_id: felt252, size_delta: i128) {
+            assert(size_delta != 0, Errors::ZERO_SIZE);
+            assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
+            let account = get_caller_address();
+            let params = self.market_params.read(market_id);
+            let price = self.read_price(params.pair_id);
+            let mut state = self.market_state.read(market_id);
+            let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+            let fill = fill_price(price, skew, size_delta, params.skew_scale)
+                .expect(Errors::BAD_FILL);
+            let old = self.positions.read((account, market_id));
+            let (new, realized) = apply_fill(old, size_delta, fill);
+            let notional = mul_div(abs(size_delta).into(), fill.into(), SCALE, true).unwrap();
+            let fee: u128 = mul_div(notional, params.fee_rate.into(), SCALE, true)
+                .unwrap()
+                .try_into()
+                .unwrap();
+
+            // Open interest per side, capped.
+            state.long_oi = state.long_oi - side(old.size, true) + side(new.size, true);
+            state.short_oi = state.short_oi - side(old.size, false) + side(new.size, false);
+            state.net_cost = state.net_cost - old.cost + new.cost;
+            let increases = abs(new.size) > abs(old.size) || (old.size > 0) != (new.size > 0);
+            if increases {
+                assert(
+                    state.long_oi <= params.max_oi && state.short_oi <= params.max_oi,
+                    Errors::OI_CAP,
+                );
+            }
+            self.market_state.write(market_id, state);
+            self.positions.write((account, market_id), new);
+
+            // Settle realised PnL and the fee against the pool.
+            let settled = realized - to_i128(fee);
+            self.quote_balance.write(account, self.quote_balance.read(account) + settled);
+            self.pool_cash.write(self.pool_cash.read() - settled);
+
+            if increases {
+                let health = self.compute_health(account);
+                assert(health.equity >= to_i128(health.initial_margin), Errors::INSUFFICIENT_MARGIN);
+            }
+            self
+                .emit(
+                    PositionChanged {
+                        account,
+                        market_id,
+                        size_delta,
+                        fill_price: fill,
+                        new_size: new.size,
+                        new_cost: new.cost,
+                        realized_pnl: realized,
+                        fee,
+                    },
+                );
+        }
+
+        fn fund_pool(ref self: ContractState, amount: u256) {
+            let funder = get_caller_address();
+            let quote = self.quote.read();
+            let value = self.pull(funder, quote, amount);
+            self.pool_cash.write(self.pool_cash.read() + to_i128(value));
+            self.emit(PoolFunded { funder, amount: value });
+        }
+
+        fn health(self: @ContractState, account: ContractAddress) -> AccountHealth {
+            self.compute_health(account)
+        }
+
+        fn position(self: @ContractState, account: ContractAddress, market_id: felt252) -> Position {
+            self.positions.read((account, market_id))
+        }
+
+        fn collateral(
+            self: @ContractState, account: ContractAddress, asset: ContractAddress,
+        ) -> u128 {
+            self.collateral.read((account, asset))
+        }
+
+        fn quote_balance(self: @ContractState, account: ContractAddress) -> i128 {
+            self.quote_balance.read(account)
+        }
+
+        fn market_state(self: @ContractState, market_id: felt252) -> MarketState {
+            self.market_state.read(market_id)
+        }
+
+        fn pool_cash(self: @ContractState) -> i128 {
+            self.pool_cash.read()
+        }
+
+        fn price(self: @ContractState, pair_id: felt252) -> u128 {
+            self.read_price(pair_id)
+        }
+
+        fn fill_price(self: @ContractState, market_id: felt252, size_delta: i128) -> u128 {
+            assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
+            let params = self.market_params.read(market_id);
+            let state = self.market_state.read(market_id);
+            let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+            fill_price(self.read_price(params.pair_id), skew, size_delta, params.skew_scale)
+                .expect(Errors::BAD_FILL)
+        }
+
+        fn add_asset(ref self: ContractState, asset: ContractAddress, params: AssetParams) {
+            self.ownable.assert_only_owner();
+            assert(!self.asset_known.read(asset) && asset != self.quote.read(), Errors::ASSET_EXISTS);
+            assert(params.weight <= SCALE.try_into().unwrap(), Errors::BAD_PARAMS);
+            let count = self.asset_count.read();
+            assert(count < MAX_ASSETS, Errors::TOO_MANY);
+            self.asset_decimals.write(asset, IERC20Dispatcher { contract_address: asset }.decimals());
+            self.asset_params.write(asset, params);
+            self.asset_known.write(asset, true);
+            self.assets.write(count, asset);
+            self.asset_count.write(count + 1);
+            self.emit(AssetAdded { asset, params });
+        }
+
+        fn add_market(ref self: ContractState, market_id: felt252, params: MarketParams) {
+            self.ownable.assert_only_owner();
+            assert(!self.market_known.read(market_id), Errors::MARKET_EXISTS);
+            let one: u128 = SCALE.try_into().unwrap();
+            assert(
+                params.mmr > 0 && params.mmr < params.imr && params.imr <= one
+                    && params.skew_scale > 0 && params.fee_rate < one,
+                Errors::BAD_PARAMS,
+            );
+            let count = self.market_count.read();
+            assert(count < MAX_MARKETS, Errors::TOO_MANY);
+            self.market_params.write(market_id, params);
+            self.market_known.write(market_id, true);
+            self.markets.write(count, market_id);
+            self.market_count.write(count + 1);
+            self.emit(MarketAdded { market_id, params });
+        }
+
+        fn set_oracle_guards(ref self: ContractState, guards: OracleGuards) {
+            self.ownable.assert_only_owner();
+            assert(guards.min_sources > 0, Errors::BAD_PARAMS);
+            self.guards.write(guards);
+            self.emit(OracleGuardsSet { guards });
+        }
+    }
+
+    fn to_i128(value: u128) -> i128 {
+        value.try_into().expect(Errors::AMOUNT_OVERFLOW)
+    }
+
+    /// The long (`long`) or short part of a signed size, as a magnitude.
+    fn side(size: i128, long: bool) -> u128 {
+        if (size > 0) == long && size != 0 {
+            abs(size)
+        } else {
+            0
+        }
+    }
+
+    #[generate_trait]
+    impl InternalImpl of InternalTrait {
+        /// `amount` [token decimals] of a known asset -> [SCALE]; refuses zero and overflow.
+        fn to_value(self: @ContractState, asset: ContractAddress, amount: u256) -> u128 {
+            assert(amount != 0, Errors::ZERO_AMOUNT);
+            let decimals = if asset == self.quote.read() {
+                self.quote_decimals.read()
+            } else {
+                assert(self.asset_known.read(asset), Errors::UNKNOWN_ASSET);
+                self.asset_decimals.read(asset)
+            };
+            let value = to_fixed(amount, decimals, false).expect(Errors::AMOUNT_OVERFLOW);
+            // Only amounts that convert back exactly (no dust lost) and fit i128.
+            assert(from_fixed(value, decimals, false) == Option::Some(amount), Errors::AMOUNT_OVERFLOW);
+            let value: u128 = value.try_into().expect(Errors::AMOUNT_OVERFLOW);
+            to_i128(value);
+            value
+        }
+
+        /// Pulls tokens from `from` (allowance checked first for a named error).
+        fn pull(ref self: ContractState, from: ContractAddress, asset: ContractAddress, amount: u256) -> u128 {
+            let value = self.to_value(asset, amount);
+            let this = get_contract_address();
+            let token = IERC20Dispatcher { contract_address: asset };
+            assert(token.allowance(from, this) >= amount, Errors::ALLOWANCE_TOO_SMALL);
+            assert(token.transfer_from(from, this, amount), Errors::TRANSFER_FAILED);
+            value
+        }
+
+        /// Guarded oracle price normalised to [SCALE]: fails closed on stale or thin data.
+        fn read_price(self: @ContractState, pair_id: felt252) -> u128 {
+            let oracle = IPragmaABIDispatcher { contract_address: self.oracle.read() };
+            let data = oracle.get_data_median(DataType::SpotEntry(pair_id));
+            let guards = self.guards.read();
+            let now = get_block_timestamp();
+            assert(
+                data.last_updated_timestamp != 0
+                    && now <= data.last_updated_timestamp + guards.max_staleness,
+                Errors::STALE_PRICE,
+            );
+            assert(data.num_sources_aggregated >= guards.min_sources, Errors::TOO_FEW_SOURCES);
+            assert(data.price != 0, Errors::ZERO_PRICE);
+            let decimals: u8 = data.decimals.try_into().unwrap();
+            let price = if decimals <= 18 {
+                data.price.into() * pow10(18 - decimals)
+            } else {
+                data.price.into() / pow10(decimals - 18)
+            };
+            price.try_into().expect(Errors::AMOUNT_OVERFLOW)
+        }
+
+        fn compute_health(self: @ContractState, account: ContractAddress) -> AccountHealth {
+            let mut collateral_value: u256 = 0;
+            let mut i: u32 = 0;
+            let asset_count = self.asset_count.read();
+            while i != asset_count {
+                let asset = self.assets.read(i);
+                let held = self.collateral.read((account, asset));
+                if held != 0 {
+                    let params = self.asset_params.read(asset);
+                    let price = self.read_price(params.pair_id);
+                    let raw = mul_div(held.into(), price.into(), SCALE, false).unwrap();
+                    collateral_value += mul_div(raw, params.weight.into(), SCALE, false).unwrap();
+                }
+                i += 1;
+            }
+            let mut pnl: i128 = 0;
+            let mut initial: u128 = 0;
+            let mut maintenance: u128 = 0;
+            let mut j: u32 = 0;
+            let market_count = self.market_count.read();
+            while j != market_count {
+                let market_id = self.markets.read(j);
+                let position = self.positions.read((account, market_id));
+                if position.size != 0 {
+                    let params = self.market_params.read(market_id);
+                    let price = self.read_price(params.pair_id);
+                    pnl += unrealized_pnl(position, price);
+                    initial += requirement(position.size, price, params.imr, params.size_premium);
+                    maintenance +=
+                        requirement(position.size, price, params.mmr, params.size_premium);
+                }
+                j += 1;
+            }
+            let collateral_value: u128 = collateral_value.try_into().unwrap();
+            let quote_balance = self.quote_balance.read(account);
+            let equity = to_i128(collateral_value) + quote_balance + pnl;
+            let health_factor = if maintenance == 0 {
+                Bounded::<u128>::MAX
+            } else if equity <= 0 {
+                0
+            } else {
+                mul_div(abs(equity).into(), SCALE, maintenance.into(), false)
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            };
+            AccountHealth {
+                collateral_value,
+                quote_balance,
+                unrealized_pnl: pnl,
+                equity,
+                initial_margin: initial,
+                maintenance_margin: maintenance,
+                health_factor,
+            }
+        }
+    }
+}

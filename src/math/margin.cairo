@@ -1,0 +1,127 @@
+//! Margin math as pure functions: fill price with skew impact, applying a fill to a position, margin
+//! requirements with a size premium, unrealised PnL. Rounding is always against the trader.
+
+use crate::interfaces::imargin::Position;
+use crate::math::fixed::{SCALE, abs, mul_div, mul_div_signed};
+
+const SCALE_U128: u128 = 1_000_000_000_000_000_000;
+
+/// Fill price of a trade of `size_delta` when the market's skew (net size) is `skew`:
+/// `price * (1 + (2 * skew + size_delta) / (2 * skew_scale))`, the average of the premiums before and
+/// after the trade. Rounded up for buys, down for sells. `None` if it is not positive.
+pub fn fill_price(price: u128, skew: i128, size_delta: i128, skew_scale: u128) -> Option<u128> {
+    let price_i: i128 = price.try_into()?;
+    let impact = mul_div_signed(price_i, 2 * skew + size_delta, 2 * skew_scale, size_delta > 0);
+    let fill = price_i + impact;
+    if fill <= 0 {
+        return Option::None;
+    }
+    fill.try_into()
+}
+
+/// `size * price` in quote [SCALE], rounded toward -inf (`ceil` false) or +inf.
+pub fn value(size: i128, price: u128, ceil: bool) -> i128 {
+    mul_div_signed(size, price.try_into().unwrap(), SCALE_U128, ceil)
+}
+
+/// Applies a fill of `delta` at `fill` to `position`: the new position and the realised PnL [SCALE].
+/// Cost added rounds up, cost removed rounds down, proceeds round down: all against the trader.
+pub fn apply_fill(position: Position, delta: i128, fill: u128) -> (Position, i128) {
+    let Position { size, cost } = position;
+    if size == 0 || (size > 0) == (delta > 0) {
+        return (Position { size: size + delta, cost: cost + value(delta, fill, true) }, 0);
+    }
+    // Reducing: close `closed` (same sign as size), at most the whole position.
+    let closed: i128 = if abs(delta) <= abs(size) {
+        -delta
+    } else {
+        size
+    };
+    let closed_abs: i128 = abs(closed).try_into().unwrap();
+    let removed_cost = mul_div_signed(cost, closed_abs, abs(size), false);
+    let realized = value(closed, fill, false) - removed_cost;
+    let remaining = Position { size: size - closed, cost: cost - removed_cost };
+    let leftover = delta + closed; // the part that opens the opposite side (flip)
+    if leftover == 0 {
+        return (remaining, realized);
+    }
+    (Position { size: leftover, cost: value(leftover, fill, true) }, realized)
+}
+
+/// Unrealised PnL of a position at `price` [SCALE], rounded down.
+pub fn unrealized_pnl(position: Position, price: u128) -> i128 {
+    value(position.size, price, false) - position.cost
+}
+
+/// Margin requirement of a position at `price` for base ratio `ratio` [SCALE], with the size premium:
+/// `notional * min(ratio + size_premium * notional, 1)`, rounded up.
+pub fn requirement(size: i128, price: u128, ratio: u128, size_premium: u128) -> u128 {
+    let notional = mul_div(abs(size).into(), price.into(), SCALE, true).unwrap();
+    let premium = mul_div(size_premium.into(), notional, SCALE, true).unwrap();
+    let mut effective = ratio.into() + premium;
+    if effective > SCALE {
+        effective = SCALE;
+    }
+    mul_div(notional, effective, SCALE, true).unwrap().try_into().unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interfaces::imargin::Position;
+    use super::{apply_fill, fill_price, requirement, unrealized_pnl};
+
+    const ONE: i128 = 1_000_000_000_000_000_000;
+    const ONE_U: u128 = 1_000_000_000_000_000_000;
+
+    #[test]
+    fn fill_price_moves_with_skew_and_size() {
+        let p = 2_000 * ONE_U;
+        // Empty market, buy 1 with skew scale 1000: premium 1/2000 -> 2001.
+        assert_eq!(fill_price(p, 0, ONE, 1_000 * ONE_U), Option::Some(2_001 * ONE_U));
+        // Selling into the same empty market fills below the oracle price.
+        assert_eq!(fill_price(p, 0, -ONE, 1_000 * ONE_U), Option::Some(1_999 * ONE_U));
+        // A long skew makes buys dearer still.
+        assert_eq!(fill_price(p, 10 * ONE, ONE, 1_000 * ONE_U), Option::Some(2_021 * ONE_U));
+        // Impact beyond 100% is refused.
+        assert_eq!(fill_price(p, 0, -3_000 * ONE, 1_000 * ONE_U), Option::None);
+    }
+
+    #[test]
+    fn fill_price_rounds_against_the_trader() {
+        // 1 * 1 / 3 premium on a price of 1 wei-scale unit.
+        assert_eq!(fill_price(10, 0, 1, 3), Option::Some(12)); // 10 + ceil(10/6)
+        assert_eq!(fill_price(10, 0, -1, 3), Option::Some(8)); // 10 + floor(-10/6)
+    }
+
+    #[test]
+    fn open_increase_reduce_close_and_flip() {
+        let empty: Position = Default::default();
+        let (p1, r1) = apply_fill(empty, 2 * ONE, 100 * ONE_U);
+        assert_eq!((p1, r1), (Position { size: 2 * ONE, cost: 200 * ONE }, 0));
+        let (p2, _) = apply_fill(p1, ONE, 130 * ONE_U);
+        assert_eq!(p2, Position { size: 3 * ONE, cost: 330 * ONE });
+        // Reduce 1 at 150: average entry 110 -> realised 40.
+        let (p3, r3) = apply_fill(p2, -ONE, 150 * ONE_U);
+        assert_eq!((p3, r3), (Position { size: 2 * ONE, cost: 220 * ONE }, 40 * ONE));
+        // Flip: sell 5 at 90 closes 2 (realised -40) and opens a 3 short.
+        let (p4, r4) = apply_fill(p3, -5 * ONE, 90 * ONE_U);
+        assert_eq!((p4, r4), (Position { size: -3 * ONE, cost: -270 * ONE }, -40 * ONE));
+        // Close the short at 80: profit 30.
+        let (p5, r5) = apply_fill(p4, 3 * ONE, 80 * ONE_U);
+        assert_eq!((p5, r5), (Default::default(), 30 * ONE));
+    }
+
+    #[test]
+    fn pnl_and_requirements() {
+        let long = Position { size: 2 * ONE, cost: 200 * ONE };
+        assert_eq!(unrealized_pnl(long, 90 * ONE_U), -20 * ONE);
+        let short = Position { size: -2 * ONE, cost: -200 * ONE };
+        assert_eq!(unrealized_pnl(short, 90 * ONE_U), 20 * ONE);
+        // 10% of 180 notional, no premium.
+        assert_eq!(requirement(-2 * ONE, 90 * ONE_U, ONE_U / 10, 0), 18 * ONE_U);
+        // Premium 0.001 per unit notional: ratio 0.1 + 0.18 = 0.28 -> 50.4.
+        assert_eq!(requirement(2 * ONE, 90 * ONE_U, ONE_U / 10, ONE_U / 1000), 504 * ONE_U / 10);
+        // The effective ratio is capped at 100%.
+        assert_eq!(requirement(2 * ONE, 90 * ONE_U, ONE_U / 10, ONE_U), 180 * ONE_U);
+    }
+}
