@@ -172,9 +172,96 @@ class BadDecimals(OracleError):
     code = "oracle: bad decimals"
 
 
+# --- margin engine -------------------------------------------------------------------------------------
+class MarginError(ContractError):
+    """Base of the margin engine's errors."""
+
+
+class MarginZeroAmount(MarginError):
+    code = "margin: zero amount"
+
+
+class MarginUnknownAsset(MarginError):
+    code = "margin: unknown asset"
+
+
+class UnknownMarket(MarginError):
+    code = "margin: unknown market"
+
+
+class MarginInsufficientBalance(MarginError):
+    code = "margin: insufficient balance"
+
+
+class InsufficientMargin(MarginError):
+    """The action would leave equity below the initial margin requirement."""
+
+    code = "margin: insufficient margin"
+
+
+class StalePrice(MarginError):
+    code = "margin: stale price"
+
+
+class TooFewSources(MarginError):
+    code = "margin: too few sources"
+
+
+class MarginZeroPrice(MarginError):
+    code = "margin: zero price"
+
+
+class OpenInterestCap(MarginError):
+    code = "margin: open interest cap"
+
+
+class DepositCap(MarginError):
+    code = "margin: deposit cap"
+
+
+class BadFillPrice(MarginError):
+    code = "margin: bad fill price"
+
+
+class ZeroSize(MarginError):
+    code = "margin: zero size"
+
+
+class MarginAllowanceTooSmall(MarginError):
+    code = "margin: allowance too small"
+
+
+class MarginTransferFailed(MarginError):
+    code = "margin: transfer failed"
+
+
+class AssetExists(MarginError):
+    code = "margin: asset exists"
+
+
+class MarketExists(MarginError):
+    code = "margin: market exists"
+
+
+class BadParams(MarginError):
+    code = "margin: bad params"
+
+
+class AmountOverflow(MarginError):
+    code = "margin: amount overflow"
+
+
+class TooManyEntries(MarginError):
+    code = "margin: too many entries"
+
+
 # --- fixed-point math ----------------------------------------------------------------------------------
 class Pow10Overflow(ContractError):
     code = "fixed: pow10 overflow"
+
+
+class FixedOverflow(ContractError):
+    code = "fixed: overflow"
 
 
 def _all_subclasses(cls: type[ContractError]) -> list[type[ContractError]]:

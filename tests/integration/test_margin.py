@@ -1,0 +1,191 @@
+"""The cross-margin engine on a real devnet, checked against the reference model to the last unit."""
+
+from __future__ import annotations
+
+import pytest
+from starknet_py.hash.selector import get_selector_from_name
+
+from fulcrum import errors, model
+from fulcrum.margin import market_id
+from fulcrum.model import SCALE
+from fulcrum.oracle import pair_id
+from fulcrum.sdk import Fulcrum
+from tests.integration.fixtures.protocol import Protocol
+
+USDC = 10**6
+ETH_PERP, BTC_PERP = market_id("ETH-PERP"), market_id("BTC-PERP")
+ETH, BTC = pair_id("ETH/USD"), pair_id("BTC/USD")
+
+
+async def trader_with(protocol: Protocol, index: int, usdc: int = 0, weth: int = 0) -> Fulcrum:
+    trader = await protocol.as_account(index)
+    me = trader.account.address
+    for key, amount in (("usdc", usdc), ("weth", weth)):
+        if amount:
+            token = trader.token(key)
+            await token.mint(me, amount)
+            await trader.margin.deposit(token.address, amount)
+    return trader
+
+
+async def expected_health(protocol: Protocol, trader: Fulcrum) -> model.AccountHealth:
+    """The reference model's health from the chain's raw state (balances, positions, oracle prices)."""
+    margin, me = trader.margin, trader.account.address
+    cfg = protocol.config.margin
+    assert cfg is not None
+    markets = {
+        market_id(m.id): model.MarketParams(
+            pair_id(m.pair), m.imr, m.mmr, m.size_premium, m.max_oi, m.fee_rate, m.skew_scale
+        )
+        for m in cfg.markets
+    }
+    assets = {
+        protocol.deployment.address(a.token): model.AssetParams(pair_id(a.pair), a.weight, a.cap)
+        for a in cfg.assets
+    }
+    prices = {
+        pair: await margin.price(pair) for pair in {p.pair_id for p in (*markets.values(), *assets.values())}
+    }
+    return model.account_health(
+        {a: await margin.collateral(me, a) for a in assets},
+        assets,
+        await margin.quote_balance(me),
+        {m: await margin.position(me, m) for m in markets},
+        markets,
+        prices,
+    )
+
+
+async def assert_conservation(protocol: Protocol) -> None:
+    """Quote tokens held == pool cash + every account's quote balance (accounts found from events)."""
+    admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
+    margin, usdc = admin.margin, admin.token("usdc")
+    chunk = await protocol.devnet.client.get_events(
+        address=margin.address, keys=[[get_selector_from_name("Deposited")]], from_block_number=0,
+        to_block_number="latest", chunk_size=1000,
+    )  # fmt: skip
+    accounts = {e.keys[1] for e in chunk.events}
+    total = await margin.pool_cash() + sum([await margin.quote_balance(a) for a in accounts])
+    assert total == await usdc.balance_of(margin.address) * 10**12
+
+
+async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    lp = await protocol.as_account(0)
+    await lp.token("usdc").mint(lp.account.address, 1_000_000 * USDC)
+    await lp.margin.fund_pool(lp.token("usdc").address, 1_000_000 * USDC)
+
+    trader = await trader_with(protocol, 10, usdc=10_000 * USDC, weth=2 * 10**18)
+    me, margin = trader.account.address, trader.margin
+    assert await margin.health(me) == await expected_health(protocol, trader)
+
+    # Open two markets: long 5 ETH, short 0.2 BTC; fills follow the model.
+    for market, delta in ((ETH_PERP, 5 * SCALE), (BTC_PERP, -SCALE // 5)):
+        before = await margin.position(me, market)
+        fill = await margin.fill_price(market, delta)
+        await margin.trade(market, delta)
+        expected, _ = model.apply_fill(before, delta, fill)
+        assert await margin.position(me, market) == expected
+    assert await margin.health(me) == await expected_health(protocol, trader)
+
+    # Price moves: ETH up 10%, BTC up 5% (cross-margin: ETH profit offsets the BTC short's loss).
+    await protocol.push_prices({"ETH/USD": 2_200, "BTC/USD": 31_500})
+    health = await margin.health(me)
+    assert health == await expected_health(protocol, trader)
+    assert health.unrealized_pnl > 0
+
+    # Partial close of ETH realises PnL into the quote balance, net of the fee.
+    quote0 = await margin.quote_balance(me)
+    pos0 = await margin.position(me, ETH_PERP)
+    fill = await margin.fill_price(ETH_PERP, -2 * SCALE)
+    await margin.trade(ETH_PERP, -2 * SCALE)
+    pos1, realized = model.apply_fill(pos0, -2 * SCALE, fill)
+    assert protocol.config.margin is not None
+    fee_rate = next(m.fee_rate for m in protocol.config.margin.markets if m.id == "ETH-PERP")
+    fee = model.trade_fee(-2 * SCALE, fill, fee_rate)
+    assert await margin.position(me, ETH_PERP) == pos1
+    assert await margin.quote_balance(me) == quote0 + realized - fee
+    assert realized > 0
+
+    # Flip BTC from -0.2 to +0.3.
+    pos0 = await margin.position(me, BTC_PERP)
+    fill = await margin.fill_price(BTC_PERP, SCALE // 2)
+    await margin.trade(BTC_PERP, SCALE // 2)
+    flipped, _ = model.apply_fill(pos0, SCALE // 2, fill)
+    assert flipped.size == 3 * SCALE // 10
+    assert await margin.position(me, BTC_PERP) == flipped
+    assert await margin.health(me) == await expected_health(protocol, trader)
+
+    # Withdraw part of the collateral while margin allows it.
+    usdc = trader.token("usdc")
+    wallet = await usdc.balance_of(me)
+    await margin.withdraw(usdc.address, 1_000 * USDC)
+    assert await usdc.balance_of(me) == wallet + 1_000 * USDC
+    assert await margin.health(me) == await expected_health(protocol, trader)
+    await assert_conservation(protocol)
+
+
+async def test_failures_are_named_and_change_nothing(protocol: Protocol) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    trader = await trader_with(protocol, 11, usdc=1_000 * USDC)
+    me, margin = trader.account.address, trader.margin
+    usdc, weth = trader.token("usdc").address, trader.token("weth").address
+    await margin.trade(ETH_PERP, SCALE * 4)  # 8k notional on 1k: initial margin ~800
+
+    async def state() -> tuple[object, ...]:
+        return (await margin.health(me), await margin.position(me, ETH_PERP), await margin.quote_balance(me))
+
+    before = await state()
+    cases: list[tuple[type[errors.ContractError], object]] = [
+        (errors.InsufficientMargin, margin.trade(ETH_PERP, SCALE)),  # over-leverage
+        (errors.InsufficientMargin, margin.withdraw(usdc, 500 * USDC)),  # below initial margin
+        (errors.MarginInsufficientBalance, margin.withdraw(usdc, 2_000 * USDC)),
+        (errors.MarginInsufficientBalance, margin.withdraw(weth, 1)),
+        (errors.UnknownMarket, margin.trade(market_id("DOGE-PERP"), SCALE)),
+        (errors.MarginUnknownAsset, margin.deposit(pair_id("nope"), 1, approve=False)),
+        (errors.MarginZeroAmount, margin.deposit(usdc, 0)),
+        (errors.ZeroSize, margin.trade(ETH_PERP, 0)),
+        (errors.OpenInterestCap, margin.trade(BTC_PERP, 500 * SCALE)),
+    ]
+    for expected, action in cases:
+        with pytest.raises(expected):
+            await action  # type: ignore[misc]
+        assert await state() == before, expected
+
+    # Reducing is always allowed, even when it would not meet the initial margin.
+    await margin.trade(ETH_PERP, -SCALE)
+    assert (await margin.position(me, ETH_PERP)).size == 3 * SCALE
+
+
+async def test_stale_and_thin_prices_fail_closed(protocol: Protocol) -> None:
+    trader = await trader_with(protocol, 12, usdc=5_000 * USDC)
+    me, margin = trader.account.address, trader.margin
+    usdc = trader.token("usdc").address
+    await protocol.push_prices({"ETH/USD": 2_000})
+    await margin.trade(ETH_PERP, SCALE)
+    cfg = protocol.config.margin
+    assert cfg is not None
+    await protocol.devnet.increase_time(cfg.max_staleness + 10)
+    await protocol.devnet.client.create_block()
+    with pytest.raises(errors.StalePrice):
+        await margin.trade(ETH_PERP, SCALE)
+    with pytest.raises(errors.StalePrice):
+        await margin.withdraw(usdc, 1 * USDC)
+    # One fresh publisher is fewer than min_sources: still refused.
+    await protocol.push_prices({"ETH/USD": 2_000}, publishers=1)
+    with pytest.raises(errors.TooFewSources):
+        await margin.trade(ETH_PERP, SCALE)
+    await protocol.push_prices({"ETH/USD": 2_000})
+    await margin.trade(ETH_PERP, SCALE)
+    assert (await margin.position(me, ETH_PERP)).size == 2 * SCALE
+
+
+async def test_only_the_owner_changes_parameters(protocol: Protocol) -> None:
+    outsider = await protocol.as_account(13)
+    params = model.MarketParams(ETH, SCALE // 10, SCALE // 20, 0, SCALE, 0, SCALE)
+    with pytest.raises(errors.NotOwner):
+        await outsider.margin.add_market(market_id("X-PERP"), params)
+    with pytest.raises(errors.NotOwner):
+        await outsider.margin.set_oracle_guards(10**9, 1)
+    with pytest.raises(errors.UnknownMarket):
+        await outsider.margin.fill_price(market_id("X-PERP"), SCALE)
