@@ -115,14 +115,19 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
         tokens.append(TokenConfig(_require(raw, "key", str, where), name, symbol, decimals))
     vault = _require(data, "vault", dict, source)
     assets = tuple(_require(vault, "assets", list, f"{source}: vault"))
+    margin = parse_margin(data["margin"], source) if "margin" in data else None
     config = DeployConfig(
         _require(data, "network", str, source),
         tuple(tokens),
         assets,
         parse_oracle(data.get("oracle", {}), source),
+        margin,
     )
     for key in assets:
         config.token(key)
+    if margin is not None:
+        for key in (margin.quote, *(a.token for a in margin.assets)):
+            config.token(key)
     return config
 
 

@@ -1,0 +1,79 @@
+"""L2 gas of the core actions on a real devnet: deposit, open, close, withdraw, and the health view
+(invoked as a transaction) for accounts with 1, 4 and 8 positions. Prints a table, writes out/bench_gas.json.
+
+Run: .venv/bin/python scripts/bench_gas.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from fulcrum.build import project_root
+from fulcrum.config import PairConfig, load_config
+from fulcrum.deploy import deploy_protocol
+from fulcrum.margin import market_id
+from fulcrum.model import SCALE
+from fulcrum.oracle import devnet_publishers, pair_id
+from fulcrum.sdk import Fulcrum
+from fulcrum.tx import send
+from fulcrum.workflow import build_contracts, open_devnet
+
+log = logging.getLogger("bench_gas")
+MARKETS = 8
+
+
+async def main() -> dict[str, int]:
+    base = load_config(project_root() / "deploy" / "devnet.toml")
+    assert base.margin is not None
+    template = base.margin.markets[0]
+    markets = tuple(replace(template, id=f"M{i}-PERP", pair=f"P{i}/USD") for i in range(MARKETS))
+    pairs = tuple(PairConfig(f"P{i}/USD", 8) for i in range(MARKETS)) + base.oracle.pairs
+    config = replace(
+        base,
+        oracle=replace(base.oracle, pairs=pairs),
+        margin=replace(base.margin, markets=markets),
+    )
+    build = await build_contracts()
+    devnet = await open_devnet()
+    try:
+        admin = await devnet.account(0)
+        deployment = await deploy_protocol(admin, build, config, await devnet.chain_id())
+        sdk = Fulcrum(await devnet.account(1), deployment, build)
+        now = int((await devnet.client.get_block(block_number="latest")).timestamp)
+        names = [m.pair for m in markets] + ["ETH/USD"]
+        await sdk.oracle.submit(
+            [p.sign(pair_id(n), 100 * 10**8, now) for n in names for p in devnet_publishers(3)]
+        )
+        usdc = sdk.token("usdc")
+        me = sdk.account.address
+        await usdc.mint(me, 10**6 * 10**6)
+        gas: dict[str, int] = {}
+        gas["deposit (approve+deposit)"] = (await sdk.margin.deposit(usdc.address, 100_000 * 10**6)).l2_gas
+        health_call = sdk.margin.prepare("health", me)
+        for i, m in enumerate(markets):
+            result = await sdk.margin.trade(market_id(m.id), SCALE)
+            if i == 0:
+                gas["open (1st position)"] = result.l2_gas
+            if i + 1 in (1, 4, 8):
+                gas[f"health view, {i + 1} positions"] = (await send(sdk.account, health_call)).l2_gas
+        gas["open (8th position)"] = result.l2_gas
+        gas["close (8 positions held)"] = (await sdk.margin.trade(market_id(markets[0].id), -SCALE)).l2_gas
+        gas["withdraw (7 positions held)"] = (await sdk.margin.withdraw(usdc.address, 1_000 * 10**6)).l2_gas
+        return gas
+    finally:
+        devnet.stop()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    figures = asyncio.run(main())
+    out = Path("out/bench_gas.json")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    width = max(map(len, figures))
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {value:>12,} L2 gas")
