@@ -6,17 +6,22 @@ pub mod interfaces {
     pub mod imargin;
     pub mod ioracle;
     pub mod iownable;
+    pub mod ipausable;
+    pub mod ipool;
     pub mod ipragma;
     pub mod ivault;
 }
 
 pub mod components {
+    pub mod erc20;
     pub mod ownable;
+    pub mod pausable;
 }
 
 pub mod math {
     pub mod fixed;
     pub mod margin;
+    pub mod pool;
 }
 
 /// Test-only contracts (a mintable ERC20 for tests and the demo). Never deployed on a real network.
@@ -26,4 +31,5 @@ pub mod mocks {
 
 pub mod margin;
 pub mod oracle;
+pub mod pool;
 pub mod vault;

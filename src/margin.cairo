@@ -12,19 +12,29 @@ pub mod Margin {
     };
     use starknet::{ContractAddress, get_block_timestamp, get_caller_address, get_contract_address};
     use crate::components::ownable::OwnableComponent;
+    use crate::components::pausable::PausableComponent;
     use crate::interfaces::ierc20::{IERC20Dispatcher, IERC20DispatcherTrait};
     use crate::interfaces::imargin::{
         AccountHealth, AssetParams, IMargin, MarketParams, MarketState, OracleGuards, Position,
     };
     use crate::interfaces::ipragma::{DataType, IPragmaABIDispatcher, IPragmaABIDispatcherTrait};
-    use crate::math::fixed::{SCALE, abs, from_fixed, mul_div, pow10, to_fixed};
-    use crate::math::margin::{apply_fill, fill_price, requirement, unrealized_pnl};
+    use crate::math::fixed::{
+        SCALE, SCALE_I128, SCALE_U128, abs, from_fixed, mul_div, mul_div_signed, pow10, to_fixed,
+    };
+    use crate::math::margin::{
+        accrued_funding, apply_fill, fill_price, funding_rate, next_funding_index, requirement,
+        unrealized_pnl, value,
+    };
 
     component!(path: OwnableComponent, storage: ownable, event: OwnableEvent);
+    component!(path: PausableComponent, storage: pausable, event: PausableEvent);
 
     #[abi(embed_v0)]
     impl OwnableImpl = OwnableComponent::OwnableImpl<ContractState>;
     impl OwnableInternalImpl = OwnableComponent::InternalImpl<ContractState>;
+    #[abi(embed_v0)]
+    impl PausableImpl = PausableComponent::PausableImpl<ContractState>;
+    impl PausableInternalImpl = PausableComponent::InternalImpl<ContractState>;
 
     /// Most assets / markets (bounds the health loops).
     pub const MAX_ASSETS: u32 = 8;
@@ -50,6 +60,8 @@ pub mod Margin {
         pub const BAD_PARAMS: felt252 = 'margin: bad params';
         pub const AMOUNT_OVERFLOW: felt252 = 'margin: amount overflow';
         pub const TOO_MANY: felt252 = 'margin: too many entries';
+        pub const NOT_POOL: felt252 = 'margin: caller is not pool';
+        pub const LIQUIDITY_IN_USE: felt252 = 'margin: liquidity in use';
     }
 
     #[storage]
@@ -73,8 +85,12 @@ pub mod Margin {
         quote_balance: Map<ContractAddress, i128>, // [SCALE]
         positions: Map<(ContractAddress, felt252), Position>,
         pool_cash: i128, // [SCALE] quote
+        pool: ContractAddress,
+        oi_pool_ratio: u128, // [SCALE] most notional per side and market per 1.0 of pool cash
         #[substorage(v0)]
         ownable: OwnableComponent::Storage,
+        #[substorage(v0)]
+        pausable: PausableComponent::Storage,
     }
 
     #[event]
@@ -83,12 +99,19 @@ pub mod Margin {
         Deposited: Deposited,
         Withdrawn: Withdrawn,
         PositionChanged: PositionChanged,
-        PoolFunded: PoolFunded,
+        FundingUpdated: FundingUpdated,
+        FundingSettled: FundingSettled,
+        PoolDeposited: PoolDeposited,
+        PoolWithdrawn: PoolWithdrawn,
         AssetAdded: AssetAdded,
-        MarketAdded: MarketAdded,
+        MarketSet: MarketSet,
         OracleGuardsSet: OracleGuardsSet,
+        PoolSet: PoolSet,
+        OiPoolRatioSet: OiPoolRatioSet,
         #[flat]
         OwnableEvent: OwnableComponent::Event,
+        #[flat]
+        PausableEvent: PausableComponent::Event,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -124,10 +147,45 @@ pub mod Margin {
     }
 
     #[derive(Drop, starknet::Event)]
-    pub struct PoolFunded {
+    pub struct FundingUpdated {
         #[key]
-        pub funder: ContractAddress,
+        pub market_id: felt252,
+        pub rate: i128, // [SCALE] per day
+        pub funding_index: i128, // [SCALE]
+        pub timestamp: u64,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct FundingSettled {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub market_id: felt252,
+        pub amount: i128 // [SCALE] paid by the account (< 0: received)
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct PoolDeposited {
+        #[key]
+        pub from: ContractAddress,
         pub amount: u128 // [SCALE]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct PoolWithdrawn {
+        #[key]
+        pub to: ContractAddress,
+        pub amount: u128 // [SCALE]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct PoolSet {
+        pub pool: ContractAddress,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct OiPoolRatioSet {
+        pub ratio: u128,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -138,7 +196,7 @@ pub mod Margin {
     }
 
     #[derive(Drop, starknet::Event)]
-    pub struct MarketAdded {
+    pub struct MarketSet {
         #[key]
         pub market_id: felt252,
         pub params: MarketParams,
@@ -156,8 +214,11 @@ pub mod Margin {
         quote: ContractAddress,
         oracle: ContractAddress,
         guards: OracleGuards,
+        guardian: ContractAddress,
     ) {
         self.ownable.initializer(owner);
+        self.pausable.set_guardian(guardian);
+        self.oi_pool_ratio.write(SCALE_U128);
         self.quote.write(quote);
         self.quote_decimals.write(IERC20Dispatcher { contract_address: quote }.decimals());
         self.oracle.write(oracle);
@@ -183,6 +244,7 @@ pub mod Margin {
         }
 
         fn withdraw(ref self: ContractState, asset: ContractAddress, amount: u256) {
+            self.pausable.assert_not_paused();
             let account = get_caller_address();
             let value = self.to_value(asset, amount);
             if asset == self.quote.read() {
@@ -208,36 +270,46 @@ pub mod Margin {
             let account = get_caller_address();
             let params = self.market_params.read(market_id);
             let price = self.read_price(params.pair_id);
-            let mut state = self.market_state.read(market_id);
+            let mut state = self.accrue(market_id, params, price);
+            let old = self.positions.read((account, market_id));
+            let increases = abs(old.size + size_delta) > abs(old.size)
+                || (old.size > 0 && old.size + size_delta < 0)
+                || (old.size < 0 && old.size + size_delta > 0);
+            if increases {
+                self.pausable.assert_not_paused();
+            }
             let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
             let fill = fill_price(price, skew, size_delta, params.skew_scale)
                 .expect(Errors::BAD_FILL);
-            let old = self.positions.read((account, market_id));
-            let (new, realized) = apply_fill(old, size_delta, fill);
+            let funding = accrued_funding(old.size, old.funding_index, state.funding_index);
+            let (mut new, realized) = apply_fill(old, size_delta, fill);
+            new.funding_index = state.funding_index;
             let notional = mul_div(abs(size_delta).into(), fill.into(), SCALE, true).unwrap();
             let fee: u128 = mul_div(notional, params.fee_rate.into(), SCALE, true)
                 .unwrap()
                 .try_into()
                 .unwrap();
 
-            // Open interest per side, capped.
             state.long_oi = state.long_oi - side(old.size, true) + side(new.size, true);
             state.short_oi = state.short_oi - side(old.size, false) + side(new.size, false);
             state.net_cost = state.net_cost - old.cost + new.cost;
-            let increases = abs(new.size) > abs(old.size) || (old.size > 0) != (new.size > 0);
+            state.net_size_index = state.net_size_index
+                - size_index(old.size, old.funding_index)
+                + size_index(new.size, new.funding_index);
             if increases {
-                assert(
-                    state.long_oi <= params.max_oi && state.short_oi <= params.max_oi,
-                    Errors::OI_CAP,
-                );
+                let cap = self.oi_cap(params, price);
+                assert(state.long_oi <= cap && state.short_oi <= cap, Errors::OI_CAP);
             }
             self.market_state.write(market_id, state);
             self.positions.write((account, market_id), new);
 
-            // Settle realised PnL and the fee against the pool.
-            let settled = realized - to_i128(fee);
+            // Settle funding, realised PnL and the fee against the pool.
+            let settled = realized - to_i128(fee) - funding;
             self.quote_balance.write(account, self.quote_balance.read(account) + settled);
             self.pool_cash.write(self.pool_cash.read() - settled);
+            if funding != 0 {
+                self.emit(FundingSettled { account, market_id, amount: funding });
+            }
 
             if increases {
                 let health = self.compute_health(account);
@@ -258,12 +330,40 @@ pub mod Margin {
                 );
         }
 
-        fn fund_pool(ref self: ContractState, amount: u256) {
-            let funder = get_caller_address();
-            let quote = self.quote.read();
-            let value = self.pull(funder, quote, amount);
+        fn pool_deposit(ref self: ContractState, from: ContractAddress, amount: u256) -> u128 {
+            assert(get_caller_address() == self.pool.read(), Errors::NOT_POOL);
+            let value = self.pull(from, self.quote.read(), amount);
             self.pool_cash.write(self.pool_cash.read() + to_i128(value));
-            self.emit(PoolFunded { funder, amount: value });
+            self.emit(PoolDeposited { from, amount: value });
+            value
+        }
+
+        fn pool_withdraw(ref self: ContractState, to: ContractAddress, amount: u256) -> u128 {
+            assert(get_caller_address() == self.pool.read(), Errors::NOT_POOL);
+            self.pausable.assert_not_paused();
+            let quote = self.quote.read();
+            let value = self.to_value(quote, amount);
+            let cash = self.pool_cash.read() - to_i128(value);
+            assert(cash >= 0, Errors::LIQUIDITY_IN_USE);
+            self.pool_cash.write(cash);
+            // Open interest must stay within the caps the remaining cash allows.
+            let mut j: u32 = 0;
+            let count = self.market_count.read();
+            while j != count {
+                let market_id = self.markets.read(j);
+                let state = self.market_state.read(market_id);
+                if state.long_oi != 0 || state.short_oi != 0 {
+                    let params = self.market_params.read(market_id);
+                    let cap = self.oi_cap(params, self.read_price(params.pair_id));
+                    assert(
+                        state.long_oi <= cap && state.short_oi <= cap, Errors::LIQUIDITY_IN_USE,
+                    );
+                }
+                j += 1;
+            }
+            assert(IERC20Dispatcher { contract_address: quote }.transfer(to, amount), Errors::TRANSFER_FAILED);
+            self.emit(PoolWithdrawn { to, amount: value });
+            value
         }
 
         fn health(self: @ContractState, account: ContractAddress) -> AccountHealth {
@@ -292,6 +392,79 @@ pub mod Margin {
             self.pool_cash.read()
         }
 
+        fn funding_index(self: @ContractState, market_id: felt252) -> i128 {
+            assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
+            let params = self.market_params.read(market_id);
+            let price = self.read_price(params.pair_id);
+            self.pending_index(self.market_state.read(market_id), params, price)
+        }
+
+        fn market_params(self: @ContractState, market_id: felt252) -> MarketParams {
+            assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
+            self.market_params.read(market_id)
+        }
+
+        fn pool_value(self: @ContractState) -> i128 {
+            let mut traders: i128 = 0; // traders' PnL net of the funding they owe
+            let mut j: u32 = 0;
+            let count = self.market_count.read();
+            while j != count {
+                let market_id = self.markets.read(j);
+                let state = self.market_state.read(market_id);
+                let net: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+                if net != 0 || state.net_cost != 0 {
+                    let params = self.market_params.read(market_id);
+                    let price = self.read_price(params.pair_id);
+                    let index = self.pending_index(state, params, price);
+                    traders += value(net, price, true) - state.net_cost;
+                    traders -= size_index(net, index) - state.net_size_index;
+                }
+                j += 1;
+            }
+            self.pool_cash.read() - traders
+        }
+
+        fn liquidation_price(
+            self: @ContractState, account: ContractAddress, market_id: felt252,
+        ) -> u128 {
+            let position = self.positions.read((account, market_id));
+            if position.size == 0 {
+                return 0;
+            }
+            let params = self.market_params.read(market_id);
+            let price = self.read_price(params.pair_id);
+            let health = self.compute_health(account);
+            let size = position.size;
+            let notional = mul_div(abs(size).into(), price.into(), SCALE, false).unwrap();
+            let mut ratio = params.mmr.into()
+                + mul_div(params.size_premium.into(), notional, SCALE, false).unwrap();
+            if ratio > SCALE {
+                ratio = SCALE;
+            }
+            let own = requirement(size, price, params.mmr, params.size_premium);
+            let other_maintenance = to_i128(health.maintenance_margin) - to_i128(own);
+            // equity(p) = E + size (p - p0); maintenance(p) = M_other + |size| p ratio
+            let ratio: u128 = ratio.try_into().unwrap();
+            let ratio_i: i128 = ratio.try_into().unwrap();
+            let denominator = mul_div_signed(to_i128(abs(size)), ratio_i, SCALE_U128, false)
+                - size;
+            if denominator == 0 {
+                return 0;
+            }
+            let numerator = health.equity - value(size, price, false) - other_maintenance;
+            let liq = mul_div_signed(numerator, SCALE_I128, abs(denominator), false);
+            let liq = if denominator < 0 {
+                -liq
+            } else {
+                liq
+            };
+            if liq <= 0 {
+                0
+            } else {
+                liq.try_into().unwrap()
+            }
+        }
+
         fn price(self: @ContractState, pair_id: felt252) -> u128 {
             self.read_price(pair_id)
         }
@@ -308,7 +481,7 @@ pub mod Margin {
         fn add_asset(ref self: ContractState, asset: ContractAddress, params: AssetParams) {
             self.ownable.assert_only_owner();
             assert(!self.asset_known.read(asset) && asset != self.quote.read(), Errors::ASSET_EXISTS);
-            assert(params.weight <= SCALE.try_into().unwrap(), Errors::BAD_PARAMS);
+            assert(params.weight <= SCALE_U128, Errors::BAD_PARAMS);
             let count = self.asset_count.read();
             assert(count < MAX_ASSETS, Errors::TOO_MANY);
             self.asset_decimals.write(asset, IERC20Dispatcher { contract_address: asset }.decimals());
@@ -322,19 +495,24 @@ pub mod Margin {
         fn add_market(ref self: ContractState, market_id: felt252, params: MarketParams) {
             self.ownable.assert_only_owner();
             assert(!self.market_known.read(market_id), Errors::MARKET_EXISTS);
-            let one: u128 = SCALE.try_into().unwrap();
-            assert(
-                params.mmr > 0 && params.mmr < params.imr && params.imr <= one
-                    && params.skew_scale > 0 && params.fee_rate < one,
-                Errors::BAD_PARAMS,
-            );
             let count = self.market_count.read();
             assert(count < MAX_MARKETS, Errors::TOO_MANY);
-            self.market_params.write(market_id, params);
-            self.market_known.write(market_id, true);
             self.markets.write(count, market_id);
             self.market_count.write(count + 1);
-            self.emit(MarketAdded { market_id, params });
+            self.market_known.write(market_id, true);
+            let mut state: MarketState = Default::default();
+            state.funding_time = get_block_timestamp();
+            self.market_state.write(market_id, state);
+            self.write_market(market_id, params);
+        }
+
+        fn set_market(ref self: ContractState, market_id: felt252, params: MarketParams) {
+            self.ownable.assert_only_owner();
+            assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
+            // Funding accrues up to now under the old parameters.
+            let old = self.market_params.read(market_id);
+            self.accrue(market_id, old, self.read_price(old.pair_id));
+            self.write_market(market_id, params);
         }
 
         fn set_oracle_guards(ref self: ContractState, guards: OracleGuards) {
@@ -343,6 +521,95 @@ pub mod Margin {
             self.guards.write(guards);
             self.emit(OracleGuardsSet { guards });
         }
+
+        fn set_pool(ref self: ContractState, pool: ContractAddress) {
+            self.ownable.assert_only_owner();
+            self.pool.write(pool);
+            self.emit(PoolSet { pool });
+        }
+
+        fn set_oi_pool_ratio(ref self: ContractState, ratio: u128) {
+            self.ownable.assert_only_owner();
+            self.oi_pool_ratio.write(ratio);
+            self.emit(OiPoolRatioSet { ratio });
+        }
+
+        fn set_guardian(ref self: ContractState, guardian: ContractAddress) {
+            self.ownable.assert_only_owner();
+            self.pausable.set_guardian(guardian);
+        }
+    }
+
+    #[generate_trait]
+    impl MarketImpl of MarketTrait {
+        fn write_market(ref self: ContractState, market_id: felt252, params: MarketParams) {
+            let one: u128 = SCALE_U128;
+            assert(
+                params.mmr > 0 && params.mmr < params.imr && params.imr <= one
+                    && params.skew_scale > 0 && params.fee_rate < one,
+                Errors::BAD_PARAMS,
+            );
+            self.market_params.write(market_id, params);
+            self.emit(MarketSet { market_id, params });
+        }
+
+        /// The funding index now, without writing it.
+        fn pending_index(
+            self: @ContractState, state: MarketState, params: MarketParams, price: u128,
+        ) -> i128 {
+            let now = get_block_timestamp();
+            if now <= state.funding_time {
+                return state.funding_index;
+            }
+            let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+            let rate = funding_rate(skew, params.skew_scale, params.max_funding_rate);
+            next_funding_index(state.funding_index, rate, price, now - state.funding_time)
+        }
+
+        /// Accrues the market's funding index to now, once per block, and returns the state.
+        fn accrue(
+            ref self: ContractState, market_id: felt252, params: MarketParams, price: u128,
+        ) -> MarketState {
+            let mut state = self.market_state.read(market_id);
+            let now = get_block_timestamp();
+            if now > state.funding_time {
+                let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+                let rate = funding_rate(skew, params.skew_scale, params.max_funding_rate);
+                state.funding_index = self.pending_index(state, params, price);
+                state.funding_time = now;
+                self.market_state.write(market_id, state);
+                self
+                    .emit(
+                        FundingUpdated {
+                            market_id, rate, funding_index: state.funding_index, timestamp: now,
+                        },
+                    );
+            }
+            state
+        }
+
+        /// Most open interest per side [SCALE base]: the market's cap, and no more notional than
+        /// `oi_pool_ratio` times the pool's cash.
+        fn oi_cap(self: @ContractState, params: MarketParams, price: u128) -> u128 {
+            let cash = self.pool_cash.read();
+            let by_pool: u256 = if cash <= 0 {
+                0
+            } else {
+                let notional = mul_div(abs(cash).into(), self.oi_pool_ratio.read().into(), SCALE, false)
+                    .unwrap();
+                mul_div(notional, SCALE, price.into(), false).unwrap()
+            };
+            if by_pool < params.max_oi.into() {
+                by_pool.try_into().unwrap()
+            } else {
+                params.max_oi
+            }
+        }
+    }
+
+    /// A position's contribution to `net_size_index` (same rounding when added and removed).
+    fn size_index(size: i128, index: i128) -> i128 {
+        mul_div_signed(size, index, SCALE_U128, false)
     }
 
     fn to_i128(value: u128) -> i128 {
@@ -425,6 +692,7 @@ pub mod Margin {
                 i += 1;
             }
             let mut pnl: i128 = 0;
+            let mut funding: i128 = 0;
             let mut initial: u128 = 0;
             let mut maintenance: u128 = 0;
             let mut j: u32 = 0;
@@ -435,6 +703,8 @@ pub mod Margin {
                 if position.size != 0 {
                     let params = self.market_params.read(market_id);
                     let price = self.read_price(params.pair_id);
+                    let index = self.pending_index(self.market_state.read(market_id), params, price);
+                    funding += accrued_funding(position.size, position.funding_index, index);
                     pnl += unrealized_pnl(position, price);
                     initial += requirement(position.size, price, params.imr, params.size_premium);
                     maintenance +=
@@ -444,7 +714,7 @@ pub mod Margin {
             }
             let collateral_value: u128 = collateral_value.try_into().unwrap();
             let quote_balance = self.quote_balance.read(account);
-            let equity = to_i128(collateral_value) + quote_balance + pnl;
+            let equity = to_i128(collateral_value) + quote_balance + pnl - funding;
             let health_factor = if maintenance == 0 {
                 Bounded::<u128>::MAX
             } else if equity <= 0 {
@@ -459,6 +729,7 @@ pub mod Margin {
                 collateral_value,
                 quote_balance,
                 unrealized_pnl: pnl,
+                accrued_funding: funding,
                 equity,
                 initial_margin: initial,
                 maintenance_margin: maintenance,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from starknet_py.contract import Contract
 from starknet_py.net.account.base_account import BaseAccount
@@ -11,6 +11,8 @@ from starknet_py.net.client_models import Call
 
 from fulcrum.errors import DeploymentError
 from fulcrum.tx import TxResult, call_view, send
+
+BlockId = int | Literal["l1_accepted", "pre_confirmed", "latest"]
 
 
 class ContractClient:
@@ -27,8 +29,10 @@ class ContractClient:
     def prepare(self, name: str, *args: Any) -> Call:
         return self.contract.functions[name].prepare_invoke_v3(*args)
 
-    async def view(self, name: str, *args: Any) -> Any:
-        result = await call_view(self.contract.functions[name].call(*args))
+    async def view(self, name: str, *args: Any, block: BlockId = "latest") -> Any:
+        """Calls a view at `block` (default: the latest accepted block, so reads are consistent with
+        the last transaction and with that block's timestamp)."""
+        result = await call_view(self.contract.functions[name].call(*args, block_number=block))
         return result[0] if len(result) == 1 else result
 
     async def view_int(self, name: str, *args: Any) -> int:

@@ -9,6 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from fulcrum.errors import ConfigError
+from fulcrum.model import AssetParams, MarketParams
+
+
+def short_string(text: str) -> int:
+    """A Cairo short string (pair and market ids such as "ETH/USD", "ETH-PERP") as its felt."""
+    if not text or len(text) > 31 or not text.isascii():
+        raise ConfigError(f"{text!r} is not a short string (ASCII, 1..31 characters)")
+    return int.from_bytes(text.encode("ascii"), "big")
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,9 @@ class CollateralConfig:
     weight: int  # [SCALE]
     cap: int  # [SCALE]
 
+    def params(self) -> AssetParams:
+        return AssetParams(short_string(self.pair), self.weight, self.cap)
+
 
 @dataclass(frozen=True)
 class MarketConfig:
@@ -66,6 +77,17 @@ class MarketConfig:
     max_oi: int  # [SCALE]
     fee_rate: int  # [SCALE]
     skew_scale: int  # [SCALE]
+    max_funding_rate: int  # [SCALE] per day
+
+    @property
+    def market_id(self) -> int:
+        return short_string(self.id)
+
+    def params(self) -> MarketParams:
+        return MarketParams(
+            short_string(self.pair), self.imr, self.mmr, self.size_premium, self.max_oi, self.fee_rate,
+            self.skew_scale, self.max_funding_rate,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,9 @@ class MarginConfig:
     quote: str
     max_staleness: int  # [seconds]
     min_sources: int
+    oi_pool_ratio: int  # [SCALE] most notional per side and market per 1.0 of pool cash
+    pool_name: str
+    pool_symbol: str
     assets: tuple[CollateralConfig, ...]
     markets: tuple[MarketConfig, ...]
 
@@ -168,7 +193,7 @@ def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
     for i, m in enumerate(raw.get("markets", [])):
         at = f"{where}.markets[{i}]"
         fields = {k: to_fixed(_require(m, k, str, at), f"{at}.{k}") for k in
-                  ("imr", "mmr", "size_premium", "max_oi", "fee_rate", "skew_scale")}  # fmt: skip
+                  ("imr", "mmr", "size_premium", "max_oi", "fee_rate", "skew_scale", "max_funding_rate")}  # fmt: skip
         if not 0 < fields["mmr"] < fields["imr"] <= SCALE:
             raise ConfigError(f"{at}: need 0 < mmr < imr <= 1")
         markets.append(
@@ -178,6 +203,9 @@ def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
         quote=_require(raw, "quote", str, where),
         max_staleness=int(raw.get("max_staleness", 120)),
         min_sources=int(raw.get("min_sources", 1)),
+        oi_pool_ratio=to_fixed(raw.get("oi_pool_ratio", "1"), f"{where}.oi_pool_ratio"),
+        pool_name=str(raw.get("pool_name", "Fulcrum LP")),
+        pool_symbol=str(raw.get("pool_symbol", "FLP")),
         assets=assets,
         markets=tuple(markets),
     )

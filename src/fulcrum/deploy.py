@@ -147,7 +147,7 @@ async def deploy_protocol(
 
     deployer = Deployer(account, build)
     deployment = Deployment(config.network, chain_id, account.address)
-    for name in ("TestToken", "Vault", "PriceFeed", "Margin"):
+    for name in ("TestToken", "Vault", "PriceFeed", "Margin", "Pool"):
         deployment.classes[name] = await deployer.declare(name)
     for token in config.tokens:
         contract = await deployer.deploy(
@@ -181,37 +181,28 @@ async def deploy_protocol(
 
 async def deploy_margin(deployer: Deployer, deployment: Deployment, config: DeployConfig) -> None:
     """Deploys the margin engine on the deployment's oracle and adds the configured assets and markets."""
-    from fulcrum.margin import MarginClient, market_id
-    from fulcrum.model import AssetParams, MarketParams
-    from fulcrum.oracle import pair_id
+    from fulcrum.margin import MarginClient
 
     mc = config.margin
     assert mc is not None
     guards = {"max_staleness": mc.max_staleness, "min_sources": mc.min_sources}
-    owner = deployer.account.address
+    owner = deployer.account.address  # also the devnet guardian; governance takes ownership later
+    quote = deployment.address(mc.quote)
     contract = await deployer.deploy(
-        "Margin",
-        deployment.classes["Margin"],
-        [owner, deployment.address(mc.quote), deployment.address("oracle"), guards],
+        "Margin", deployment.classes["Margin"], [owner, quote, deployment.address("oracle"), guards, owner]
     )
     deployment.contracts["margin"] = {"address": contract.address, "contract": "Margin"}
+    pool = await deployer.deploy(
+        "Pool",
+        deployment.classes["Pool"],
+        [contract.address, quote, encode_shortstring(mc.pool_name), encode_shortstring(mc.pool_symbol)],
+    )
+    deployment.contracts["pool"] = {"address": pool.address, "contract": "Pool"}
     margin = MarginClient(contract)
     calls = [
-        margin.prepare(
-            "add_asset", deployment.address(a.token), vars(AssetParams(pair_id(a.pair), a.weight, a.cap))
-        )
-        for a in mc.assets
-    ] + [
-        margin.prepare(
-            "add_market",
-            market_id(m.id),
-            vars(
-                MarketParams(
-                    pair_id(m.pair), m.imr, m.mmr, m.size_premium, m.max_oi, m.fee_rate, m.skew_scale
-                )
-            ),
-        )
-        for m in mc.markets
+        margin.prepare("set_pool", pool.address),
+        margin.prepare("set_oi_pool_ratio", mc.oi_pool_ratio),
+        *(margin.prepare("add_asset", deployment.address(a.token), vars(a.params())) for a in mc.assets),
+        *(margin.prepare("add_market", m.market_id, vars(m.params())) for m in mc.markets),
     ]
-    if calls:
-        await margin.send(calls)
+    await margin.send(calls)

@@ -255,6 +255,46 @@ class TooManyEntries(MarginError):
     code = "margin: too many entries"
 
 
+class NotPool(MarginError):
+    code = "margin: caller is not pool"
+
+
+class LiquidityInUse(MarginError):
+    """An LP withdrawal would leave open interest above what the pool's cash covers."""
+
+    code = "margin: liquidity in use"
+
+
+# --- pause ---------------------------------------------------------------------------------------------
+class Paused(ContractError):
+    code = "pausable: paused"
+
+
+class NotGuardian(ContractError):
+    code = "pausable: not guardian"
+
+
+# --- LP pool -------------------------------------------------------------------------------------------
+class PoolError(ContractError):
+    """Base of the pool's errors."""
+
+
+class PoolZeroAmount(PoolError):
+    code = "pool: zero amount"
+
+
+class ZeroShares(PoolError):
+    code = "pool: zero shares"
+
+
+class PoolInsolvent(PoolError):
+    code = "pool: insolvent"
+
+
+class PoolAmountOverflow(PoolError):
+    code = "pool: amount overflow"
+
+
 # --- fixed-point math ----------------------------------------------------------------------------------
 class Pow10Overflow(ContractError):
     code = "fixed: pow10 overflow"

@@ -6,7 +6,7 @@ from typing import Any
 
 from fulcrum.client import ContractClient
 from fulcrum.errors import InvalidAmount, check_u256
-from fulcrum.model import AccountHealth, AssetParams, MarketParams, Position
+from fulcrum.model import AccountHealth, AssetParams, MarketParams, MarketState, Position
 from fulcrum.oracle import pair_id
 from fulcrum.tx import TxResult
 from fulcrum.vault import approve_call
@@ -35,16 +35,13 @@ class MarginClient(ContractClient):
     async def trade(self, market: int, size_delta: int) -> TxResult:
         return await self.send(self.trade_call(market, size_delta))
 
-    async def fund_pool(self, quote: int, amount: int) -> TxResult:
-        return await self.send([approve_call(quote, self.address, amount), self.prepare("fund_pool", amount)])
-
     async def health(self, account: int) -> AccountHealth:
         raw = await self.view("health", account)
         return AccountHealth(**{k: int(v) for k, v in raw.items()})
 
     async def position(self, account: int, market: int) -> Position:
         raw = await self.view("position", account, market)
-        return Position(int(raw["size"]), int(raw["cost"]))
+        return Position(int(raw["size"]), int(raw["cost"]), int(raw["funding_index"]))
 
     async def collateral(self, account: int, asset: int) -> int:
         return await self.view_int("collateral", account, asset)
@@ -52,12 +49,31 @@ class MarginClient(ContractClient):
     async def quote_balance(self, account: int) -> int:
         return await self.view_int("quote_balance", account)
 
-    async def market_state(self, market: int) -> dict[str, int]:
+    async def market_state(self, market: int) -> MarketState:
         raw = await self.view("market_state", market)
-        return {k: int(v) for k, v in raw.items()}
+        return MarketState(**{k: int(v) for k, v in raw.items()})
 
     async def pool_cash(self) -> int:
         return await self.view_int("pool_cash")
+
+    async def pool_value(self) -> int:
+        return await self.view_int("pool_value")
+
+    async def liquidation_price(self, account: int, market: int) -> int | None:
+        """None without a position or when no price liquidates it."""
+        return await self.view_int("liquidation_price", account, market) or None
+
+    async def is_paused(self) -> bool:
+        return bool(await self.view("is_paused"))
+
+    async def pause(self) -> TxResult:
+        return await self.send(self.prepare("pause"))
+
+    async def unpause(self) -> TxResult:
+        return await self.send(self.prepare("unpause"))
+
+    async def set_market(self, market: int, params: MarketParams) -> TxResult:
+        return await self.send(self.prepare("set_market", market, vars(params)))
 
     async def price(self, pair: int) -> int:
         return await self.view_int("price", pair)

@@ -73,6 +73,7 @@ def mul_div_signed(a: int, b: int, c: int, ceil: bool) -> int:
 class Position:
     size: int = 0  # [SCALE] base
     cost: int = 0  # [SCALE] quote
+    funding_index: int = 0  # [SCALE] market index at the last settlement
 
 
 def fill_price(price: int, skew: int, size_delta: int, skew_scale: int) -> int | None:
@@ -85,16 +86,84 @@ def value(size: int, price: int, ceil: bool) -> int:
 
 
 def apply_fill(position: Position, delta: int, fill: int) -> tuple[Position, int]:
-    size, cost = position.size, position.cost
+    size, cost, index = position.size, position.cost, position.funding_index
     if size == 0 or (size > 0) == (delta > 0):
-        return Position(size + delta, cost + value(delta, fill, True)), 0
+        return Position(size + delta, cost + value(delta, fill, True), index), 0
     closed = -delta if abs(delta) <= abs(size) else size
     removed = mul_div_signed(cost, abs(closed), abs(size), False)
     realized = value(closed, fill, False) - removed
     leftover = delta + closed
     if leftover == 0:
-        return Position(size - closed, cost - removed), realized
-    return Position(leftover, value(leftover, fill, True)), realized
+        return Position(size - closed, cost - removed, index), realized
+    return Position(leftover, value(leftover, fill, True), index), realized
+
+
+SECONDS_PER_DAY = 86_400
+
+
+def funding_rate(skew: int, skew_scale: int, max_rate: int) -> int:
+    """Funding rate per day [SCALE], proportional to skew, clamped to +-max_rate (> 0: longs pay)."""
+    return max(-max_rate, min(max_rate, mul_div_signed(skew, max_rate, skew_scale, False)))
+
+
+def next_funding_index(index: int, rate: int, price: int, elapsed: int) -> int:
+    return index + mul_div_signed(rate, price * elapsed, SECONDS_PER_DAY * SCALE, False)
+
+
+def accrued_funding(size: int, position_index: int, index: int) -> int:
+    return mul_div_signed(size, index - position_index, SCALE, True)
+
+
+@dataclass(frozen=True)
+class MarketState:
+    long_oi: int = 0
+    short_oi: int = 0
+    net_cost: int = 0
+    funding_index: int = 0
+    funding_time: int = 0
+    net_size_index: int = 0
+
+    @property
+    def skew(self) -> int:
+        return self.long_oi - self.short_oi
+
+
+def pending_index(state: MarketState, params: MarketParams, price: int, now: int) -> int:
+    if now <= state.funding_time:
+        return state.funding_index
+    rate = funding_rate(state.skew, params.skew_scale, params.max_funding_rate)
+    return next_funding_index(state.funding_index, rate, price, now - state.funding_time)
+
+
+def size_index(size: int, index: int) -> int:
+    return mul_div_signed(size, index, SCALE, False)
+
+
+def pool_value(
+    pool_cash: int, markets: dict[int, tuple[MarketState, MarketParams]], prices: dict[int, int], now: int
+) -> int:
+    """The engine's `pool_value`: cash - traders' PnL + funding traders owe."""
+    traders = 0
+    for state, params in markets.values():
+        net = state.skew
+        if net or state.net_cost:
+            price = prices[params.pair_id]
+            index = pending_index(state, params, price, now)
+            traders += value(net, price, True) - state.net_cost
+            traders -= size_index(net, index) - state.net_size_index
+    return pool_cash - traders
+
+
+# --- LP shares (src/math/pool.cairo) -------------------------------------------------------------------
+VIRTUAL = 1_000_000
+
+
+def shares_for_deposit(amount: int, supply: int, value_: int) -> int:
+    return amount * (supply + VIRTUAL) // (value_ + VIRTUAL)
+
+
+def amount_for_shares(shares: int, supply: int, value_: int) -> int:
+    return shares * (value_ + VIRTUAL) // (supply + VIRTUAL)
 
 
 def unrealized_pnl(position: Position, price: int) -> int:
@@ -117,6 +186,7 @@ class MarketParams:
     max_oi: int
     fee_rate: int
     skew_scale: int
+    max_funding_rate: int
 
 
 @dataclass(frozen=True)
@@ -131,6 +201,7 @@ class AccountHealth:
     collateral_value: int
     quote_balance: int
     unrealized_pnl: int
+    accrued_funding: int
     equity: int
     initial_margin: int
     maintenance_margin: int
@@ -147,6 +218,7 @@ def account_health(
     positions: dict[int, Position],  # market -> position
     markets: dict[int, MarketParams],
     prices: dict[int, int],  # pair -> [SCALE]
+    indices: dict[int, int] | None = None,  # market -> pending funding index
 ) -> AccountHealth:
     """The engine's `health` view, term by term with the same rounding."""
     collateral_value = 0
@@ -155,22 +227,23 @@ def account_health(
             asset_params = assets[asset]
             raw = held * prices[asset_params.pair_id] // SCALE
             collateral_value += raw * asset_params.weight // SCALE
-    pnl = initial = maintenance = 0
+    pnl = funding = initial = maintenance = 0
     for market, position in positions.items():
         if position.size:
             params = markets[market]
             price = prices[params.pair_id]
+            funding += accrued_funding(position.size, position.funding_index, (indices or {}).get(market, 0))
             pnl += unrealized_pnl(position, price)
             initial += requirement(position.size, price, params.imr, params.size_premium)
             maintenance += requirement(position.size, price, params.mmr, params.size_premium)
-    equity = collateral_value + quote_balance + pnl
+    equity = collateral_value + quote_balance + pnl - funding
     if maintenance == 0:
         factor = U128_MAX
     elif equity <= 0:
         factor = 0
     else:
         factor = equity * SCALE // maintenance
-    return AccountHealth(collateral_value, quote_balance, pnl, equity, initial, maintenance, factor)
+    return AccountHealth(collateral_value, quote_balance, pnl, funding, equity, initial, maintenance, factor)
 
 
 def trade_fee(size_delta: int, fill: int, fee_rate: int) -> int:
@@ -193,6 +266,7 @@ def liquidation_price(
     denominator = abs(s) * ratio // SCALE - s
     if denominator == 0:
         return None
-    numerator = (health.equity - s * price // SCALE - other_maintenance) * SCALE
-    liq = numerator // denominator
+    numerator = health.equity - s * price // SCALE - other_maintenance
+    liq = numerator * SCALE // abs(denominator)
+    liq = -liq if denominator < 0 else liq
     return liq if liq > 0 else None

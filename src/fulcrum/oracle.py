@@ -9,7 +9,7 @@ from poseidon_py.poseidon_hash import poseidon_hash_many
 from starknet_py.hash.utils import message_signature, private_to_stark_key
 
 from fulcrum.client import ContractClient
-from fulcrum.errors import ConfigError
+from fulcrum.config import short_string
 from fulcrum.tx import TxResult
 
 STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
@@ -17,9 +17,7 @@ STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
 
 def pair_id(name: str) -> int:
     """ "ETH/USD" -> its short-string felt, as Pragma names pairs."""
-    if not name or len(name) > 31 or not name.isascii():
-        raise ConfigError(f"pair {name!r} is not a short string")
-    return int.from_bytes(name.encode("ascii"), "big")
+    return short_string(name)
 
 
 def price_message_hash(pair: int, price: int, timestamp: int) -> int:

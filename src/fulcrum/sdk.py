@@ -8,6 +8,7 @@ from fulcrum.build import BuildResult
 from fulcrum.deploy import Deployer, Deployment
 from fulcrum.margin import MarginClient
 from fulcrum.oracle import OracleClient
+from fulcrum.pool import PoolClient
 from fulcrum.token import TokenClient
 from fulcrum.vault import VaultClient
 
@@ -32,6 +33,10 @@ class Fulcrum:
     @property
     def margin(self) -> MarginClient:
         return MarginClient(self._deployer.contract_at(*self._contract("margin")))
+
+    @property
+    def pool(self) -> PoolClient:
+        return PoolClient(self._deployer.contract_at(*self._contract("pool")))
 
     def token(self, key: str) -> TokenClient:
         return TokenClient(self._deployer.contract_at(*self._contract(key)))

@@ -17,7 +17,8 @@ pub struct MarketParams {
     pub size_premium: u128, // [SCALE] margin ratio added per 1.0 of notional (quote)
     pub max_oi: u128, // [SCALE] most open interest per side (base units)
     pub fee_rate: u128, // [SCALE] trading fee on filled notional
-    pub skew_scale: u128 // [SCALE] skew (base units) at which the price impact reaches 100%
+    pub skew_scale: u128, // [SCALE] skew (base units) at which the price impact reaches 100%
+    pub max_funding_rate: u128 // [SCALE] funding rate per day when skew >= skew_scale
 }
 
 /// Oracle guards applied to every price the engine reads.
@@ -31,7 +32,8 @@ pub struct OracleGuards {
 #[derive(Serde, Drop, Copy, PartialEq, Debug, Default, starknet::Store)]
 pub struct Position {
     pub size: i128, // [SCALE] base units, > 0 long, < 0 short
-    pub cost: i128 // [SCALE] quote: size * average entry price
+    pub cost: i128, // [SCALE] quote: size * average entry price
+    pub funding_index: i128 // [SCALE] quote per base: the market's index when funding last settled
 }
 
 /// Open-interest aggregates of a market, enough to value all traders' PnL in O(1).
@@ -39,7 +41,10 @@ pub struct Position {
 pub struct MarketState {
     pub long_oi: u128, // [SCALE] base units
     pub short_oi: u128, // [SCALE] base units
-    pub net_cost: i128 // [SCALE] quote: sum of positions' cost
+    pub net_cost: i128, // [SCALE] quote: sum of positions' cost
+    pub funding_index: i128, // [SCALE] quote per base: cumulative funding paid by a long of 1.0
+    pub funding_time: u64, // [seconds] when the index last accrued
+    pub net_size_index: i128 // [SCALE] quote: sum over positions of size * funding_index
 }
 
 /// The whole health breakdown of an account.
@@ -48,6 +53,7 @@ pub struct AccountHealth {
     pub collateral_value: u128, // [SCALE] quote, weighted (after haircuts)
     pub quote_balance: i128, // [SCALE] quote
     pub unrealized_pnl: i128, // [SCALE] quote
+    pub accrued_funding: i128, // [SCALE] quote owed by the account (< 0: owed to it)
     pub equity: i128, // [SCALE] quote
     pub initial_margin: u128, // [SCALE] quote
     pub maintenance_margin: u128, // [SCALE] quote
@@ -64,8 +70,11 @@ pub trait IMargin<TState> {
     /// Changes the caller's position in `market_id` by `size_delta` [SCALE base] at the oracle price
     /// plus price impact; increasing exposure must leave equity >= initial margin.
     fn trade(ref self: TState, market_id: felt252, size_delta: i128);
-    // --- pool (minimal: the counterparty's cash) ---
-    fn fund_pool(ref self: TState, amount: u256);
+    // --- pool (only the registered pool contract) ---
+    /// Pulls `amount` [quote decimals] of quote from `from` into the pool's cash (allowance to the engine).
+    fn pool_deposit(ref self: TState, from: ContractAddress, amount: u256) -> u128;
+    /// Pays `amount` [quote decimals] from the pool's cash to `to`; open interest must stay covered.
+    fn pool_withdraw(ref self: TState, to: ContractAddress, amount: u256) -> u128;
     // --- views ---
     fn health(self: @TState, account: ContractAddress) -> AccountHealth;
     fn position(self: @TState, account: ContractAddress, market_id: felt252) -> Position;
@@ -73,6 +82,14 @@ pub trait IMargin<TState> {
     fn quote_balance(self: @TState, account: ContractAddress) -> i128;
     fn market_state(self: @TState, market_id: felt252) -> MarketState;
     fn pool_cash(self: @TState) -> i128;
+    /// The market's funding index accrued to the current block time [SCALE], and its parameters.
+    fn funding_index(self: @TState, market_id: felt252) -> i128;
+    fn market_params(self: @TState, market_id: felt252) -> MarketParams;
+    /// Pool value [SCALE quote]: cash - traders' unrealised PnL + funding traders owe.
+    fn pool_value(self: @TState) -> i128;
+    /// Price of `market_id` at which the account's equity meets maintenance, other prices fixed
+    /// (size premium frozen at the current notional); 0 without a position or when none exists.
+    fn liquidation_price(self: @TState, account: ContractAddress, market_id: felt252) -> u128;
     /// The normalised, guarded oracle price of a pair [SCALE].
     fn price(self: @TState, pair_id: felt252) -> u128;
     /// The fill price of a trade of `size_delta` now [SCALE].
@@ -81,4 +98,9 @@ pub trait IMargin<TState> {
     fn add_asset(ref self: TState, asset: ContractAddress, params: AssetParams);
     fn add_market(ref self: TState, market_id: felt252, params: MarketParams);
     fn set_oracle_guards(ref self: TState, guards: OracleGuards);
+    fn set_market(ref self: TState, market_id: felt252, params: MarketParams);
+    fn set_pool(ref self: TState, pool: ContractAddress);
+    /// Most notional per side and market, as a multiple of the pool's cash [SCALE].
+    fn set_oi_pool_ratio(ref self: TState, ratio: u128);
+    fn set_guardian(ref self: TState, guardian: ContractAddress);
 }

@@ -7,6 +7,9 @@ use core::num::traits::WideMul;
 
 /// 1.0 in fixed point [SCALE].
 pub const SCALE: u256 = 1_000_000_000_000_000_000;
+/// SCALE as u128 and i128.
+pub const SCALE_U128: u128 = 1_000_000_000_000_000_000;
+pub const SCALE_I128: i128 = 1_000_000_000_000_000_000;
 
 /// `a * b / c` computed over 512 bits, rounded down or up. `None` on `c == 0` or a result above u256.
 pub fn mul_div(a: u256, b: u256, c: u256, round_up: bool) -> Option<u256> {

@@ -2,9 +2,7 @@
 //! requirements with a size premium, unrealised PnL. Rounding is always against the trader.
 
 use crate::interfaces::imargin::Position;
-use crate::math::fixed::{SCALE, abs, mul_div, mul_div_signed};
-
-const SCALE_U128: u128 = 1_000_000_000_000_000_000;
+use crate::math::fixed::{SCALE, SCALE_U128, abs, mul_div, mul_div_signed};
 
 /// Fill price of a trade of `size_delta` when the market's skew (net size) is `skew`:
 /// `price * (1 + (2 * skew + size_delta) / (2 * skew_scale))`, the average of the premiums before and
@@ -27,9 +25,12 @@ pub fn value(size: i128, price: u128, ceil: bool) -> i128 {
 /// Applies a fill of `delta` at `fill` to `position`: the new position and the realised PnL [SCALE].
 /// Cost added rounds up, cost removed rounds down, proceeds round down: all against the trader.
 pub fn apply_fill(position: Position, delta: i128, fill: u128) -> (Position, i128) {
-    let Position { size, cost } = position;
+    let Position { size, cost, funding_index } = position;
     if size == 0 || (size > 0) == (delta > 0) {
-        return (Position { size: size + delta, cost: cost + value(delta, fill, true) }, 0);
+        return (
+            Position { size: size + delta, cost: cost + value(delta, fill, true), funding_index },
+            0,
+        );
     }
     // Reducing: close `closed` (same sign as size), at most the whole position.
     let closed: i128 = if abs(delta) <= abs(size) {
@@ -40,12 +41,41 @@ pub fn apply_fill(position: Position, delta: i128, fill: u128) -> (Position, i12
     let closed_abs: i128 = abs(closed).try_into().unwrap();
     let removed_cost = mul_div_signed(cost, closed_abs, abs(size), false);
     let realized = value(closed, fill, false) - removed_cost;
-    let remaining = Position { size: size - closed, cost: cost - removed_cost };
+    let remaining = Position { size: size - closed, cost: cost - removed_cost, funding_index };
     let leftover = delta + closed; // the part that opens the opposite side (flip)
     if leftover == 0 {
         return (remaining, realized);
     }
-    (Position { size: leftover, cost: value(leftover, fill, true) }, realized)
+    (Position { size: leftover, cost: value(leftover, fill, true), funding_index }, realized)
+}
+
+pub const SECONDS_PER_DAY: u128 = 86400;
+
+/// Funding rate per day [SCALE]: proportional to skew / skew_scale, clamped to +-max_rate.
+/// Positive: longs pay shorts and the pool.
+pub fn funding_rate(skew: i128, skew_scale: u128, max_rate: u128) -> i128 {
+    let max_i: i128 = max_rate.try_into().unwrap();
+    let rate = mul_div_signed(skew, max_i, skew_scale, false);
+    if rate > max_i {
+        max_i
+    } else if rate < -max_i {
+        -max_i
+    } else {
+        rate
+    }
+}
+
+/// The funding index after `elapsed` seconds at `rate` per day and `price`: rounded down.
+pub fn next_funding_index(index: i128, rate: i128, price: u128, elapsed: u64) -> i128 {
+    let price_time: u256 = price.into() * elapsed.into();
+    let price_time: u128 = price_time.try_into().unwrap();
+    let price_time: i128 = price_time.try_into().unwrap();
+    index + mul_div_signed(rate, price_time, SECONDS_PER_DAY * SCALE_U128, false)
+}
+
+/// Funding a position owes since it last settled [SCALE quote], rounded up (against the trader).
+pub fn accrued_funding(size: i128, position_index: i128, index: i128) -> i128 {
+    mul_div_signed(size, index - position_index, SCALE_U128, true)
 }
 
 /// Unrealised PnL of a position at `price` [SCALE], rounded down.
@@ -68,7 +98,10 @@ pub fn requirement(size: i128, price: u128, ratio: u128, size_premium: u128) -> 
 #[cfg(test)]
 mod tests {
     use crate::interfaces::imargin::Position;
-    use super::{apply_fill, fill_price, requirement, unrealized_pnl};
+    use super::{
+        accrued_funding, apply_fill, fill_price, funding_rate, next_funding_index, requirement,
+        unrealized_pnl,
+    };
 
     const ONE: i128 = 1_000_000_000_000_000_000;
     const ONE_U: u128 = 1_000_000_000_000_000_000;
@@ -97,25 +130,47 @@ mod tests {
     fn open_increase_reduce_close_and_flip() {
         let empty: Position = Default::default();
         let (p1, r1) = apply_fill(empty, 2 * ONE, 100 * ONE_U);
-        assert_eq!((p1, r1), (Position { size: 2 * ONE, cost: 200 * ONE }, 0));
+        assert_eq!((p1, r1), (Position { size: 2 * ONE, cost: 200 * ONE, funding_index: 0 }, 0));
         let (p2, _) = apply_fill(p1, ONE, 130 * ONE_U);
-        assert_eq!(p2, Position { size: 3 * ONE, cost: 330 * ONE });
+        assert_eq!(p2, Position { size: 3 * ONE, cost: 330 * ONE, funding_index: 0 });
         // Reduce 1 at 150: average entry 110 -> realised 40.
         let (p3, r3) = apply_fill(p2, -ONE, 150 * ONE_U);
-        assert_eq!((p3, r3), (Position { size: 2 * ONE, cost: 220 * ONE }, 40 * ONE));
+        assert_eq!((p3, r3), (Position { size: 2 * ONE, cost: 220 * ONE, funding_index: 0 }, 40 * ONE));
         // Flip: sell 5 at 90 closes 2 (realised -40) and opens a 3 short.
         let (p4, r4) = apply_fill(p3, -5 * ONE, 90 * ONE_U);
-        assert_eq!((p4, r4), (Position { size: -3 * ONE, cost: -270 * ONE }, -40 * ONE));
+        assert_eq!((p4, r4), (Position { size: -3 * ONE, cost: -270 * ONE, funding_index: 0 }, -40 * ONE));
         // Close the short at 80: profit 30.
         let (p5, r5) = apply_fill(p4, 3 * ONE, 80 * ONE_U);
         assert_eq!((p5, r5), (Default::default(), 30 * ONE));
     }
 
     #[test]
+    fn funding_rate_follows_skew_and_is_clamped() {
+        let max = ONE_U / 10; // 10% per day
+        assert_eq!(funding_rate(0, 1_000 * ONE_U, max), 0);
+        assert_eq!(funding_rate(500 * ONE, 1_000 * ONE_U, max), ONE / 20);
+        assert_eq!(funding_rate(-500 * ONE, 1_000 * ONE_U, max), -ONE / 20);
+        assert_eq!(funding_rate(5_000 * ONE, 1_000 * ONE_U, max), ONE / 10);
+        assert_eq!(funding_rate(-5_000 * ONE, 1_000 * ONE_U, max), -ONE / 10);
+    }
+
+    #[test]
+    fn funding_index_and_accrual() {
+        // 5% a day at a price of 2000 for half a day: 50 quote per base.
+        let index = next_funding_index(0, ONE / 20, 2_000 * ONE_U, 43_200);
+        assert_eq!(index, 50 * ONE);
+        assert_eq!(accrued_funding(2 * ONE, 0, index), 100 * ONE); // a long pays
+        assert_eq!(accrued_funding(-2 * ONE, 0, index), -100 * ONE); // a short receives
+        // Rounded up against the trader, both sides.
+        assert_eq!(accrued_funding(1, 0, 1), 1);
+        assert_eq!(accrued_funding(-1, 0, 1), 0);
+    }
+
+    #[test]
     fn pnl_and_requirements() {
-        let long = Position { size: 2 * ONE, cost: 200 * ONE };
+        let long = Position { size: 2 * ONE, cost: 200 * ONE, funding_index: 0 };
         assert_eq!(unrealized_pnl(long, 90 * ONE_U), -20 * ONE);
-        let short = Position { size: -2 * ONE, cost: -200 * ONE };
+        let short = Position { size: -2 * ONE, cost: -200 * ONE, funding_index: 0 };
         assert_eq!(unrealized_pnl(short, 90 * ONE_U), 20 * ONE);
         // 10% of 180 notional, no premium.
         assert_eq!(requirement(-2 * ONE, 90 * ONE_U, ONE_U / 10, 0), 18 * ONE_U);

@@ -6,7 +6,7 @@ import pytest
 from starknet_py.hash.selector import get_selector_from_name
 
 from fulcrum import errors, model
-from fulcrum.margin import market_id
+from fulcrum.margin import MarginClient, market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import pair_id
 from fulcrum.sdk import Fulcrum
@@ -28,23 +28,44 @@ async def trader_with(protocol: Protocol, index: int, usdc: int = 0, weth: int =
     return trader
 
 
-async def expected_health(protocol: Protocol, trader: Fulcrum) -> model.AccountHealth:
-    """The reference model's health from the chain's raw state (balances, positions, oracle prices)."""
-    margin, me = trader.margin, trader.account.address
+def market_params(protocol: Protocol) -> dict[int, model.MarketParams]:
     cfg = protocol.config.margin
     assert cfg is not None
-    markets = {
+    return {
         market_id(m.id): model.MarketParams(
-            pair_id(m.pair), m.imr, m.mmr, m.size_premium, m.max_oi, m.fee_rate, m.skew_scale
+            pair_id(m.pair),
+            m.imr,
+            m.mmr,
+            m.size_premium,
+            m.max_oi,
+            m.fee_rate,
+            m.skew_scale,
+            m.max_funding_rate,
         )
         for m in cfg.markets
     }
-    assets = {
-        protocol.deployment.address(a.token): model.AssetParams(pair_id(a.pair), a.weight, a.cap)
-        for a in cfg.assets
-    }
-    prices = {
-        pair: await margin.price(pair) for pair in {p.pair_id for p in (*markets.values(), *assets.values())}
+
+
+async def chain_prices(protocol: Protocol, margin: MarginClient) -> dict[int, int]:
+    cfg = protocol.config.margin
+    assert cfg is not None
+    pairs = {pair_id(m.pair) for m in cfg.markets} | {pair_id(a.pair) for a in cfg.assets}
+    return {pair: await margin.price(pair) for pair in pairs}
+
+
+async def expected_health(protocol: Protocol, trader: Fulcrum) -> model.AccountHealth:
+    """The reference model's health from the chain's raw state (balances, positions, oracle prices,
+    funding indices), at the latest block's time."""
+    margin, me = trader.margin, trader.account.address
+    cfg = protocol.config.margin
+    assert cfg is not None
+    markets = market_params(protocol)
+    assets = {protocol.deployment.address(a.token): a.params() for a in cfg.assets}
+    prices = await chain_prices(protocol, margin)
+    now = await protocol.block_time()
+    indices = {
+        m: model.pending_index(await margin.market_state(m), p, prices[p.pair_id], now)
+        for m, p in markets.items()
     }
     return model.account_health(
         {a: await margin.collateral(me, a) for a in assets},
@@ -53,6 +74,15 @@ async def expected_health(protocol: Protocol, trader: Fulcrum) -> model.AccountH
         {m: await margin.position(me, m) for m in markets},
         markets,
         prices,
+        indices,
+    )
+
+
+async def expected_pool_value(protocol: Protocol, margin: MarginClient) -> int:
+    markets = market_params(protocol)
+    states = {m: (await margin.market_state(m), p) for m, p in markets.items()}
+    return model.pool_value(
+        await margin.pool_cash(), states, await chain_prices(protocol, margin), await protocol.block_time()
     )
 
 
@@ -71,10 +101,6 @@ async def assert_conservation(protocol: Protocol) -> None:
 
 async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
-    lp = await protocol.as_account(0)
-    await lp.token("usdc").mint(lp.account.address, 1_000_000 * USDC)
-    await lp.margin.fund_pool(lp.token("usdc").address, 1_000_000 * USDC)
-
     trader = await trader_with(protocol, 10, usdc=10_000 * USDC, weth=2 * 10**18)
     me, margin = trader.account.address, trader.margin
     assert await margin.health(me) == await expected_health(protocol, trader)
@@ -85,7 +111,8 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
         fill = await margin.fill_price(market, delta)
         await margin.trade(market, delta)
         expected, _ = model.apply_fill(before, delta, fill)
-        assert await margin.position(me, market) == expected
+        got = await margin.position(me, market)
+        assert (got.size, got.cost) == (expected.size, expected.cost)
     assert await margin.health(me) == await expected_health(protocol, trader)
 
     # Price moves: ETH up 10%, BTC up 5% (cross-margin: ETH profit offsets the BTC short's loss).
@@ -100,11 +127,13 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
     fill = await margin.fill_price(ETH_PERP, -2 * SCALE)
     await margin.trade(ETH_PERP, -2 * SCALE)
     pos1, realized = model.apply_fill(pos0, -2 * SCALE, fill)
+    index = (await margin.market_state(ETH_PERP)).funding_index
+    funding = model.accrued_funding(pos0.size, pos0.funding_index, index)
     assert protocol.config.margin is not None
     fee_rate = next(m.fee_rate for m in protocol.config.margin.markets if m.id == "ETH-PERP")
     fee = model.trade_fee(-2 * SCALE, fill, fee_rate)
-    assert await margin.position(me, ETH_PERP) == pos1
-    assert await margin.quote_balance(me) == quote0 + realized - fee
+    assert await margin.position(me, ETH_PERP) == model.Position(pos1.size, pos1.cost, index)
+    assert await margin.quote_balance(me) == quote0 + realized - fee - funding
     assert realized > 0
 
     # Flip BTC from -0.2 to +0.3.
@@ -113,7 +142,8 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
     await margin.trade(BTC_PERP, SCALE // 2)
     flipped, _ = model.apply_fill(pos0, SCALE // 2, fill)
     assert flipped.size == 3 * SCALE // 10
-    assert await margin.position(me, BTC_PERP) == flipped
+    got = await margin.position(me, BTC_PERP)
+    assert (got.size, got.cost) == (flipped.size, flipped.cost)
     assert await margin.health(me) == await expected_health(protocol, trader)
 
     # Withdraw part of the collateral while margin allows it.
@@ -122,6 +152,7 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
     await margin.withdraw(usdc.address, 1_000 * USDC)
     assert await usdc.balance_of(me) == wallet + 1_000 * USDC
     assert await margin.health(me) == await expected_health(protocol, trader)
+    assert await margin.pool_value() == await expected_pool_value(protocol, margin)
     await assert_conservation(protocol)
 
 
@@ -182,7 +213,7 @@ async def test_stale_and_thin_prices_fail_closed(protocol: Protocol) -> None:
 
 async def test_only_the_owner_changes_parameters(protocol: Protocol) -> None:
     outsider = await protocol.as_account(13)
-    params = model.MarketParams(ETH, SCALE // 10, SCALE // 20, 0, SCALE, 0, SCALE)
+    params = model.MarketParams(ETH, SCALE // 10, SCALE // 20, 0, SCALE, 0, SCALE, 0)
     with pytest.raises(errors.NotOwner):
         await outsider.margin.add_market(market_id("X-PERP"), params)
     with pytest.raises(errors.NotOwner):

@@ -110,10 +110,44 @@ def test_partial_closes_never_favour_the_trader() -> None:
 
 
 def test_liquidation_price_is_where_health_meets_one() -> None:
-    params = model.MarketParams(1, ONE // 10, ONE // 20, 0, 10**30, 0, 10**30)
+    params = model.MarketParams(1, ONE // 10, ONE // 20, 0, 10**30, 0, 10**30, 0)
     position = model.Position(10 * ONE, 20_000 * ONE)  # 10 long at 2000
     health = model.account_health({}, {}, 2_000 * ONE, {7: position}, {7: params}, {1: 2_000 * ONE})
     liq = model.liquidation_price(health, position, 2_000 * ONE, params)
     assert liq is not None
     at_liq = model.account_health({}, {}, 2_000 * ONE, {7: position}, {7: params}, {1: liq})
     assert abs(at_liq.equity - at_liq.maintenance_margin) <= 10 * ONE // 10**6
+
+
+def test_share_pricing_vectors_match_cairo() -> None:
+    got = model.shares_for_deposit(100 * ONE, 1_000 * ONE, 2_000 * ONE)
+    assert got == 50_000_000_000_000_024_999
+    assert model.amount_for_shares(got, 1_100 * ONE, 2_100 * ONE) == 95_454_545_454_545_460_948
+    assert model.shares_for_deposit(1_000 * ONE, 0, 0) == 1_000 * ONE
+
+
+def test_first_depositor_cannot_steal_from_the_next() -> None:
+    first = model.shares_for_deposit(1, 0, 0)
+    victim = model.shares_for_deposit(1_000 * ONE, first, 1_000 * ONE + 1)
+    assert model.amount_for_shares(victim, first + victim, 2_000 * ONE + 1) > 999 * ONE
+
+
+def test_funding_vectors_match_cairo() -> None:
+    assert model.funding_rate(500 * ONE, 1_000 * ONE, ONE // 10) == ONE // 20
+    assert model.funding_rate(-5_000 * ONE, 1_000 * ONE, ONE // 10) == -ONE // 10
+    index = model.next_funding_index(0, ONE // 20, 2_000 * ONE, 43_200)
+    assert index == 50 * ONE
+    assert model.accrued_funding(2 * ONE, 0, index) == 100 * ONE
+    assert model.accrued_funding(-2 * ONE, 0, index) == -100 * ONE
+    assert model.accrued_funding(1, 0, 1) == 1 and model.accrued_funding(-1, 0, 1) == 0
+
+
+def test_funding_between_longs_shorts_and_pool_sums_to_zero() -> None:
+    """What longs pay, shorts and the pool receive: the pool gets exactly skew * index change."""
+    rng = random.Random(5)
+    sizes = [rng.randrange(-(10**20), 10**20) for _ in range(50)]
+    index = model.next_funding_index(0, ONE // 50, 3_000 * ONE, 3_600)
+    paid = sum(model.accrued_funding(s, 0, index) for s in sizes)
+    pool_share = model.size_index(sum(sizes), index)
+    # Each account rounds up against itself: the pool never receives less than the exact skew share.
+    assert 0 <= paid - pool_share <= len(sizes) + 1

@@ -1,0 +1,132 @@
+//! `Pool`: LP shares (ERC20) over the margin engine's pool cash. Share prices use the pool value, which
+//! accounts for traders' unrealised PnL and funding, with a virtual offset against first-depositor
+//! manipulation (`math::pool`).
+
+#[starknet::contract]
+pub mod Pool {
+    use starknet::storage::{StoragePointerReadAccess, StoragePointerWriteAccess};
+    use starknet::{ContractAddress, get_caller_address};
+    use crate::components::erc20::ERC20Component;
+    use crate::interfaces::ierc20::{IERC20Dispatcher, IERC20DispatcherTrait};
+    use crate::interfaces::imargin::{IMarginDispatcher, IMarginDispatcherTrait};
+    use crate::interfaces::ipool::IPool;
+    use crate::math::fixed::{abs, from_fixed, to_fixed};
+    use crate::math::pool::{amount_for_shares, shares_for_deposit};
+
+    component!(path: ERC20Component, storage: erc20, event: ERC20Event);
+
+    #[abi(embed_v0)]
+    impl ERC20Impl = ERC20Component::ERC20Impl<ContractState>;
+    impl ERC20InternalImpl = ERC20Component::InternalImpl<ContractState>;
+
+    pub mod Errors {
+        pub const ZERO_AMOUNT: felt252 = 'pool: zero amount';
+        pub const ZERO_SHARES: felt252 = 'pool: zero shares';
+        pub const INSOLVENT: felt252 = 'pool: insolvent';
+        pub const OVERFLOW: felt252 = 'pool: amount overflow';
+    }
+
+    #[storage]
+    struct Storage {
+        margin: ContractAddress,
+        quote_decimals: u8,
+        #[substorage(v0)]
+        erc20: ERC20Component::Storage,
+    }
+
+    #[event]
+    #[derive(Drop, starknet::Event)]
+    pub enum Event {
+        LiquidityAdded: LiquidityAdded,
+        LiquidityRemoved: LiquidityRemoved,
+        #[flat]
+        ERC20Event: ERC20Component::Event,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct LiquidityAdded {
+        #[key]
+        pub provider: ContractAddress,
+        pub amount: u256, // [quote decimals]
+        pub shares: u256,
+        pub pool_value: i128 // [SCALE] before the deposit
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct LiquidityRemoved {
+        #[key]
+        pub provider: ContractAddress,
+        pub amount: u256, // [quote decimals]
+        pub shares: u256,
+        pub pool_value: i128 // [SCALE] before the withdrawal
+    }
+
+    #[constructor]
+    fn constructor(
+        ref self: ContractState,
+        margin: ContractAddress,
+        quote: ContractAddress,
+        name: felt252,
+        symbol: felt252,
+    ) {
+        self.erc20.initializer(name, symbol, 18);
+        self.margin.write(margin);
+        self.quote_decimals.write(IERC20Dispatcher { contract_address: quote }.decimals());
+    }
+
+    #[abi(embed_v0)]
+    impl PoolImpl of IPool<ContractState> {
+        fn add_liquidity(ref self: ContractState, amount: u256) -> u256 {
+            let provider = get_caller_address();
+            let pool_value = self.total_value();
+            let shares = self.preview_deposit(amount);
+            IMarginDispatcher { contract_address: self.margin.read() }.pool_deposit(provider, amount);
+            self.erc20.mint(provider, shares);
+            self.emit(LiquidityAdded { provider, amount, shares, pool_value });
+            shares
+        }
+
+        fn remove_liquidity(ref self: ContractState, shares: u256) -> u256 {
+            let provider = get_caller_address();
+            let pool_value = self.total_value();
+            let amount = self.preview_redeem(shares);
+            assert(amount != 0, Errors::ZERO_AMOUNT);
+            self.erc20.burn(provider, shares);
+            IMarginDispatcher { contract_address: self.margin.read() }.pool_withdraw(provider, amount);
+            self.emit(LiquidityRemoved { provider, amount, shares, pool_value });
+            amount
+        }
+
+        fn preview_deposit(self: @ContractState, amount: u256) -> u256 {
+            assert(amount != 0, Errors::ZERO_AMOUNT);
+            let value = self.total_value();
+            assert(value >= 0, Errors::INSOLVENT);
+            let deposit = to_fixed(amount, self.quote_decimals.read(), false).expect(Errors::OVERFLOW);
+            let shares = shares_for_deposit(deposit, self.erc20.ERC20_total_supply.read(), abs(value).into())
+                .expect(Errors::OVERFLOW);
+            assert(shares != 0, Errors::ZERO_SHARES);
+            shares
+        }
+
+        fn preview_redeem(self: @ContractState, shares: u256) -> u256 {
+            assert(shares != 0, Errors::ZERO_SHARES);
+            let value = self.total_value();
+            let value: u256 = if value < 0 {
+                0
+            } else {
+                abs(value).into()
+            };
+            let out = amount_for_shares(shares, self.erc20.ERC20_total_supply.read(), value)
+                .expect(Errors::OVERFLOW);
+            from_fixed(out, self.quote_decimals.read(), false).expect(Errors::OVERFLOW)
+        }
+
+        fn total_value(self: @ContractState) -> i128 {
+            IMarginDispatcher { contract_address: self.margin.read() }.pool_value()
+        }
+
+        fn margin(self: @ContractState) -> ContractAddress {
+            self.margin.read()
+        }
+    }
+}
