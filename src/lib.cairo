@@ -3,6 +3,7 @@
 
 pub mod interfaces {
     pub mod ierc20;
+    pub mod igovernance;
     pub mod imargin;
     pub mod ioracle;
     pub mod iownable;
@@ -29,6 +30,7 @@ pub mod mocks {
     pub mod test_token;
 }
 
+pub mod governance;
 pub mod margin;
 pub mod oracle;
 pub mod pool;

@@ -98,6 +98,7 @@ class MarginConfig:
     oi_pool_ratio: int  # [SCALE] most notional per side and market per 1.0 of pool cash
     pool_name: str
     pool_symbol: str
+    timelock_delay: int  # [seconds]; 0: the deployer keeps ownership (no governance contract)
     assets: tuple[CollateralConfig, ...]
     markets: tuple[MarketConfig, ...]
 
@@ -206,6 +207,7 @@ def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
         oi_pool_ratio=to_fixed(raw.get("oi_pool_ratio", "1"), f"{where}.oi_pool_ratio"),
         pool_name=str(raw.get("pool_name", "Fulcrum LP")),
         pool_symbol=str(raw.get("pool_symbol", "FLP")),
+        timelock_delay=int(raw.get("timelock_delay", 0)),
         assets=assets,
         markets=tuple(markets),
     )

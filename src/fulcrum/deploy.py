@@ -147,7 +147,7 @@ async def deploy_protocol(
 
     deployer = Deployer(account, build)
     deployment = Deployment(config.network, chain_id, account.address)
-    for name in ("TestToken", "Vault", "PriceFeed", "Margin", "Pool"):
+    for name in ("TestToken", "Vault", "PriceFeed", "Margin", "Pool", "Governance"):
         deployment.classes[name] = await deployer.declare(name)
     for token in config.tokens:
         contract = await deployer.deploy(
@@ -205,4 +205,10 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         *(margin.prepare("add_asset", deployment.address(a.token), vars(a.params())) for a in mc.assets),
         *(margin.prepare("add_market", m.market_id, vars(m.params())) for m in mc.markets),
     ]
+    if mc.timelock_delay:
+        governance = await deployer.deploy(
+            "Governance", deployment.classes["Governance"], [owner, mc.timelock_delay]
+        )
+        deployment.contracts["governance"] = {"address": governance.address, "contract": "Governance"}
+        calls.append(margin.prepare("transfer_ownership", governance.address))
     await margin.send(calls)

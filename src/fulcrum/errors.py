@@ -295,6 +295,39 @@ class PoolAmountOverflow(PoolError):
     code = "pool: amount overflow"
 
 
+# --- governance ----------------------------------------------------------------------------------------
+class GovernanceError(ContractError):
+    """Base of the timelock's errors."""
+
+
+class NotGovernor(GovernanceError):
+    code = "gov: not governor"
+
+
+class UnknownCall(GovernanceError):
+    code = "gov: unknown call"
+
+
+class TimelockNotElapsed(GovernanceError):
+    code = "gov: timelock not elapsed"
+
+
+class CallExpired(GovernanceError):
+    code = "gov: call expired"
+
+
+class AlreadyQueued(GovernanceError):
+    code = "gov: already queued"
+
+
+class OnlyTimelock(GovernanceError):
+    code = "gov: only timelock"
+
+
+class DelayTooShort(GovernanceError):
+    code = "gov: delay too short"
+
+
 # --- fixed-point math ----------------------------------------------------------------------------------
 class Pow10Overflow(ContractError):
     code = "fixed: pow10 overflow"

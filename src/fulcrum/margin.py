@@ -75,6 +75,16 @@ class MarginClient(ContractClient):
     async def set_market(self, market: int, params: MarketParams) -> TxResult:
         return await self.send(self.prepare("set_market", market, vars(params)))
 
+    async def market_params(self, market: int) -> MarketParams:
+        raw = await self.view("market_params", market)
+        return MarketParams(**{k: int(v) for k, v in raw.items()})
+
+    async def funding_index(self, market: int) -> int:
+        return await self.view_int("funding_index", market)
+
+    async def owner(self) -> int:
+        return await self.view_int("owner")
+
     async def price(self, pair: int) -> int:
         return await self.view_int("price", pair)
 

@@ -6,6 +6,7 @@ from starknet_py.net.account.base_account import BaseAccount
 
 from fulcrum.build import BuildResult
 from fulcrum.deploy import Deployer, Deployment
+from fulcrum.governance import GovernanceClient
 from fulcrum.margin import MarginClient
 from fulcrum.oracle import OracleClient
 from fulcrum.pool import PoolClient
@@ -37,6 +38,10 @@ class Fulcrum:
     @property
     def pool(self) -> PoolClient:
         return PoolClient(self._deployer.contract_at(*self._contract("pool")))
+
+    @property
+    def governance(self) -> GovernanceClient:
+        return GovernanceClient(self._deployer.contract_at(*self._contract("governance")))
 
     def token(self, key: str) -> TokenClient:
         return TokenClient(self._deployer.contract_at(*self._contract(key)))
