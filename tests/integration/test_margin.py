@@ -177,6 +177,8 @@ async def test_failures_are_named_and_change_nothing(protocol: Protocol) -> None
         (errors.MarginZeroAmount, margin.deposit(usdc, 0)),
         (errors.ZeroSize, margin.trade(ETH_PERP, 0)),
         (errors.OpenInterestCap, margin.trade(BTC_PERP, 500 * SCALE)),
+        (errors.AmountOverflow, margin.deposit(usdc, 2**200, approve=False)),  # past i128 at 1e18 scale
+        (errors.AmountOverflow, margin.withdraw(weth, 2**250)),
     ]
     for expected, action in cases:
         with pytest.raises(expected):
@@ -220,3 +222,33 @@ async def test_only_the_owner_changes_parameters(protocol: Protocol) -> None:
         await outsider.margin.set_oracle_guards(10**9, 1)
     with pytest.raises(errors.UnknownMarket):
         await outsider.margin.fill_price(market_id("X-PERP"), SCALE)
+
+
+async def test_deposit_cap_is_enforced(protocol: Protocol) -> None:
+    cfg = protocol.config.margin
+    assert cfg is not None
+    weth_cfg = next(a for a in cfg.assets if a.token == "weth")
+    trader = await protocol.as_account(22)
+    weth = trader.token("weth")
+    held = await trader.margin.collateral(trader.account.address, weth.address)
+    over = weth_cfg.cap + 1  # one wei more than the whole cap
+    await weth.mint(trader.account.address, over)
+    with pytest.raises(errors.DepositCap):
+        await trader.margin.deposit(weth.address, over)
+    assert await trader.margin.collateral(trader.account.address, weth.address) == held
+    assert await weth.balance_of(trader.account.address) == over
+
+
+async def test_cross_margin_profit_in_one_market_supports_another(protocol: Protocol) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    trader = await trader_with(protocol, 23, usdc=1_000 * USDC)
+    me, margin = trader.account.address, trader.margin
+    await margin.trade(ETH_PERP, 4 * SCALE)
+    with pytest.raises(errors.InsufficientMargin):
+        await margin.trade(BTC_PERP, -SCALE // 10)
+    await protocol.push_prices({"ETH/USD": 2_200, "BTC/USD": 30_000})
+    await margin.trade(BTC_PERP, -SCALE // 10)  # the ETH profit now margins the BTC short
+    health = await margin.health(me)
+    assert health == await expected_health(protocol, trader)
+    assert health.equity >= health.initial_margin
+    assert (await margin.position(me, BTC_PERP)).size == -SCALE // 10
