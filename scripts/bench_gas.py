@@ -17,7 +17,7 @@ from fulcrum.config import PairConfig, load_config
 from fulcrum.deploy import deploy_protocol
 from fulcrum.margin import market_id
 from fulcrum.model import SCALE
-from fulcrum.oracle import devnet_publishers, pair_id
+from fulcrum.oracle import PricePusher, devnet_publishers
 from fulcrum.sdk import Fulcrum
 from fulcrum.tx import send
 from fulcrum.workflow import build_contracts, open_devnet
@@ -43,11 +43,11 @@ async def main() -> dict[str, int]:
         admin = await devnet.account(0)
         deployment = await deploy_protocol(admin, build, config, await devnet.chain_id())
         sdk = Fulcrum(await devnet.account(1), deployment, build)
-        now = int((await devnet.client.get_block(block_number="latest")).timestamp)
-        names = [m.pair for m in markets] + ["ETH/USD"]
-        await sdk.oracle.submit(
-            [p.sign(pair_id(n), 100 * 10**8, now) for n in names for p in devnet_publishers(3)]
-        )
+        pusher = PricePusher(sdk.oracle, devnet_publishers(config.oracle.publishers))
+        await pusher.push({name: 100 for name in [m.pair for m in markets] + ["ETH/USD"]})
+        lp = Fulcrum(admin, deployment, build)
+        await lp.token("usdc").mint(admin.address, 10**12)
+        await lp.pool.add_liquidity(lp.token("usdc").address, lp.margin.address, 10**12)
         usdc = sdk.token("usdc")
         me = sdk.account.address
         await usdc.mint(me, 10**6 * 10**6)

@@ -1,4 +1,5 @@
-"""The README's main command. For now: start devnet, build, deploy, deposit, withdraw, report."""
+"""The README's main command: start devnet, build, deploy, provide liquidity, trade across two markets
+with two collateral assets, move prices, and report what the engine says (JSON summary in out/)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from rich.table import Table
 
 from fulcrum.config import load_config
 from fulcrum.deploy import deploy_protocol, deployment_path
+from fulcrum.margin import market_id
+from fulcrum.model import SCALE
+from fulcrum.oracle import PricePusher, devnet_publishers
 from fulcrum.sdk import Fulcrum
 from fulcrum.workflow import build_contracts, open_devnet
 
 log = logging.getLogger(__name__)
+
+
+def _q(value: int) -> float:
+    """[SCALE] -> a float for display only."""
+    return round(value / SCALE, 4)
 
 
 async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
@@ -26,31 +35,60 @@ async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
     devnet = await open_devnet()
     try:
         admin = await devnet.account(0)
-        trader = await devnet.account(1)
         deployment = await deploy_protocol(
             admin, build, config, await devnet.chain_id(), save_to=deployment_path(config.network)
         )
-        asset_key = config.vault_assets[0]
-        asset = deployment.address(asset_key)
-        decimals = config.token(asset_key).decimals
-        unit = 10**decimals
-        sdk = Fulcrum(trader, deployment, build)
-        token, vault = sdk.token(asset_key), sdk.vault
+        ops = Fulcrum(admin, deployment, build)
+        trader = Fulcrum(await devnet.account(1), deployment, build)
+        push = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers)).push
+        await push({"ETH/USD": 2_000, "BTC/USD": 30_000})
+        usdc, weth = ops.token("usdc"), ops.token("weth")
+        await usdc.mint(admin.address, 1_000_000 * 10**6)
+        await ops.pool.add_liquidity(usdc.address, ops.margin.address, 1_000_000 * 10**6)
 
-        await token.mint(trader.address, 10_000 * unit)
-        deposit = await vault.deposit(asset, 2_500 * unit)
-        withdraw = await vault.withdraw(asset, 1_000 * unit)
+        # The issue-3 vault round trip, then cross-margin trading on the engine.
+        me = trader.account.address
+        await trader.token("usdc").mint(me, 20_000 * 10**6)
+        vault_in = await trader.vault.deposit(usdc.address, 2_500 * 10**6)
+        vault_out = await trader.vault.withdraw(usdc.address, 1_000 * 10**6)
+        await trader.token("weth").mint(me, 2 * 10**18)
+        deposit = await trader.margin.deposit(usdc.address, 10_000 * 10**6)
+        await trader.margin.deposit(weth.address, 2 * 10**18)
+        eth, btc = market_id("ETH-PERP"), market_id("BTC-PERP")
+        open_eth = await trader.margin.trade(eth, 20 * SCALE)
+        await trader.margin.trade(btc, -SCALE // 2)
+        opened = await trader.margin.health(me)
+        liq = await trader.margin.liquidation_price(me, eth)
+
+        await push({"ETH/USD": 2_150, "BTC/USD": 30_600})
+        moved = await trader.margin.health(me)
+        close = await trader.margin.trade(eth, -10 * SCALE)
+        after = await trader.margin.health(me)
+        withdraw = await trader.margin.withdraw(usdc.address, 1_000 * 10**6)
         summary: dict[str, Any] = {
             "devnet": devnet.url,
             "contracts": {k: hex(deployment.address(k)) for k in deployment.contracts},
-            "trader": hex(trader.address),
-            "asset": config.token(asset_key).symbol,
-            "deposited": 2_500,
-            "withdrawn": 1_000,
-            "vault_balance": await vault.balance_of(trader.address, asset) / unit,
-            "wallet_balance": await token.balance_of(trader.address) / unit,
-            "vault_token_holdings": await token.balance_of(vault.address) / unit,
-            "l2_gas": {"approve+deposit": deposit.l2_gas, "withdraw": withdraw.l2_gas},
+            "trader": hex(me),
+            "vault_balance_tUSDC": await trader.vault.balance_of(me, usdc.address) / 10**6,
+            "positions": {"ETH-PERP": "20 long, then 10 closed", "BTC-PERP": "0.5 short"},
+            "health_factor": {
+                "opened": _q(opened.health_factor),
+                "after ETH +7.5%, BTC +2%": _q(moved.health_factor),
+                "after closing half": _q(after.health_factor),
+            },
+            "equity": {"opened": _q(opened.equity), "moved": _q(moved.equity), "after": _q(after.equity)},
+            "eth_liquidation_price_at_open": _q(liq or 0),
+            "realised_quote_balance": _q(await trader.margin.quote_balance(me)),
+            "pool_cash": _q(await ops.margin.pool_cash()),
+            "pool_value": _q(await ops.margin.pool_value()),
+            "l2_gas": {
+                "vault deposit": vault_in.l2_gas,
+                "vault withdraw": vault_out.l2_gas,
+                "margin deposit": deposit.l2_gas,
+                "open": open_eth.l2_gas,
+                "close": close.l2_gas,
+                "withdraw": withdraw.l2_gas,
+            },
             "wall_seconds": round(time.monotonic() - started, 1),
         }
     finally:

@@ -125,3 +125,33 @@ class OracleClient(ContractClient):
     async def entry(self, pair: int, publisher: int) -> tuple[int, int]:
         price, timestamp = await self.view("entry", pair, publisher)
         return int(price), int(timestamp)
+
+
+class PricePusher:
+    """Signs prices (quote per base, as numbers) with devnet/test publishers and relays them; keeps each
+    pair's timestamps strictly increasing, so two pushes in the same second are both accepted."""
+
+    def __init__(self, oracle: OracleClient, publishers: list[Publisher], decimals: int = 8):
+        self.oracle = oracle
+        self.publishers = publishers
+        self.decimals = decimals
+        self._last: dict[int, int] = {}
+
+    async def block_time(self) -> int:
+        return int((await self.oracle.account.client.get_block(block_number="latest")).timestamp)
+
+    def sign(
+        self, prices: dict[str, float | int], now: int, publishers: int | None = None
+    ) -> list[SignedPrice]:
+        updates = []
+        for name, price in prices.items():
+            pair = pair_id(name)
+            ts = max(now, self._last.get(pair, 0) + 1)
+            self._last[pair] = ts
+            raw = round(price * 10**self.decimals)
+            updates += [p.sign(pair, raw, ts) for p in self.publishers[:publishers]]
+        return updates
+
+    async def push(self, prices: dict[str, float | int], publishers: int | None = None) -> TxResult:
+        """Signs `prices` by the first `publishers` publishers (all by default) at block time and relays."""
+        return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
