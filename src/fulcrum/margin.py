@@ -9,7 +9,7 @@ from fulcrum.errors import InvalidAmount, check_u256
 from fulcrum.model import AccountHealth, AssetParams, MarketParams, MarketState, Position
 from fulcrum.oracle import pair_id
 from fulcrum.tx import TxResult
-from fulcrum.vault import approve_call
+from fulcrum.vault import approved
 
 I128_MIN, I128_MAX = -(2**127), 2**127 - 1
 
@@ -21,8 +21,9 @@ def market_id(name: str) -> int:
 
 class MarginClient(ContractClient):
     async def deposit(self, asset: int, amount: int, *, approve: bool = True) -> TxResult:
-        deposit = self.prepare("deposit", asset, check_u256(amount))
-        return await self.send([approve_call(asset, self.address, amount), deposit] if approve else deposit)
+        return await self.send(
+            approved(self.prepare("deposit", asset, check_u256(amount)), asset, self.address, amount, approve)
+        )
 
     async def withdraw(self, asset: int, amount: int) -> TxResult:
         return await self.send(self.prepare("withdraw", asset, check_u256(amount)))

@@ -5,14 +5,14 @@ from __future__ import annotations
 from fulcrum.errors import check_u256
 from fulcrum.token import TokenClient
 from fulcrum.tx import TxResult
-from fulcrum.vault import approve_call
+from fulcrum.vault import approved
 
 
 class PoolClient(TokenClient):
     async def add_liquidity(self, quote: int, margin: int, amount: int) -> TxResult:
         """Deposits `amount` [quote decimals]: the margin engine pulls it, so it is the one approved."""
         return await self.send(
-            [approve_call(quote, margin, amount), self.prepare("add_liquidity", check_u256(amount))]
+            approved(self.prepare("add_liquidity", check_u256(amount)), quote, margin, amount)
         )
 
     async def remove_liquidity(self, shares: int) -> TxResult:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from starknet_py.net.account.base_account import BaseAccount
 
 from fulcrum.build import BuildResult
+from fulcrum.client import ContractClient
 from fulcrum.deploy import Deployer, Deployment
+from fulcrum.errors import DeploymentError
 from fulcrum.governance import GovernanceClient
 from fulcrum.margin import MarginClient
 from fulcrum.oracle import OracleClient
 from fulcrum.pool import PoolClient
 from fulcrum.token import TokenClient
 from fulcrum.vault import VaultClient
+
+C = TypeVar("C", bound=ContractClient)
 
 
 class Fulcrum:
@@ -20,28 +26,32 @@ class Fulcrum:
         self.deployment = deployment
         self._deployer = Deployer(account, build)
 
-    def _contract(self, key: str) -> tuple[str, int]:
-        return str(self.deployment.contracts[key]["contract"]), self.deployment.address(key)
+    def client(self, cls: type[C], key: str) -> C:
+        """A `cls` wrapper of the deployment's contract `key`, bound to this account."""
+        if key not in self.deployment.contracts:
+            raise DeploymentError(f"deployment {self.deployment.network!r} has no contract {key!r}")
+        name = str(self.deployment.contracts[key]["contract"])
+        return cls(self._deployer.contract_at(name, self.deployment.address(key)))
 
     @property
     def vault(self) -> VaultClient:
-        return VaultClient(self._deployer.contract_at(*self._contract("vault")))
+        return self.client(VaultClient, "vault")
 
     @property
     def oracle(self) -> OracleClient:
-        return OracleClient(self._deployer.contract_at(*self._contract("oracle")))
+        return self.client(OracleClient, "oracle")
 
     @property
     def margin(self) -> MarginClient:
-        return MarginClient(self._deployer.contract_at(*self._contract("margin")))
+        return self.client(MarginClient, "margin")
 
     @property
     def pool(self) -> PoolClient:
-        return PoolClient(self._deployer.contract_at(*self._contract("pool")))
+        return self.client(PoolClient, "pool")
 
     @property
     def governance(self) -> GovernanceClient:
-        return GovernanceClient(self._deployer.contract_at(*self._contract("governance")))
+        return self.client(GovernanceClient, "governance")
 
     def token(self, key: str) -> TokenClient:
-        return TokenClient(self._deployer.contract_at(*self._contract(key)))
+        return self.client(TokenClient, key)

@@ -20,11 +20,17 @@ def approve_call(token: int, spender: int, amount: int) -> Call:
     )
 
 
+def approved(call: Call, token: int, spender: int, amount: int, approve: bool = True) -> list[Call]:
+    """`call`, preceded in the same multicall by the ERC20 approval it needs when `approve`."""
+    return [approve_call(token, spender, amount), call] if approve else [call]
+
+
 class VaultClient(ContractClient):
     async def deposit(self, asset: int, amount: int, *, approve: bool = True) -> TxResult:
         """Deposits `amount` [token decimals]; with `approve`, the approval rides in the same multicall."""
-        deposit = self.prepare("deposit", asset, check_u256(amount))
-        return await self.send([approve_call(asset, self.address, amount), deposit] if approve else deposit)
+        return await self.send(
+            approved(self.prepare("deposit", asset, check_u256(amount)), asset, self.address, amount, approve)
+        )
 
     async def withdraw(self, asset: int, amount: int) -> TxResult:
         return await self.send(self.prepare("withdraw", asset, check_u256(amount)))
