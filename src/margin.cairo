@@ -5,7 +5,9 @@
 
 #[starknet::contract]
 pub mod Margin {
+    use core::dict::{Felt252Dict, Felt252DictTrait};
     use core::num::traits::Bounded;
+    use core::poseidon::poseidon_hash_span;
     use starknet::storage::{
         Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
         StoragePointerWriteAccess,
@@ -15,15 +17,16 @@ pub mod Margin {
     use crate::components::pausable::PausableComponent;
     use crate::interfaces::ierc20::{IERC20Dispatcher, IERC20DispatcherTrait};
     use crate::interfaces::imargin::{
-        AccountHealth, AssetParams, IMargin, MarketParams, MarketState, OracleGuards, Position,
+        AccountHealth, AssetParams, IMargin, LiquidationParams, LiquidationResult, MarketParams,
+        MarketState, OracleGuards, Position, Status,
     };
     use crate::interfaces::ipragma::{DataType, IPragmaABIDispatcher, IPragmaABIDispatcherTrait};
     use crate::math::fixed::{
         SCALE, SCALE_I128, SCALE_U128, abs, from_fixed, mul_div, mul_div_signed, pow10, to_fixed,
     };
     use crate::math::margin::{
-        accrued_funding, apply_fill, fill_price, funding_rate, next_funding_index, requirement,
-        unrealized_pnl, value,
+        accrued_funding, apply_fill, close_fraction, fill_price, funding_rate, next_funding_index,
+        requirement, unrealized_pnl, value,
     };
 
     component!(path: OwnableComponent, storage: ownable, event: OwnableEvent);
@@ -62,6 +65,7 @@ pub mod Margin {
         pub const TOO_MANY: felt252 = 'margin: too many entries';
         pub const NOT_POOL: felt252 = 'margin: caller is not pool';
         pub const LIQUIDITY_IN_USE: felt252 = 'margin: liquidity in use';
+        pub const EMPTY_BATCH: felt252 = 'margin: empty batch';
     }
 
     #[storage]
@@ -87,6 +91,11 @@ pub mod Margin {
         pool_cash: i128, // [SCALE] quote
         pool: ContractAddress,
         oi_pool_ratio: u128, // [SCALE] most notional per side and market per 1.0 of pool cash
+        liq_params: LiquidationParams,
+        insurance_cash: i128, // [SCALE] quote
+        bad_debt: u128, // [SCALE] quote socialised to the pool, running total
+        window_start: Map<felt252, u64>, // market -> [seconds]
+        window_used: Map<felt252, u128>, // market -> [SCALE] notional liquidated in the window
         #[substorage(v0)]
         ownable: OwnableComponent::Storage,
         #[substorage(v0)]
@@ -108,6 +117,13 @@ pub mod Margin {
         OracleGuardsSet: OracleGuardsSet,
         PoolSet: PoolSet,
         OiPoolRatioSet: OiPoolRatioSet,
+        LiquidationParamsSet: LiquidationParamsSet,
+        AccountLiquidated: AccountLiquidated,
+        LiquidationSkipped: LiquidationSkipped,
+        CollateralSeized: CollateralSeized,
+        BadDebtSettled: BadDebtSettled,
+        BatchLiquidated: BatchLiquidated,
+        InsuranceFunded: InsuranceFunded,
         #[flat]
         OwnableEvent: OwnableComponent::Event,
         #[flat]
@@ -186,6 +202,68 @@ pub mod Margin {
     #[derive(Drop, starknet::Event)]
     pub struct OiPoolRatioSet {
         pub ratio: u128,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct LiquidationParamsSet {
+        pub params: LiquidationParams,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct AccountLiquidated {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub keeper: ContractAddress,
+        pub status: u8,
+        pub closed_notional: u128, // [SCALE]
+        pub penalty: u128, // [SCALE]
+        pub seized: u128, // [SCALE]
+        pub bad_debt: u128 // [SCALE]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct LiquidationSkipped {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub keeper: ContractAddress,
+        pub status: u8,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct CollateralSeized {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub asset: ContractAddress,
+        pub amount: u128, // [SCALE] asset units, now the pool's
+        pub value: u128 // [SCALE] quote credited to the account
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct BadDebtSettled {
+        #[key]
+        pub account: ContractAddress,
+        pub from_insurance: u128, // [SCALE]
+        pub socialised: u128 // [SCALE] taken from the pool
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct BatchLiquidated {
+        #[key]
+        pub keeper: ContractAddress,
+        pub processed: u32,
+        pub liquidated: u32,
+        pub reward: u128, // [SCALE] paid to the keeper in quote tokens
+        pub commitment: felt252 // poseidon over (account, closed, penalty, seized) of every account
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct InsuranceFunded {
+        #[key]
+        pub funder: ContractAddress,
+        pub amount: u128,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -330,6 +408,104 @@ pub mod Margin {
                 );
         }
 
+        fn liquidate(ref self: ContractState, account: ContractAddress) -> LiquidationResult {
+            *self.liquidate_batch(array![account].span()).at(0)
+        }
+
+        fn liquidate_batch(
+            ref self: ContractState, accounts: Span<ContractAddress>,
+        ) -> Span<LiquidationResult> {
+            assert(accounts.len() != 0, Errors::EMPTY_BATCH);
+            let keeper = get_caller_address();
+            let params = self.liq_params.read();
+            let mut prices: Felt252Dict<u128> = Default::default();
+            let mut seen: Felt252Dict<u8> = Default::default();
+            let mut results: Array<LiquidationResult> = array![];
+            let mut commitment: Array<felt252> = array![];
+            let mut reward: u128 = 0;
+            let mut liquidated: u32 = 0;
+            for account in accounts {
+                let account = *account;
+                let result = if seen.get(account.into()) != 0 {
+                    skipped(account, Status::SKIPPED_DUPLICATE)
+                } else {
+                    seen.insert(account.into(), 1);
+                    self.liquidate_one(account, keeper, params, ref prices)
+                };
+                if result.status == Status::PARTIAL || result.status == Status::FULL {
+                    liquidated += 1;
+                    reward += keeper_cut(result.penalty, params);
+                    self
+                        .emit(
+                            AccountLiquidated {
+                                account,
+                                keeper,
+                                status: result.status,
+                                closed_notional: result.closed_notional,
+                                penalty: result.penalty,
+                                seized: result.seized,
+                                bad_debt: result.bad_debt,
+                            },
+                        );
+                } else {
+                    self.emit(LiquidationSkipped { account, keeper, status: result.status });
+                }
+                commitment.append(account.into());
+                commitment.append(result.closed_notional.into());
+                commitment.append(result.penalty.into());
+                commitment.append(result.seized.into());
+                results.append(result);
+            }
+            let paid = if liquidated == 0 {
+                0
+            } else {
+                self.pay_keeper(keeper, reward + params.batch_reward)
+            };
+            self
+                .emit(
+                    BatchLiquidated {
+                        keeper,
+                        processed: accounts.len(),
+                        liquidated,
+                        reward: paid,
+                        commitment: poseidon_hash_span(commitment.span()),
+                    },
+                );
+            results.span()
+        }
+
+        fn insurance_cash(self: @ContractState) -> i128 {
+            self.insurance_cash.read()
+        }
+
+        fn bad_debt(self: @ContractState) -> u128 {
+            self.bad_debt.read()
+        }
+
+        fn liquidation_params(self: @ContractState) -> LiquidationParams {
+            self.liq_params.read()
+        }
+
+        fn set_liquidation_params(ref self: ContractState, params: LiquidationParams) {
+            self.ownable.assert_only_owner();
+            assert(
+                params.close_factor > 0 && params.close_factor <= SCALE_U128
+                    && params.target_health > SCALE_U128 && params.keeper_share <= SCALE_U128
+                    && params.slippage < SCALE_U128 && params.seize_discount < SCALE_U128
+                    && params.min_account_reward <= params.max_account_reward && params.window > 0,
+                Errors::BAD_PARAMS,
+            );
+            self.liq_params.write(params);
+            self.emit(LiquidationParamsSet { params });
+        }
+
+        fn fund_insurance(ref self: ContractState, amount: u256) {
+            let funder = get_caller_address();
+            let value = self.pull(funder, self.quote.read(), amount);
+            self.insurance_cash.write(self.insurance_cash.read() + to_i128(value));
+            self.emit(InsuranceFunded { funder, amount: value });
+        }
+
         fn pool_deposit(ref self: ContractState, from: ContractAddress, amount: u256) -> u128 {
             assert(get_caller_address() == self.pool.read(), Errors::NOT_POOL);
             let value = self.pull(from, self.quote.read(), amount);
@@ -421,7 +597,22 @@ pub mod Margin {
                 }
                 j += 1;
             }
-            self.pool_cash.read() - traders
+            // Collateral the pool bought in liquidations, at the oracle price.
+            let holder = get_contract_address();
+            let mut held_value: u256 = 0;
+            let mut i: u32 = 0;
+            let asset_count = self.asset_count.read();
+            while i != asset_count {
+                let asset = self.assets.read(i);
+                let held = self.collateral.read((holder, asset));
+                if held != 0 {
+                    let price = self.read_price(self.asset_params.read(asset).pair_id);
+                    held_value += mul_div(held.into(), price.into(), SCALE, false).unwrap();
+                }
+                i += 1;
+            }
+            let held_value: u128 = held_value.try_into().unwrap();
+            self.pool_cash.read() - traders + to_i128(held_value)
         }
 
         fn liquidation_price(
@@ -607,6 +798,314 @@ pub mod Margin {
         }
     }
 
+    #[generate_trait]
+    impl LiquidationImpl of LiquidationTrait {
+        /// Re-checks one account now and liquidates it: partial (close factor, target health) or full,
+        /// within the cascade breaker; penalty, seizure of collateral, bad debt.
+        fn liquidate_one(
+            ref self: ContractState,
+            account: ContractAddress,
+            keeper: ContractAddress,
+            params: LiquidationParams,
+            ref prices: Felt252Dict<u128>,
+        ) -> LiquidationResult {
+            let health = self.health_cached(account, ref prices);
+            if health.maintenance_margin == 0
+                || health.equity >= to_i128(health.maintenance_margin) {
+                return skipped(account, Status::SKIPPED_HEALTHY);
+            }
+            let fraction = close_fraction(
+                health.equity,
+                health.maintenance_margin,
+                health.notional,
+                params.target_health,
+                params.penalty_rate + params.slippage,
+                params.close_factor,
+                params.full_close_health,
+            );
+            let full = fraction == SCALE_U128;
+            let now = get_block_timestamp();
+            let count = self.market_count.read();
+            // Pass 1, the cascade breaker: every market must have room in its window, unless the
+            // account is below the hard floor (then waiting would only grow bad debt).
+            if health.health_factor >= params.hard_floor_health {
+                let mut j: u32 = 0;
+                while j != count {
+                    let market_id = self.markets.read(j);
+                    let size = self.positions.read((account, market_id)).size;
+                    if size != 0 {
+                        let pair = self.market_params.read(market_id).pair_id;
+                        let notional = close_notional(
+                            close_size(size, fraction), self.cached_price(ref prices, pair),
+                        );
+                        let used = self.window_usage(market_id, params, now);
+                        if used + notional > params.window_cap {
+                            return skipped(account, Status::SKIPPED_CAP);
+                        }
+                    }
+                    j += 1;
+                }
+            }
+            // Pass 2: close against the pool at the oracle price less the liquidation slippage.
+            let mut closed_notional: u128 = 0;
+            let mut j: u32 = 0;
+            while j != count {
+                let market_id = self.markets.read(j);
+                let old = self.positions.read((account, market_id));
+                if old.size != 0 {
+                    let mparams = self.market_params.read(market_id);
+                    let price = self.cached_price(ref prices, mparams.pair_id);
+                    let notional = self
+                        .close_position(account, market_id, mparams, price, old, fraction, params);
+                    self.use_window(market_id, params, now, notional);
+                    closed_notional += notional;
+                }
+                j += 1;
+            }
+            let penalty: u128 = mul_div(
+                closed_notional.into(), params.penalty_rate.into(), SCALE, true,
+            )
+                .unwrap()
+                .try_into()
+                .unwrap();
+            self.quote_balance.write(account, self.quote_balance.read(account) - to_i128(penalty));
+            self.insurance_cash.write(self.insurance_cash.read() + to_i128(penalty));
+            let seized = self.seize(account, params, ref prices);
+            let bad_debt = if full {
+                self.settle_bad_debt(account)
+            } else {
+                0
+            };
+            LiquidationResult {
+                account,
+                status: if full {
+                    Status::FULL
+                } else {
+                    Status::PARTIAL
+                },
+                closed_notional,
+                penalty,
+                seized,
+                bad_debt,
+            }
+        }
+
+        /// Closes `fraction` of a position; returns the closed notional at the oracle price.
+        fn close_position(
+            ref self: ContractState,
+            account: ContractAddress,
+            market_id: felt252,
+            mparams: MarketParams,
+            price: u128,
+            old: Position,
+            fraction: u128,
+            params: LiquidationParams,
+        ) -> u128 {
+            let mut state = self.accrue(market_id, mparams, price);
+            let close = close_size(old.size, fraction);
+            let fill: u128 = if old.size > 0 {
+                mul_div(price.into(), (SCALE_U128 - params.slippage).into(), SCALE, false)
+            } else {
+                mul_div(price.into(), (SCALE_U128 + params.slippage).into(), SCALE, true)
+            }
+                .unwrap()
+                .try_into()
+                .unwrap();
+            let funding = accrued_funding(old.size, old.funding_index, state.funding_index);
+            let (mut new, realized) = apply_fill(old, -close, fill);
+            new.funding_index = state.funding_index;
+            state.long_oi = state.long_oi - side(old.size, true) + side(new.size, true);
+            state.short_oi = state.short_oi - side(old.size, false) + side(new.size, false);
+            state.net_cost = state.net_cost - old.cost + new.cost;
+            state.net_size_index = state.net_size_index
+                - size_index(old.size, old.funding_index)
+                + size_index(new.size, new.funding_index);
+            self.market_state.write(market_id, state);
+            self.positions.write((account, market_id), new);
+            let settled = realized - funding;
+            self.quote_balance.write(account, self.quote_balance.read(account) + settled);
+            self.pool_cash.write(self.pool_cash.read() - settled);
+            self
+                .emit(
+                    PositionChanged {
+                        account,
+                        market_id,
+                        size_delta: -close,
+                        fill_price: fill,
+                        new_size: new.size,
+                        new_cost: new.cost,
+                        realized_pnl: realized,
+                        fee: 0,
+                    },
+                );
+            close_notional(close, price)
+        }
+
+        /// While the quote balance is negative, the pool buys the account's collateral at the oracle
+        /// price less the seize discount. Returns the quote credited.
+        fn seize(
+            ref self: ContractState,
+            account: ContractAddress,
+            params: LiquidationParams,
+            ref prices: Felt252Dict<u128>,
+        ) -> u128 {
+            let mut quote = self.quote_balance.read(account);
+            let holder = get_contract_address(); // the pool's collateral
+            let mut seized: u128 = 0;
+            let mut i: u32 = 0;
+            let count = self.asset_count.read();
+            while i != count && quote < 0 {
+                let asset = self.assets.read(i);
+                let held = self.collateral.read((account, asset));
+                if held != 0 {
+                    let pair = self.asset_params.read(asset).pair_id;
+                    let price = self.cached_price(ref prices, pair);
+                    let discounted = mul_div(
+                        price.into(), (SCALE_U128 - params.seize_discount).into(), SCALE, false,
+                    )
+                        .unwrap();
+                    if discounted != 0 {
+                        let needed = mul_div(abs(quote).into(), SCALE, discounted, true).unwrap();
+                        let take: u128 = if needed < held.into() {
+                            needed.try_into().unwrap()
+                        } else {
+                            held
+                        };
+                        let credit: u128 = mul_div(take.into(), discounted, SCALE, false)
+                            .unwrap()
+                            .try_into()
+                            .unwrap();
+                        self.collateral.write((account, asset), held - take);
+                        self
+                            .collateral
+                            .write((holder, asset), self.collateral.read((holder, asset)) + take);
+                        quote += to_i128(credit);
+                        self.pool_cash.write(self.pool_cash.read() - to_i128(credit));
+                        seized += credit;
+                        self.emit(CollateralSeized { account, asset, amount: take, value: credit });
+                    }
+                }
+                i += 1;
+            }
+            self.quote_balance.write(account, quote);
+            seized
+        }
+
+        /// After a full close: a negative quote balance is covered by the insurance fund, and what it
+        /// cannot cover is socialised to the pool, explicitly.
+        fn settle_bad_debt(ref self: ContractState, account: ContractAddress) -> u128 {
+            let quote = self.quote_balance.read(account);
+            if quote >= 0 {
+                return 0;
+            }
+            let debt = abs(quote);
+            let insurance = self.insurance_cash.read();
+            let cover: u128 = if insurance <= 0 {
+                0
+            } else if abs(insurance) < debt {
+                abs(insurance)
+            } else {
+                debt
+            };
+            let rest = debt - cover;
+            self.insurance_cash.write(insurance - to_i128(cover));
+            self.pool_cash.write(self.pool_cash.read() - to_i128(rest));
+            self.bad_debt.write(self.bad_debt.read() + rest);
+            self.quote_balance.write(account, 0);
+            self.emit(BadDebtSettled { account, from_insurance: cover, socialised: rest });
+            rest
+        }
+
+        /// Pays the keeper from the insurance fund (which collected the penalties), in one transfer.
+        fn pay_keeper(ref self: ContractState, keeper: ContractAddress, reward: u128) -> u128 {
+            let insurance = self.insurance_cash.read();
+            if insurance <= 0 {
+                return 0;
+            }
+            let want: u128 = if abs(insurance) < reward {
+                abs(insurance)
+            } else {
+                reward
+            };
+            let decimals = self.quote_decimals.read();
+            let tokens = from_fixed(want.into(), decimals, false).unwrap();
+            if tokens == 0 {
+                return 0;
+            }
+            let paid: u128 = to_fixed(tokens, decimals, false).unwrap().try_into().unwrap();
+            self.insurance_cash.write(insurance - to_i128(paid));
+            let token = IERC20Dispatcher { contract_address: self.quote.read() };
+            assert(token.transfer(keeper, tokens), Errors::TRANSFER_FAILED);
+            paid
+        }
+
+        fn window_usage(
+            self: @ContractState, market_id: felt252, params: LiquidationParams, now: u64,
+        ) -> u128 {
+            if now >= self.window_start.read(market_id) + params.window {
+                0
+            } else {
+                self.window_used.read(market_id)
+            }
+        }
+
+        fn use_window(
+            ref self: ContractState,
+            market_id: felt252,
+            params: LiquidationParams,
+            now: u64,
+            notional: u128,
+        ) {
+            if now >= self.window_start.read(market_id) + params.window {
+                self.window_start.write(market_id, now);
+                self.window_used.write(market_id, notional);
+            } else {
+                self.window_used.write(market_id, self.window_used.read(market_id) + notional);
+            }
+        }
+    }
+
+    /// The part of a position a liquidation closes: ceil(|size| * fraction), same sign as size.
+    fn close_size(size: i128, fraction: u128) -> i128 {
+        let magnitude: u128 = mul_div(abs(size).into(), fraction.into(), SCALE, true)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let magnitude = if magnitude > abs(size) {
+            abs(size)
+        } else {
+            magnitude
+        };
+        if size > 0 {
+            to_i128(magnitude)
+        } else {
+            -to_i128(magnitude)
+        }
+    }
+
+    fn close_notional(close: i128, price: u128) -> u128 {
+        mul_div(abs(close).into(), price.into(), SCALE, true).unwrap().try_into().unwrap()
+    }
+
+    fn skipped(account: ContractAddress, status: u8) -> LiquidationResult {
+        LiquidationResult { account, status, closed_notional: 0, penalty: 0, seized: 0, bad_debt: 0 }
+    }
+
+    /// The keeper's part of one account's penalty, within the per-account bounds.
+    fn keeper_cut(penalty: u128, params: LiquidationParams) -> u128 {
+        let cut: u128 = mul_div(penalty.into(), params.keeper_share.into(), SCALE, false)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        if cut < params.min_account_reward {
+            params.min_account_reward
+        } else if cut > params.max_account_reward {
+            params.max_account_reward
+        } else {
+            cut
+        }
+    }
+
     /// A position's contribution to `net_size_index` (same rounding when added and removed).
     fn size_index(size: i128, index: i128) -> i128 {
         mul_div_signed(size, index, SCALE_U128, false)
@@ -677,6 +1176,26 @@ pub mod Margin {
         }
 
         fn compute_health(self: @ContractState, account: ContractAddress) -> AccountHealth {
+            let mut prices: Felt252Dict<u128> = Default::default();
+            self.health_cached(account, ref prices)
+        }
+
+        /// A price read once per call (or batch) and reused.
+        fn cached_price(
+            self: @ContractState, ref cache: Felt252Dict<u128>, pair_id: felt252,
+        ) -> u128 {
+            let hit = cache.get(pair_id);
+            if hit != 0 {
+                return hit;
+            }
+            let price = self.read_price(pair_id);
+            cache.insert(pair_id, price);
+            price
+        }
+
+        fn health_cached(
+            self: @ContractState, account: ContractAddress, ref prices: Felt252Dict<u128>,
+        ) -> AccountHealth {
             let mut collateral_value: u256 = 0;
             let mut i: u32 = 0;
             let asset_count = self.asset_count.read();
@@ -685,7 +1204,7 @@ pub mod Margin {
                 let held = self.collateral.read((account, asset));
                 if held != 0 {
                     let params = self.asset_params.read(asset);
-                    let price = self.read_price(params.pair_id);
+                    let price = self.cached_price(ref prices, params.pair_id);
                     let raw = mul_div(held.into(), price.into(), SCALE, false).unwrap();
                     collateral_value += mul_div(raw, params.weight.into(), SCALE, false).unwrap();
                 }
@@ -694,6 +1213,7 @@ pub mod Margin {
             let mut pnl: i128 = 0;
             let mut funding: i128 = 0;
             let mut initial: u128 = 0;
+            let mut notional: u128 = 0;
             let mut maintenance: u128 = 0;
             let mut j: u32 = 0;
             let market_count = self.market_count.read();
@@ -702,10 +1222,14 @@ pub mod Margin {
                 let position = self.positions.read((account, market_id));
                 if position.size != 0 {
                     let params = self.market_params.read(market_id);
-                    let price = self.read_price(params.pair_id);
+                    let price = self.cached_price(ref prices, params.pair_id);
                     let index = self.pending_index(self.market_state.read(market_id), params, price);
                     funding += accrued_funding(position.size, position.funding_index, index);
                     pnl += unrealized_pnl(position, price);
+                    notional += mul_div(abs(position.size).into(), price.into(), SCALE, true)
+                        .unwrap()
+                        .try_into()
+                        .unwrap();
                     initial += requirement(position.size, price, params.imr, params.size_premium);
                     maintenance +=
                         requirement(position.size, price, params.mmr, params.size_premium);
@@ -733,6 +1257,7 @@ pub mod Margin {
                 equity,
                 initial_margin: initial,
                 maintenance_margin: maintenance,
+                notional,
                 health_factor,
             }
         }

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fulcrum.errors import ConfigError
-from fulcrum.model import AssetParams, MarketParams
+from fulcrum.model import AssetParams, LiquidationParams, MarketParams
 
 
 def short_string(text: str) -> int:
@@ -103,6 +103,24 @@ class MarginConfig:
     markets: tuple[MarketConfig, ...]
 
 
+_LIQUIDATION_FIXED = (
+    "close_factor", "target_health", "full_close_health", "hard_floor_health", "penalty_rate",
+    "keeper_share", "slippage", "seize_discount", "batch_reward", "min_account_reward",
+    "max_account_reward", "window_cap",
+)  # fmt: skip
+
+
+def parse_liquidation(raw: dict[str, Any], source: str) -> LiquidationParams:
+    where = f"{source}: liquidation"
+    fields = {k: to_fixed(_require(raw, k, str, where), f"{where}.{k}") for k in _LIQUIDATION_FIXED}
+    params = LiquidationParams(window=int(_require(raw, "window", int, where)), **fields)
+    if not (0 < params.close_factor <= SCALE < params.target_health and params.window > 0):
+        raise ConfigError(f"{where}: need 0 < close_factor <= 1 < target_health and window > 0")
+    if params.min_account_reward > params.max_account_reward:
+        raise ConfigError(f"{where}: min_account_reward > max_account_reward")
+    return params
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     network: str
@@ -110,6 +128,7 @@ class DeployConfig:
     vault_assets: tuple[str, ...]
     oracle: OracleConfig
     margin: MarginConfig | None = None
+    liquidation: LiquidationParams | None = None
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:
@@ -148,6 +167,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
         assets,
         parse_oracle(data.get("oracle", {}), source),
         margin,
+        parse_liquidation(data["liquidation"], source) if "liquidation" in data else None,
     )
     for key in assets:
         config.token(key)

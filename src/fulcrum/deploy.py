@@ -205,6 +205,8 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         *(margin.prepare("add_asset", deployment.address(a.token), vars(a.params())) for a in mc.assets),
         *(margin.prepare("add_market", m.market_id, vars(m.params())) for m in mc.markets),
     ]
+    if config.liquidation is not None:
+        calls.append(margin.prepare("set_liquidation_params", vars(config.liquidation)))
     if mc.timelock_delay:
         governance = await deployer.deploy(
             "Governance", deployment.classes["Governance"], [owner, mc.timelock_delay]

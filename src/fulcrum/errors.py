@@ -265,6 +265,10 @@ class LiquidityInUse(MarginError):
     code = "margin: liquidity in use"
 
 
+class EmptyBatch(MarginError):
+    code = "margin: empty batch"
+
+
 # --- pause ---------------------------------------------------------------------------------------------
 class Paused(ContractError):
     code = "pausable: paused"

@@ -140,9 +140,13 @@ def size_index(size: int, index: int) -> int:
 
 
 def pool_value(
-    pool_cash: int, markets: dict[int, tuple[MarketState, MarketParams]], prices: dict[int, int], now: int
+    pool_cash: int,
+    markets: dict[int, tuple[MarketState, MarketParams]],
+    prices: dict[int, int],
+    now: int,
+    held: dict[int, int] | None = None,  # pair -> collateral [SCALE] the pool bought in liquidations
 ) -> int:
-    """The engine's `pool_value`: cash - traders' PnL + funding traders owe."""
+    """The engine's `pool_value`: cash - traders' PnL + funding traders owe + seized collateral."""
     traders = 0
     for state, params in markets.values():
         net = state.skew
@@ -151,7 +155,8 @@ def pool_value(
             index = pending_index(state, params, price, now)
             traders += value(net, price, True) - state.net_cost
             traders -= size_index(net, index) - state.net_size_index
-    return pool_cash - traders
+    held_value = sum(amount * prices[pair] // SCALE for pair, amount in (held or {}).items())
+    return int(pool_cash - traders + held_value)
 
 
 # --- LP shares (src/math/pool.cairo) -------------------------------------------------------------------
@@ -205,6 +210,7 @@ class AccountHealth:
     equity: int
     initial_margin: int
     maintenance_margin: int
+    notional: int
     health_factor: int
 
 
@@ -227,13 +233,14 @@ def account_health(
             asset_params = assets[asset]
             raw = held * prices[asset_params.pair_id] // SCALE
             collateral_value += raw * asset_params.weight // SCALE
-    pnl = funding = initial = maintenance = 0
+    pnl = funding = initial = maintenance = notional = 0
     for market, position in positions.items():
         if position.size:
             params = markets[market]
             price = prices[params.pair_id]
             funding += accrued_funding(position.size, position.funding_index, (indices or {}).get(market, 0))
             pnl += unrealized_pnl(position, price)
+            notional += -((-abs(position.size) * price) // SCALE)
             initial += requirement(position.size, price, params.imr, params.size_premium)
             maintenance += requirement(position.size, price, params.mmr, params.size_premium)
     equity = collateral_value + quote_balance + pnl - funding
@@ -243,7 +250,9 @@ def account_health(
         factor = 0
     else:
         factor = equity * SCALE // maintenance
-    return AccountHealth(collateral_value, quote_balance, pnl, funding, equity, initial, maintenance, factor)
+    return AccountHealth(
+        collateral_value, quote_balance, pnl, funding, equity, initial, maintenance, notional, factor
+    )
 
 
 def trade_fee(size_delta: int, fill: int, fee_rate: int) -> int:
@@ -270,3 +279,76 @@ def liquidation_price(
     liq = numerator * SCALE // abs(denominator)
     liq = -liq if denominator < 0 else liq
     return liq if liq > 0 else None
+
+
+# --- liquidation (src/math/margin.cairo: close_fraction; src/margin.cairo: LiquidationImpl) -----------
+@dataclass(frozen=True)
+class LiquidationParams:
+    close_factor: int
+    target_health: int
+    full_close_health: int
+    hard_floor_health: int
+    penalty_rate: int
+    keeper_share: int
+    slippage: int
+    seize_discount: int
+    batch_reward: int
+    min_account_reward: int
+    max_account_reward: int
+    window: int
+    window_cap: int
+
+
+PARTIAL, FULL, SKIPPED_HEALTHY, SKIPPED_CAP, SKIPPED_DUPLICATE = 1, 2, 3, 4, 5
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+def close_fraction(health: AccountHealth, params: LiquidationParams) -> int:
+    """Fraction [SCALE] of every position one liquidation step closes."""
+    m, e, n = health.maintenance_margin, health.equity, health.notional
+    if m == 0:
+        return 0
+    if e < m * params.full_close_health // SCALE:
+        return SCALE
+    target_m = _ceil_div(m * params.target_health, SCALE)
+    denominator = target_m - n * (params.penalty_rate + params.slippage) // SCALE
+    if denominator <= 0:
+        return SCALE
+    numerator = target_m - e
+    if numerator <= 0:
+        return 0
+    return min(_ceil_div(numerator * SCALE, denominator), SCALE, params.close_factor)
+
+
+def close_size(size: int, fraction: int) -> int:
+    magnitude = min(_ceil_div(abs(size) * fraction, SCALE), abs(size))
+    return magnitude if size > 0 else -magnitude
+
+
+def close_notional(close: int, price: int) -> int:
+    return _ceil_div(abs(close) * price, SCALE)
+
+
+def liquidation_fill(size: int, price: int, slippage: int) -> int:
+    """Closing price for a position of `size`: a concession of `slippage` against the account."""
+    return price * (SCALE - slippage) // SCALE if size > 0 else _ceil_div(price * (SCALE + slippage), SCALE)
+
+
+def penalty(closed_notional: int, params: LiquidationParams) -> int:
+    return _ceil_div(closed_notional * params.penalty_rate, SCALE)
+
+
+def keeper_cut(penalty_: int, params: LiquidationParams) -> int:
+    return min(
+        max(penalty_ * params.keeper_share // SCALE, params.min_account_reward), params.max_account_reward
+    )
+
+
+def batch_commitment(results: Sequence[tuple[int, int, int, int]]) -> int:
+    """poseidon(account, closed_notional, penalty, seized, ...) over every processed account, in order."""
+    from poseidon_py.poseidon_hash import poseidon_hash_many
+
+    return int(poseidon_hash_many([x for r in results for x in r]))

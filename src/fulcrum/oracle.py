@@ -155,3 +155,24 @@ class PricePusher:
     async def push(self, prices: dict[str, float | int], publishers: int | None = None) -> TxResult:
         """Signs `prices` by the first `publishers` publishers (all by default) at block time and relays."""
         return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
+
+    async def move_to(
+        self, prices: dict[str, float | int], publishers: int | None = None, max_step: float = 0.1
+    ) -> None:
+        """Pushes `prices`, in steps of at most `max_step` from each current median so that the
+        feed's per-update deviation bound accepts every step (a crash path, not a jump)."""
+        current: dict[str, float] = {}
+        for name in prices:
+            median = await self.oracle.median(pair_id(name))
+            current[name] = median.price / 10**median.decimals if median.price else float(prices[name])
+        while True:
+            step = {}
+            for name, target in prices.items():
+                now = current[name]
+                ratio = target / now
+                bounded = min(max(ratio, 1 - max_step), 1 + max_step)
+                step[name] = target if bounded == ratio else now * bounded
+            await self.push(step, publishers)
+            current.update(step)
+            if all(step[n] == prices[n] for n in prices):
+                return

@@ -11,6 +11,7 @@ from fulcrum.client import ContractClient
 from fulcrum.deploy import Deployer, Deployment
 from fulcrum.errors import DeploymentError
 from fulcrum.governance import GovernanceClient
+from fulcrum.liquidation import LiquidationClient
 from fulcrum.margin import MarginClient
 from fulcrum.oracle import OracleClient
 from fulcrum.pool import PoolClient
@@ -44,6 +45,10 @@ class Fulcrum:
     @property
     def margin(self) -> MarginClient:
         return self.client(MarginClient, "margin")
+
+    @property
+    def liquidation(self) -> LiquidationClient:
+        return LiquidationClient(self.margin)
 
     @property
     def pool(self) -> PoolClient:

@@ -47,6 +47,43 @@ pub struct MarketState {
     pub net_size_index: i128 // [SCALE] quote: sum over positions of size * funding_index
 }
 
+/// Liquidation parameters (set through governance).
+#[derive(Serde, Drop, Copy, PartialEq, Debug, starknet::Store)]
+pub struct LiquidationParams {
+    pub close_factor: u128, // [SCALE] most of each position one partial step closes
+    pub target_health: u128, // [SCALE] a partial step aims at this health factor (> 1)
+    pub full_close_health: u128, // [SCALE] below this health factor everything closes
+    pub hard_floor_health: u128, // [SCALE] below this the window cap does not apply
+    pub penalty_rate: u128, // [SCALE] of closed notional, paid by the account
+    pub keeper_share: u128, // [SCALE] of each penalty, to the keeper
+    pub slippage: u128, // [SCALE] closing price concession against the account
+    pub seize_discount: u128, // [SCALE] collateral is seized at price * (1 - discount)
+    pub batch_reward: u128, // [SCALE quote] fixed keeper reward per batch with a liquidation
+    pub min_account_reward: u128, // [SCALE quote] keeper reward bounds per liquidated account
+    pub max_account_reward: u128, // [SCALE quote]
+    pub window: u64, // [seconds] cascade breaker window
+    pub window_cap: u128 // [SCALE quote] most notional liquidated per market per window
+}
+
+/// What happened to one account of a liquidation batch.
+pub mod Status {
+    pub const PARTIAL: u8 = 1;
+    pub const FULL: u8 = 2;
+    pub const SKIPPED_HEALTHY: u8 = 3;
+    pub const SKIPPED_CAP: u8 = 4;
+    pub const SKIPPED_DUPLICATE: u8 = 5;
+}
+
+#[derive(Serde, Drop, Copy, PartialEq, Debug)]
+pub struct LiquidationResult {
+    pub account: ContractAddress,
+    pub status: u8,
+    pub closed_notional: u128, // [SCALE quote]
+    pub penalty: u128, // [SCALE quote]
+    pub seized: u128, // [SCALE quote] value credited for seized collateral
+    pub bad_debt: u128 // [SCALE quote] left after the insurance fund, socialised to the pool
+}
+
 /// The whole health breakdown of an account.
 #[derive(Serde, Drop, Copy, PartialEq, Debug)]
 pub struct AccountHealth {
@@ -57,6 +94,7 @@ pub struct AccountHealth {
     pub equity: i128, // [SCALE] quote
     pub initial_margin: u128, // [SCALE] quote
     pub maintenance_margin: u128, // [SCALE] quote
+    pub notional: u128, // [SCALE] quote, sum over positions of |size| * price
     pub health_factor: u128, // [SCALE] equity / maintenance; u128::MAX without positions
 }
 
@@ -70,6 +108,17 @@ pub trait IMargin<TState> {
     /// Changes the caller's position in `market_id` by `size_delta` [SCALE base] at the oracle price
     /// plus price impact; increasing exposure must leave equity >= initial margin.
     fn trade(ref self: TState, market_id: felt252, size_delta: i128);
+    // --- liquidation (anyone; works while paused; needs fresh prices) ---
+    fn liquidate(ref self: TState, account: ContractAddress) -> LiquidationResult;
+    /// Each account is re-checked now; healthy, duplicate or capped ones are skipped with an event, never
+    /// reverting the batch. The keeper's reward is paid once, in quote tokens, at the end.
+    fn liquidate_batch(ref self: TState, accounts: Span<ContractAddress>) -> Span<LiquidationResult>;
+    fn insurance_cash(self: @TState) -> i128;
+    fn bad_debt(self: @TState) -> u128;
+    fn liquidation_params(self: @TState) -> LiquidationParams;
+    fn set_liquidation_params(ref self: TState, params: LiquidationParams);
+    /// Quote tokens [quote decimals] into the insurance fund.
+    fn fund_insurance(ref self: TState, amount: u256);
     // --- pool (only the registered pool contract) ---
     /// Pulls `amount` [quote decimals] of quote from `from` into the pool's cash (allowance to the engine).
     fn pool_deposit(ref self: TState, from: ContractAddress, amount: u256) -> u128;

@@ -78,6 +78,55 @@ pub fn accrued_funding(size: i128, position_index: i128, index: i128) -> i128 {
     mul_div_signed(size, index - position_index, SCALE_U128, true)
 }
 
+/// Fraction [SCALE] of every position a liquidation step closes so the account's health reaches
+/// `target` after paying `cost_rate` (penalty + slippage) on what it closes:
+/// `f = (target*M - E) / (target*M - cost_rate*N)`, rounded up, at most `close_factor`; everything
+/// (`SCALE`) below `full_close_health` or when no fraction can restore health.
+pub fn close_fraction(
+    equity: i128,
+    maintenance: u128,
+    notional: u128,
+    target: u128,
+    cost_rate: u128,
+    close_factor: u128,
+    full_close_health: u128,
+) -> u128 {
+    if maintenance == 0 {
+        return 0;
+    }
+    // equity < full_close_health * maintenance  <=>  health below the full-close threshold
+    let full_line = to_i128(mul_div(maintenance.into(), full_close_health.into(), SCALE, false).unwrap());
+    if equity < full_line {
+        return SCALE_U128;
+    }
+    let target_m = to_i128(mul_div(maintenance.into(), target.into(), SCALE, true).unwrap());
+    let cost = to_i128(mul_div(notional.into(), cost_rate.into(), SCALE, false).unwrap());
+    let denominator = target_m - cost;
+    if denominator <= 0 {
+        return SCALE_U128;
+    }
+    let numerator = target_m - equity;
+    if numerator <= 0 {
+        return 0;
+    }
+    let fraction = mul_div(abs(numerator).into(), SCALE, abs(denominator).into(), true).unwrap();
+    let fraction: u128 = if fraction > SCALE {
+        SCALE_U128
+    } else {
+        fraction.try_into().unwrap()
+    };
+    if fraction > close_factor {
+        close_factor
+    } else {
+        fraction
+    }
+}
+
+fn to_i128(value: u256) -> i128 {
+    let v: u128 = value.try_into().unwrap();
+    v.try_into().unwrap()
+}
+
 /// Unrealised PnL of a position at `price` [SCALE], rounded down.
 pub fn unrealized_pnl(position: Position, price: u128) -> i128 {
     value(position.size, price, false) - position.cost
@@ -99,7 +148,7 @@ pub fn requirement(size: i128, price: u128, ratio: u128, size_premium: u128) -> 
 mod tests {
     use crate::interfaces::imargin::Position;
     use super::{
-        accrued_funding, apply_fill, fill_price, funding_rate, next_funding_index, requirement,
+        accrued_funding, apply_fill, close_fraction, fill_price, funding_rate, next_funding_index, requirement,
         unrealized_pnl,
     };
 
@@ -164,6 +213,28 @@ mod tests {
         // Rounded up against the trader, both sides.
         assert_eq!(accrued_funding(1, 0, 1), 1);
         assert_eq!(accrued_funding(-1, 0, 1), 0);
+    }
+
+    #[test]
+    fn close_fraction_targets_health_and_respects_bounds() {
+        // E 100, M 100, N 1000, target 1.2, cost 1%: (120-100)/(120-10) = 0.1818.. rounded up.
+        assert_eq!(
+            close_fraction(100 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 2, ONE_U / 2),
+            181_818_181_818_181_819,
+        );
+        // Capped by the close factor.
+        assert_eq!(
+            close_fraction(70 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 4, ONE_U / 2),
+            ONE_U / 4,
+        );
+        // Below the full-close line everything closes.
+        assert_eq!(
+            close_fraction(40 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 4, ONE_U / 2),
+            ONE_U,
+        );
+        // Healthy enough already: nothing; no positions: nothing.
+        assert_eq!(close_fraction(130 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, 0, ONE_U, 0), 0);
+        assert_eq!(close_fraction(-5 * ONE, 0, 0, 12 * ONE_U / 10, 0, ONE_U, 0), 0);
     }
 
     #[test]

@@ -151,3 +151,38 @@ def test_funding_between_longs_shorts_and_pool_sums_to_zero() -> None:
     pool_share = model.size_index(sum(sizes), index)
     # Each account rounds up against itself: the pool never receives less than the exact skew share.
     assert 0 <= paid - pool_share <= len(sizes) + 1
+
+
+def test_close_fraction_vectors_match_cairo() -> None:
+    params = model.LiquidationParams(
+        close_factor=ONE // 2, target_health=12 * ONE // 10, full_close_health=ONE // 2, hard_floor_health=0,
+        penalty_rate=ONE // 100, keeper_share=0, slippage=0, seize_discount=0, batch_reward=0,
+        min_account_reward=0, max_account_reward=0, window=1, window_cap=0,
+    )  # fmt: skip
+
+    def health(e: int, m: int, n: int) -> model.AccountHealth:
+        return model.AccountHealth(0, 0, 0, 0, e, 0, m, n, 0)
+
+    assert model.close_fraction(health(100 * ONE, 100 * ONE, 1000 * ONE), params) == 181_818_181_818_181_819
+    quarter = model.LiquidationParams(**{**vars(params), "close_factor": ONE // 4})
+    assert model.close_fraction(health(70 * ONE, 100 * ONE, 1000 * ONE), quarter) == ONE // 4
+    assert model.close_fraction(health(40 * ONE, 100 * ONE, 1000 * ONE), quarter) == ONE
+    assert model.close_fraction(health(-5 * ONE, 0, 0), params) == 0
+
+
+def test_partial_step_reaches_the_target_health_when_uncapped() -> None:
+    """Closing the computed fraction (at the oracle price, paying the penalty) lands at the target."""
+    params = model.MarketParams(1, ONE // 10, ONE // 20, 0, 10**40, 0, 10**40, 0)
+    liq = model.LiquidationParams(ONE, 125 * ONE // 100, ONE // 10, 0, ONE // 50, 0, 0, 0, 0, 0, 0, 1, 0)
+    position = model.Position(100 * ONE, 200_000 * ONE)  # 100 long at 2000
+    price = 1_910 * ONE
+    h = model.account_health(
+        {}, {}, 1_000 * ONE * 10 // 10 + 8_000 * ONE, {1: position}, {1: params}, {1: price}
+    )
+    assert h.equity < h.maintenance_margin
+    f = model.close_fraction(h, liq)
+    close = model.close_size(position.size, f)
+    after, realized = model.apply_fill(position, -close, price)
+    quote = 9_000 * ONE + realized - model.penalty(model.close_notional(close, price), liq)
+    h2 = model.account_health({}, {}, quote, {1: after}, {1: params}, {1: price})
+    assert h2.health_factor >= 125 * ONE // 100 - 10**9
