@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from poseidon_py.poseidon_hash import poseidon_hash_many
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.client_models import Call
 
@@ -17,6 +18,18 @@ from fulcrum.vault import approved
 _LIQUIDATED = get_selector_from_name("AccountLiquidated")
 _SKIPPED = get_selector_from_name("LiquidationSkipped")
 _BATCH = get_selector_from_name("BatchLiquidated")
+
+
+def partition_of(account: int, partitions: int) -> int:
+    """The keeper partition an account belongs to: poseidon(account) mod N.
+
+    Keepers sharing the work run with the same N and each its own index; each submits only accounts of
+    its partition, so they do not race for the same accounts. The contract stays permissionless: a keeper
+    may still liquidate any account (a crashed peer's share, say), and a duplicate or already restored
+    account is skipped, never reverting the batch."""
+    if partitions < 1:
+        raise ValueError("partitions must be >= 1")
+    return int(poseidon_hash_many([account])) % partitions
 
 
 @dataclass(frozen=True)

@@ -352,3 +352,22 @@ def batch_commitment(results: Sequence[tuple[int, int, int, int]]) -> int:
     from poseidon_py.poseidon_hash import poseidon_hash_many
 
     return int(poseidon_hash_many([x for r in results for x in r]))
+
+
+def seize(debt: int, held: int, price: int, discount: int) -> tuple[int, int]:
+    """(amount taken [SCALE asset], quote credited [SCALE]) when the pool buys collateral to cover `debt`:
+    at `price * (1 - discount)`, the amount rounded up, the credit rounded down, at most `held`."""
+    discounted = price * (SCALE - discount) // SCALE
+    if discounted == 0 or debt <= 0:
+        return 0, 0
+    take = min(_ceil_div(debt * SCALE, discounted), held)
+    return take, take * discounted // SCALE
+
+
+def settle_bad_debt(quote: int, insurance: int) -> tuple[int, int]:
+    """(covered by the insurance fund, socialised to the pool) for a fully closed account."""
+    if quote >= 0:
+        return 0, 0
+    debt = -quote
+    cover = min(debt, max(insurance, 0))
+    return cover, debt - cover

@@ -25,7 +25,12 @@ class Fulcrum:
     def __init__(self, account: BaseAccount, deployment: Deployment, build: BuildResult):
         self.account = account
         self.deployment = deployment
+        self.build = build
         self._deployer = Deployer(account, build)
+
+    def with_account(self, account: BaseAccount) -> Fulcrum:
+        """The same deployment, seen by another account."""
+        return Fulcrum(account, self.deployment, self.build)
 
     def client(self, cls: type[C], key: str) -> C:
         """A `cls` wrapper of the deployment's contract `key`, bound to this account."""

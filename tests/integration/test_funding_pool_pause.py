@@ -9,11 +9,10 @@ from starknet_py.hash.selector import get_selector_from_name
 from fulcrum import errors, model
 from fulcrum.model import SCALE
 from fulcrum.sdk import Fulcrum
-from tests.integration.fixtures.protocol import Protocol
+from tests.integration.fixtures.protocol import Protocol, assert_conservation
 from tests.integration.test_margin import (
     ETH_PERP,
     USDC,
-    assert_conservation,
     chain_prices,
     expected_health,
     expected_pool_value,

@@ -13,31 +13,10 @@ from fulcrum.governance import TimelockCall
 from fulcrum.liquidation import BatchReport
 from fulcrum.model import FULL, PARTIAL, SCALE, SKIPPED_CAP, SKIPPED_DUPLICATE, SKIPPED_HEALTHY
 from fulcrum.sdk import Fulcrum
-from tests.integration.fixtures.protocol import Protocol
-from tests.integration.test_margin import ETH_PERP, USDC, trader_with
+from tests.integration.fixtures.protocol import Protocol, assert_conservation
+from tests.integration.test_margin import BTC_PERP, ETH_PERP, USDC, trader_with
 
 ETH_PAIR = "ETH/USD"
-
-
-async def depositors(protocol: Protocol, margin_address: int) -> set[int]:
-    chunk = await protocol.devnet.client.get_events(
-        address=margin_address, keys=[[get_selector_from_name("Deposited")]], from_block_number=0,
-        to_block_number="latest", chunk_size=1000,
-    )  # fmt: skip
-    return {int(e.keys[1]) for e in chunk.events}
-
-
-async def assert_conservation(protocol: Protocol) -> None:
-    """Quote: tokens held == pool cash + insurance + all quote balances. Collateral: tokens held == all
-    accounts' collateral + what the pool bought in liquidations."""
-    admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
-    margin, usdc, weth = admin.margin, admin.token("usdc"), admin.token("weth")
-    accounts = await depositors(protocol, margin.address)
-    quote_total = await margin.pool_cash() + await admin.liquidation.insurance_cash()
-    quote_total += sum([await margin.quote_balance(a) for a in accounts])
-    assert quote_total == await usdc.balance_of(margin.address) * 10**12
-    weth_total = sum([await margin.collateral(a, weth.address) for a in {*accounts, margin.address}])
-    assert weth_total == await weth.balance_of(margin.address)
 
 
 async def victim(protocol: Protocol, index: int, usdc: int, eth: int, weth: int = 0) -> Fulcrum:
@@ -133,9 +112,11 @@ async def test_batch_skips_healthy_duplicate_and_already_liquidated(protocol: Pr
     await assert_conservation(protocol)
 
 
-async def test_full_close_seizes_collateral(protocol: Protocol) -> None:
-    trader = await victim(protocol, 27, usdc=300 * USDC, weth=10**18, eth=9 * SCALE)
+async def test_full_close_of_several_positions_seizes_collateral(protocol: Protocol) -> None:
+    trader = await victim(protocol, 27, usdc=300 * USDC, weth=10**18, eth=8 * SCALE)
     me, margin = trader.account.address, trader.margin
+    await protocol.push_prices({"BTC/USD": 30_000})
+    await margin.trade(BTC_PERP, SCALE // 20)
     weth = trader.token("weth").address
     await protocol.push_prices({ETH_PAIR: 1_820})
     health = await margin.health(me)
@@ -147,11 +128,16 @@ async def test_full_close_seizes_collateral(protocol: Protocol) -> None:
     (outcome,) = report.outcomes
     assert outcome.status == FULL
     assert (await margin.position(me, ETH_PERP)).size == 0
+    assert (await margin.position(me, BTC_PERP)).size == 0
     assert outcome.seized > 0
     taken = await margin.collateral(margin.address, weth) - pool_weth0
-    assert taken > 0
     assert await margin.collateral(me, weth) == 10**18 - taken
-    assert await margin.quote_balance(me) >= 0 or await margin.collateral(me, weth) == 0
+    # The reference model reproduces the seizure from the debt it covered.
+    quote_after = await margin.quote_balance(me)
+    debt = outcome.seized - quote_after
+    price = await margin.price(model_pair())
+    assert model.seize(debt, 10**18, price, params.seize_discount) == (taken, outcome.seized)
+    assert 0 < taken < 10**18 and quote_after >= 0
     check_report(report, params, [me])
     await assert_conservation(protocol)
 
@@ -184,7 +170,9 @@ async def test_insurance_covers_then_runs_out_and_the_pool_takes_the_rest(protoc
     assert await big.margin.quote_balance(big.account.address) == 0
     settled = [e for e in report.tx.events if int(e.keys[0]) == get_selector_from_name("BadDebtSettled")]
     # The fund (with this penalty added first) covers what it can; the rest is socialised.
-    assert [int(x) for x in settled[0].data] == [insurance_before_big + second.penalty, second.bad_debt]
+    debt = insurance_before_big + second.penalty + second.bad_debt
+    covered, socialised = model.settle_bad_debt(-debt, insurance_before_big + second.penalty)
+    assert [int(x) for x in settled[0].data] == [covered, socialised] and socialised == second.bad_debt
     await assert_conservation(protocol)
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from starknet_py.hash.selector import get_selector_from_name
 
 from fulcrum import errors, model
 from fulcrum.margin import MarginClient, market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import pair_id
 from fulcrum.sdk import Fulcrum
-from tests.integration.fixtures.protocol import Protocol
+from tests.integration.fixtures.protocol import Protocol, assert_conservation
 
 USDC = 10**6
 ETH_PERP, BTC_PERP = market_id("ETH-PERP"), market_id("BTC-PERP")
@@ -81,22 +80,19 @@ async def expected_health(protocol: Protocol, trader: Fulcrum) -> model.AccountH
 async def expected_pool_value(protocol: Protocol, margin: MarginClient) -> int:
     markets = market_params(protocol)
     states = {m: (await margin.market_state(m), p) for m, p in markets.items()}
+    cfg = protocol.config.margin
+    assert cfg is not None
+    held = {  # collateral the pool bought in liquidations
+        pair_id(a.pair): await margin.collateral(margin.address, protocol.deployment.address(a.token))
+        for a in cfg.assets
+    }
     return model.pool_value(
-        await margin.pool_cash(), states, await chain_prices(protocol, margin), await protocol.block_time()
+        await margin.pool_cash(),
+        states,
+        await chain_prices(protocol, margin),
+        await protocol.block_time(),
+        held,
     )
-
-
-async def assert_conservation(protocol: Protocol) -> None:
-    """Quote tokens held == pool cash + every account's quote balance (accounts found from events)."""
-    admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
-    margin, usdc = admin.margin, admin.token("usdc")
-    chunk = await protocol.devnet.client.get_events(
-        address=margin.address, keys=[[get_selector_from_name("Deposited")]], from_block_number=0,
-        to_block_number="latest", chunk_size=1000,
-    )  # fmt: skip
-    accounts = {e.keys[1] for e in chunk.events}
-    total = await margin.pool_cash() + sum([await margin.quote_balance(a) for a in accounts])
-    assert total == await usdc.balance_of(margin.address) * 10**12
 
 
 async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:

@@ -186,3 +186,15 @@ def test_partial_step_reaches_the_target_health_when_uncapped() -> None:
     quote = 9_000 * ONE + realized - model.penalty(model.close_notional(close, price), liq)
     h2 = model.account_health({}, {}, quote, {1: after}, {1: params}, {1: price})
     assert h2.health_factor >= 125 * ONE // 100 - 10**9
+
+
+def test_keeper_partitions_cover_every_account_once() -> None:
+    from fulcrum.liquidation import partition_of
+
+    rng = random.Random(3)
+    accounts = [rng.randrange(2**251) for _ in range(3000)]
+    parts = [partition_of(a, 4) for a in accounts]
+    assert set(parts) == {0, 1, 2, 3}
+    assert all(600 < parts.count(p) < 900 for p in range(4))  # roughly even
+    assert [partition_of(a, 4) for a in accounts] == parts  # deterministic
+    assert {partition_of(a, 1) for a in accounts} == {0}
