@@ -1,5 +1,5 @@
 """The README's main command: start devnet, build, deploy, provide liquidity, trade across two markets
-with two collateral assets, move prices, and report what the engine says (JSON summary in out/)."""
+with two collateral assets, move prices, crash, liquidate, and report (JSON summary in out/)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
         usdc, weth = ops.token("usdc"), ops.token("weth")
         await usdc.mint(admin.address, 1_000_000 * 10**6)
         await ops.pool.add_liquidity(usdc.address, ops.margin.address, 1_000_000 * 10**6)
+        await usdc.mint(admin.address, 1_000 * 10**6)
+        await ops.liquidation.fund_insurance(usdc.address, 1_000 * 10**6)
 
         # The issue-3 vault round trip, then cross-margin trading on the engine.
         me = trader.account.address
@@ -65,6 +67,18 @@ async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
         close = await trader.margin.trade(eth, -10 * SCALE)
         after = await trader.margin.health(me)
         withdraw = await trader.margin.withdraw(usdc.address, 1_000 * 10**6)
+
+        # A crash: a 9x-leveraged trader is liquidated by a keeper that brings fresh prices along.
+        risky = trader.with_account(await devnet.account(2))
+        await risky.token("usdc").mint(risky.account.address, 1_000 * 10**6)
+        await risky.margin.deposit(usdc.address, 1_000 * 10**6)
+        await push({"ETH/USD": 2_150})
+        await risky.margin.trade(eth, 4 * SCALE)
+        keeper = trader.with_account(await devnet.account(3))
+        insurance0 = await ops.liquidation.insurance_cash()
+        await PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers)).move_to({"ETH/USD": 1_900})
+        crashed = await risky.margin.health(risky.account.address)
+        report = await keeper.liquidation.liquidate_batch([risky.account.address, me])
         summary: dict[str, Any] = {
             "devnet": devnet.url,
             "contracts": {k: hex(deployment.address(k)) for k in deployment.contracts},
@@ -79,6 +93,16 @@ async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
             "equity": {"opened": _q(opened.equity), "moved": _q(moved.equity), "after": _q(after.equity)},
             "eth_liquidation_price_at_open": _q(liq or 0),
             "realised_quote_balance": _q(await trader.margin.quote_balance(me)),
+            "crash ETH 2150 -> 1900": {
+                "risky health factor": _q(crashed.health_factor),
+                "outcomes (1 partial, 2 full, 3 skipped healthy)": [o.status for o in report.outcomes],
+                "closed notional": _q(sum(o.closed_notional for o in report.outcomes)),
+                "penalty": _q(sum(o.penalty for o in report.outcomes)),
+                "keeper reward": _q(report.reward),
+                "insurance before/after": f"{_q(insurance0)} / {_q(await ops.liquidation.insurance_cash())}",
+                "bad debt": _q(await ops.liquidation.bad_debt()),
+                "liquidation L2 gas": report.tx.l2_gas,
+            },
             "pool_cash": _q(await ops.margin.pool_cash()),
             "pool_value": _q(await ops.margin.pool_value()),
             "l2_gas": {
