@@ -7,11 +7,11 @@ Run: .venv/bin/python scripts/bench_gas.py
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import replace
 from pathlib import Path
 
+from fulcrum.benchmark import report
 from fulcrum.build import project_root
 from fulcrum.config import PairConfig, load_config
 from fulcrum.deploy import deploy_protocol
@@ -70,10 +70,4 @@ async def main() -> dict[str, int]:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    figures = asyncio.run(main())
-    out = Path("out/bench_gas.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    width = max(map(len, figures))
-    for name, value in figures.items():
-        print(f"{name:<{width}}  {value:>12,} L2 gas")
+    report(asyncio.run(main()), Path("out/bench_gas.json"), unit="L2 gas")

@@ -8,12 +8,12 @@ Run: .venv/bin/python scripts/bench_liquidation.py
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 
 from starknet_py.net.account.account import Account
 
+from fulcrum.benchmark import report
 from fulcrum.build import project_root
 from fulcrum.config import load_config
 from fulcrum.deploy import deploy_protocol
@@ -109,10 +109,4 @@ async def main() -> dict[str, int | float]:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    figures = asyncio.run(main())
-    out = Path("out/bench_liquidation.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    width = max(map(len, figures))
-    for name, value in figures.items():
-        print(f"{name:<{width}}  {value:>14,}")
+    report(asyncio.run(main()), Path("out/bench_liquidation.json"))

@@ -368,12 +368,7 @@ pub mod Margin {
                 .try_into()
                 .unwrap();
 
-            state.long_oi = state.long_oi - side(old.size, true) + side(new.size, true);
-            state.short_oi = state.short_oi - side(old.size, false) + side(new.size, false);
-            state.net_cost = state.net_cost - old.cost + new.cost;
-            state.net_size_index = state.net_size_index
-                - size_index(old.size, old.funding_index)
-                + size_index(new.size, new.funding_index);
+            state = replace_position(state, old, new);
             if increases {
                 let cap = self.oi_cap(params, price);
                 assert(state.long_oi <= cap && state.short_oi <= cap, Errors::OI_CAP);
@@ -914,12 +909,7 @@ pub mod Margin {
             let funding = accrued_funding(old.size, old.funding_index, state.funding_index);
             let (mut new, realized) = apply_fill(old, -close, fill);
             new.funding_index = state.funding_index;
-            state.long_oi = state.long_oi - side(old.size, true) + side(new.size, true);
-            state.short_oi = state.short_oi - side(old.size, false) + side(new.size, false);
-            state.net_cost = state.net_cost - old.cost + new.cost;
-            state.net_size_index = state.net_size_index
-                - size_index(old.size, old.funding_index)
-                + size_index(new.size, new.funding_index);
+            state = replace_position(state, old, new);
             self.market_state.write(market_id, state);
             self.positions.write((account, market_id), new);
             let settled = realized - funding;
@@ -1104,6 +1094,17 @@ pub mod Margin {
         } else {
             cut
         }
+    }
+
+    /// The market's aggregates with `old` replaced by `new`.
+    fn replace_position(mut state: MarketState, old: Position, new: Position) -> MarketState {
+        state.long_oi = state.long_oi - side(old.size, true) + side(new.size, true);
+        state.short_oi = state.short_oi - side(old.size, false) + side(new.size, false);
+        state.net_cost = state.net_cost - old.cost + new.cost;
+        state.net_size_index = state.net_size_index
+            - size_index(old.size, old.funding_index)
+            + size_index(new.size, new.funding_index);
+        state
     }
 
     /// A position's contribution to `net_size_index` (same rounding when added and removed).
