@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from starknet_py.common import create_sierra_compiled_contract
-from starknet_py.contract import Contract
+from starknet_py.contract import Contract, ContractData
 from starknet_py.hash.sierra_class_hash import compute_sierra_class_hash
 from starknet_py.net.account.base_account import BaseAccount
 from starknet_py.net.client_errors import ClientError
@@ -68,6 +68,9 @@ class Deployment:
             )
         except (OSError, KeyError, ValueError) as exc:
             raise DeploymentError(f"cannot read deployment {path}: {exc}") from exc
+
+
+_CONTRACT_DATA: dict[tuple[str, int], ContractData] = {}
 
 
 def deployment_path(network: str, root: Path | None = None) -> Path:
@@ -135,7 +138,16 @@ class Deployer:
         return result.deployed_contract
 
     def contract_at(self, name: str, address: int) -> Contract:
-        return Contract(address=address, abi=self.abi(name), provider=self.account, cairo_version=1)
+        """A Contract bound to this account. Parsing a large ABI costs seconds in starknet-py (a lark
+        parser per type), so the parsed `ContractData` is shared by every Contract at that address."""
+        key = (str(self.build.sierra(name)), address)
+        data = _CONTRACT_DATA.get(key)
+        if data is None:
+            data = _CONTRACT_DATA[key] = ContractData.from_abi(address, self.abi(name), 1)
+        contract = Contract(address=address, abi=[], provider=self.account, cairo_version=1)
+        contract.data = data
+        contract._functions = Contract._make_functions(data, contract.client, contract.account, 1)
+        return contract
 
 
 async def deploy_protocol(
