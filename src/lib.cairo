@@ -2,6 +2,7 @@
 //! The whole Cairo module tree is declared here so the architecture reads at a glance.
 
 pub mod interfaces {
+    pub mod ibridge;
     pub mod ierc20;
     pub mod igovernance;
     pub mod imargin;
@@ -30,6 +31,8 @@ pub mod mocks {
     pub mod test_token;
 }
 
+pub mod bridge;
+pub mod bridged_token;
 pub mod governance;
 pub mod margin;
 pub mod oracle;

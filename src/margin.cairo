@@ -306,8 +306,13 @@ pub mod Margin {
     #[abi(embed_v0)]
     impl MarginImpl of IMargin<ContractState> {
         fn deposit(ref self: ContractState, asset: ContractAddress, amount: u256) {
-            let account = get_caller_address();
-            let value = self.pull(account, asset, amount);
+            self.deposit_for(get_caller_address(), asset, amount);
+        }
+
+        fn deposit_for(
+            ref self: ContractState, account: ContractAddress, asset: ContractAddress, amount: u256,
+        ) {
+            let value = self.pull(get_caller_address(), asset, amount);
             if asset == self.quote.read() {
                 let balance = self.quote_balance.read(account);
                 self.quote_balance.write(account, balance + to_i128(value));

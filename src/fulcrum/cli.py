@@ -159,6 +159,62 @@ def deploy_cmd(
     console.print(f"written to {path}")
 
 
+bridge_app = typer.Typer(
+    help="Bridge operator: relay L1 deposits, read L2 -> L1 withdrawals (devnet postman)."
+)
+app.add_typer(bridge_app, name="bridge")
+
+
+def _operator(url: str, network: str) -> Any:
+    from starknet_py.devnet_utils.devnet_client import DevnetClient
+
+    from fulcrum.bridge import BridgeOperator
+    from fulcrum.deploy import Deployment, deployment_path
+
+    node = url or os.environ.get("FULCRUM_DEVNET_URL", "")
+    if not node:
+        raise typer.BadParameter("give --url or set FULCRUM_DEVNET_URL")
+    deployment = Deployment.load(deployment_path(network))
+    entry = deployment.contracts.get("bridge")
+    if entry is None:
+        raise typer.BadParameter(f"deployment {network!r} has no bridge")
+    return BridgeOperator(
+        DevnetClient(node_url=node), deployment.address("bridge"), int(entry["l1_bridge"], 16)
+    )
+
+
+@bridge_app.command("deposit")
+@fails_cleanly
+def bridge_deposit(
+    l1_token: str = typer.Option(..., help="L1 token address (hex)."),
+    account: str = typer.Option(..., help="L2 account to credit (hex)."),
+    amount: int = typer.Option(..., help="Amount [token decimals]."),
+    nonce: int = typer.Option(..., help="The L1 bridge's deposit nonce."),
+    url: str = typer.Option("", help="Devnet URL (default: $FULCRUM_DEVNET_URL)."),
+    network: str = typer.Option("devnet", help="Deployment name (deployments/<network>.json)."),
+) -> None:
+    """Relay one L1 deposit message to the L2 bridge (devnet postman)."""
+    from fulcrum.bridge import Deposit
+
+    operator = _operator(url, network)
+    tx = run(operator.relay_deposit(Deposit(int(l1_token, 16), int(account, 16), amount, nonce)))
+    console.print(f"deposit {nonce} relayed in L2 transaction {tx:#x}")
+
+
+@bridge_app.command("withdrawals")
+@fails_cleanly
+def bridge_withdrawals(
+    url: str = typer.Option("", help="Devnet URL (default: $FULCRUM_DEVNET_URL)."),
+    network: str = typer.Option("devnet", help="Deployment name (deployments/<network>.json)."),
+) -> None:
+    """List the L2 -> L1 withdrawal messages the bridge sent, to reconcile with L1."""
+    operator = _operator(url, network)
+    table = Table("nonce", "l1 recipient", "l1 token", "amount", "to (L1 bridge)")
+    for w in run(operator.withdrawals()):
+        table.add_row(str(w.nonce), hex(w.l1_recipient), hex(w.l1_token), str(w.amount), hex(w.to_address))
+    console.print(table)
+
+
 @app.command("demo")
 @fails_cleanly
 def demo_cmd(

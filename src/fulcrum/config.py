@@ -122,6 +122,52 @@ def parse_liquidation(raw: dict[str, Any], source: str) -> LiquidationParams:
 
 
 @dataclass(frozen=True)
+class BridgeAssetConfig:
+    l1_token: int  # L1 ERC20 address
+    name: str
+    symbol: str
+    decimals: int
+    bridge_cap: int  # [token decimals] per direction per window
+    collateral: CollateralConfig  # how the margin engine values the bridged token (token = symbol)
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    l1_bridge: int  # L1 bridge contract address (< 2^160)
+    window: int  # [seconds]
+    assets: tuple[BridgeAssetConfig, ...]
+
+
+def parse_bridge(raw: dict[str, Any], source: str) -> BridgeConfig:
+    where = f"{source}: bridge"
+    assets = []
+    for i, a in enumerate(raw.get("assets", [])):
+        at = f"{where}.assets[{i}]"
+        decimals = _require(a, "decimals", int, at)
+        symbol = _require(a, "symbol", str, at)
+        cap = Decimal(_require(a, "bridge_cap", str, at)) * 10**decimals
+        assets.append(
+            BridgeAssetConfig(
+                l1_token=int(_require(a, "l1_token", str, at), 16),
+                name=_require(a, "name", str, at),
+                symbol=symbol,
+                decimals=decimals,
+                bridge_cap=int(cap),
+                collateral=CollateralConfig(
+                    token=symbol,
+                    pair=_require(a, "pair", str, at),
+                    weight=to_fixed(_require(a, "weight", str, at), f"{at}.weight"),
+                    cap=to_fixed(_require(a, "cap", str, at), f"{at}.cap"),
+                ),
+            )
+        )
+    l1_bridge = int(_require(raw, "l1_bridge", str, where), 16)
+    if not 0 < l1_bridge < 2**160:
+        raise ConfigError(f"{where}: l1_bridge must be an Ethereum address")
+    return BridgeConfig(l1_bridge, int(raw.get("window", 3600)), tuple(assets))
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     network: str
     tokens: tuple[TokenConfig, ...]
@@ -129,6 +175,7 @@ class DeployConfig:
     oracle: OracleConfig
     margin: MarginConfig | None = None
     liquidation: LiquidationParams | None = None
+    bridge: BridgeConfig | None = None
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:
@@ -168,6 +215,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
         parse_oracle(data.get("oracle", {}), source),
         margin,
         parse_liquidation(data["liquidation"], source) if "liquidation" in data else None,
+        parse_bridge(data["bridge"], source) if "bridge" in data else None,
     )
     for key in assets:
         config.token(key)

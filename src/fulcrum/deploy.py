@@ -159,7 +159,7 @@ async def deploy_protocol(
 
     deployer = Deployer(account, build)
     deployment = Deployment(config.network, chain_id, account.address)
-    for name in ("TestToken", "Vault", "PriceFeed", "Margin", "Pool", "Governance"):
+    for name in ("TestToken", "Vault", "PriceFeed", "Margin", "Pool", "Governance", "Bridge", "BridgedToken"):
         deployment.classes[name] = await deployer.declare(name)
     for token in config.tokens:
         contract = await deployer.deploy(
@@ -211,10 +211,34 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
     )
     deployment.contracts["pool"] = {"address": pool.address, "contract": "Pool"}
     margin = MarginClient(contract)
+    collateral = list(mc.assets)
+    bridge_calls = []
+    if config.bridge is not None:
+        bc = config.bridge
+        bridge = await deployer.deploy(
+            "Bridge", deployment.classes["Bridge"], [owner, owner, bc.l1_bridge, contract.address, bc.window]
+        )
+        deployment.contracts["bridge"] = {
+            "address": bridge.address,
+            "contract": "Bridge",
+            "l1_bridge": hex(bc.l1_bridge),
+        }
+        for a in bc.assets:
+            token = await deployer.deploy(
+                "BridgedToken",
+                deployment.classes["BridgedToken"],
+                [encode_shortstring(a.name), encode_shortstring(a.symbol), a.decimals, bridge.address],
+            )
+            deployment.contracts[a.symbol] = {"address": token.address, "contract": "BridgedToken"}
+            collateral.append(a.collateral)
+            bridge_calls.append(
+                bridge.functions["add_asset"].prepare_invoke_v3(a.l1_token, token.address, a.bridge_cap)
+            )
     calls = [
         margin.prepare("set_pool", pool.address),
         margin.prepare("set_oi_pool_ratio", mc.oi_pool_ratio),
-        *(margin.prepare("add_asset", deployment.address(a.token), vars(a.params())) for a in mc.assets),
+        *(margin.prepare("add_asset", deployment.address(a.token), vars(a.params())) for a in collateral),
+        *bridge_calls,
         *(margin.prepare("add_market", m.market_id, vars(m.params())) for m in mc.markets),
     ]
     if config.liquidation is not None:

@@ -332,6 +332,43 @@ class DelayTooShort(GovernanceError):
     code = "gov: delay too short"
 
 
+# --- bridge ------------------------------------------------------------------------------------------
+class BridgeError(ContractError):
+    """Base of the bridge's errors."""
+
+
+class WrongL1Sender(BridgeError):
+    code = "bridge: wrong l1 sender"
+
+
+class AlreadyProcessed(BridgeError):
+    code = "bridge: already processed"
+
+
+class BridgeUnknownAsset(BridgeError):
+    code = "bridge: unknown asset"
+
+
+class BridgeCapExceeded(BridgeError):
+    code = "bridge: cap exceeded"
+
+
+class BadL1Recipient(BridgeError):
+    code = "bridge: bad l1 recipient"
+
+
+class BridgeZeroAmount(BridgeError):
+    code = "bridge: zero amount"
+
+
+class BridgeAssetExists(BridgeError):
+    code = "bridge: asset exists"
+
+
+class NotMinter(ContractError):
+    code = "bridged: not minter"
+
+
 # --- fixed-point math ----------------------------------------------------------------------------------
 class Pow10Overflow(ContractError):
     code = "fixed: pow10 overflow"

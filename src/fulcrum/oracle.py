@@ -10,7 +10,7 @@ from starknet_py.hash.utils import message_signature, private_to_stark_key
 
 from fulcrum.client import ContractClient
 from fulcrum.config import short_string
-from fulcrum.tx import TxResult
+from fulcrum.tx import TxResult, latest_block_time
 
 STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
 
@@ -138,7 +138,7 @@ class PricePusher:
         self._last: dict[int, int] = {}
 
     async def block_time(self) -> int:
-        return int((await self.oracle.account.client.get_block(block_number="latest")).timestamp)
+        return await latest_block_time(self.oracle.account.client)
 
     def sign(
         self, prices: dict[str, float | int], now: int, publishers: int | None = None

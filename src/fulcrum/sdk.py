@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from starknet_py.net.account.base_account import BaseAccount
 
+from fulcrum.bridge import BridgeClient
 from fulcrum.build import BuildResult
 from fulcrum.client import ContractClient
 from fulcrum.deploy import Deployer, Deployment
@@ -54,6 +55,10 @@ class Fulcrum:
     @property
     def liquidation(self) -> LiquidationClient:
         return LiquidationClient(self.margin)
+
+    @property
+    def bridge(self) -> BridgeClient:
+        return self.client(BridgeClient, "bridge")
 
     @property
     def pool(self) -> PoolClient:

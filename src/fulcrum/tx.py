@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 from starknet_py.net.account.base_account import BaseAccount
+from starknet_py.net.client import Client
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call
 from starknet_py.transaction_errors import TransactionNotReceivedError, TransactionRevertedError
@@ -73,3 +74,9 @@ async def call_view(prepared: Any) -> Any:
         return await prepared
     except _FAILURES as exc:
         raise translate(exc) from exc
+
+
+async def latest_block_time(client: Client) -> int:
+    """Timestamp of the latest block (read with transaction hashes only: starknet-py 0.30 cannot parse
+    an L1-handler transaction's RPC 0.10 fields in a full block)."""
+    return int((await client.get_block_with_tx_hashes(block_number="latest")).timestamp)

@@ -103,6 +103,8 @@ pub trait IMargin<TState> {
     // --- trader ---
     /// Deposits `amount` [token decimals] of the quote asset or of a registered collateral asset.
     fn deposit(ref self: TState, asset: ContractAddress, amount: u256);
+    /// Pulls `amount` from the caller and credits `account` (the bridge deposits for L1 users).
+    fn deposit_for(ref self: TState, account: ContractAddress, asset: ContractAddress, amount: u256);
     /// Withdraws; must leave equity >= initial margin.
     fn withdraw(ref self: TState, asset: ContractAddress, amount: u256);
     /// Changes the caller's position in `market_id` by `size_delta` [SCALE base] at the oracle price

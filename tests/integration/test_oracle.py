@@ -22,7 +22,7 @@ async def fresh_pair(protocol: Protocol) -> tuple[OracleClient, int]:
 
 
 async def block_time(protocol: Protocol) -> int:
-    return int((await protocol.devnet.client.get_block(block_number="latest")).timestamp)
+    return await protocol.block_time()
 
 
 PUBLISHERS = devnet_publishers(3)
