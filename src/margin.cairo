@@ -361,7 +361,7 @@ pub mod Margin {
             if increases {
                 self.pausable.assert_not_paused();
             }
-            let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+            let skew = market_skew(state);
             let fill = fill_price(price, skew, size_delta, params.skew_scale)
                 .expect(Errors::BAD_FILL);
             let funding = accrued_funding(old.size, old.funding_index, state.funding_index);
@@ -587,7 +587,7 @@ pub mod Margin {
             while j != count {
                 let market_id = self.markets.read(j);
                 let state = self.market_state.read(market_id);
-                let net: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+                let net = market_skew(state);
                 if net != 0 || state.net_cost != 0 {
                     let params = self.market_params.read(market_id);
                     let price = self.read_price(params.pair_id);
@@ -664,7 +664,7 @@ pub mod Margin {
             assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
             let params = self.market_params.read(market_id);
             let state = self.market_state.read(market_id);
-            let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
+            let skew = market_skew(state);
             fill_price(self.read_price(params.pair_id), skew, size_delta, params.skew_scale)
                 .expect(Errors::BAD_FILL)
         }
@@ -752,9 +752,9 @@ pub mod Margin {
             if now <= state.funding_time {
                 return state.funding_index;
             }
-            let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
-            let rate = funding_rate(skew, params.skew_scale, params.max_funding_rate);
-            next_funding_index(state.funding_index, rate, price, now - state.funding_time)
+            next_funding_index(
+                state.funding_index, market_rate(state, params), price, now - state.funding_time,
+            )
         }
 
         /// Accrues the market's funding index to now, once per block, and returns the state.
@@ -764,9 +764,9 @@ pub mod Margin {
             let mut state = self.market_state.read(market_id);
             let now = get_block_timestamp();
             if now > state.funding_time {
-                let skew: i128 = to_i128(state.long_oi) - to_i128(state.short_oi);
-                let rate = funding_rate(skew, params.skew_scale, params.max_funding_rate);
-                state.funding_index = self.pending_index(state, params, price);
+                let rate = market_rate(state, params);
+                state.funding_index =
+                    next_funding_index(state.funding_index, rate, price, now - state.funding_time);
                 state.funding_time = now;
                 self.market_state.write(market_id, state);
                 self
@@ -1099,6 +1099,16 @@ pub mod Margin {
         } else {
             cut
         }
+    }
+
+    /// Net size of a market (longs - shorts) [SCALE base].
+    fn market_skew(state: MarketState) -> i128 {
+        to_i128(state.long_oi) - to_i128(state.short_oi)
+    }
+
+    /// The market's funding rate per day [SCALE] at its current skew.
+    fn market_rate(state: MarketState, params: MarketParams) -> i128 {
+        funding_rate(market_skew(state), params.skew_scale, params.max_funding_rate)
     }
 
     /// The market's aggregates with `old` replaced by `new`.
