@@ -11,14 +11,12 @@ from dataclasses import dataclass
 
 from starknet_py.devnet_utils.devnet_client import DevnetClient
 from starknet_py.hash.selector import get_selector_from_name
-from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call
-from starknet_py.transaction_errors import TransactionRevertedError
 
 from fulcrum.client import ContractClient
 from fulcrum.config import short_string
-from fulcrum.errors import check_u256, contract_error_from_message
-from fulcrum.tx import TxResult
+from fulcrum.errors import check_u256
+from fulcrum.tx import FAILURES, TxResult, translate
 
 WITHDRAW_MESSAGE = short_string("FULCRUM_WITHDRAW")
 DEPOSIT_SELECTOR = get_selector_from_name("deposit")
@@ -94,8 +92,8 @@ class BridgeOperator:
                 paid_fee_on_l1=fee,
             )
             await self.client.wait_for_tx(int(tx_hash, 16), check_interval=0.05)
-        except (ClientError, TransactionRevertedError) as exc:
-            raise contract_error_from_message(str(exc)) from exc
+        except FAILURES as exc:
+            raise translate(exc) from exc
         return int(tx_hash, 16)
 
     async def withdrawals(self) -> list[Withdrawal]:

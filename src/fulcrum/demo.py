@@ -40,7 +40,8 @@ async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
         )
         ops = Fulcrum(admin, deployment, build)
         trader = Fulcrum(await devnet.account(1), deployment, build)
-        push = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers)).push
+        pusher = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers))
+        push = pusher.push
         await push({"ETH/USD": 2_000, "BTC/USD": 30_000})
         usdc, weth = ops.token("usdc"), ops.token("weth")
         await usdc.mint(admin.address, 1_000_000 * 10**6)
@@ -76,7 +77,7 @@ async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
         await risky.margin.trade(eth, 4 * SCALE)
         keeper = trader.with_account(await devnet.account(3))
         insurance0 = await ops.liquidation.insurance_cash()
-        await PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers)).move_to({"ETH/USD": 1_900})
+        await pusher.move_to({"ETH/USD": 1_900})
         crashed = await risky.margin.health(risky.account.address)
         report = await keeper.liquidation.liquidate_batch([risky.account.address, me])
         summary: dict[str, Any] = {

@@ -40,6 +40,9 @@ class Deployment:
     classes: dict[str, int] = field(default_factory=dict)  # contract name -> class hash
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {address, contract}
 
+    def record(self, key: str, contract_name: str, address: int, **extra: Any) -> None:
+        self.contracts[key] = {"address": address, "contract": contract_name, **extra}
+
     def address(self, key: str) -> int:
         try:
             return int(self.contracts[key]["address"])
@@ -167,9 +170,9 @@ async def deploy_protocol(
             deployment.classes["TestToken"],
             [encode_shortstring(token.name), encode_shortstring(token.symbol), token.decimals],
         )
-        deployment.contracts[token.key] = {"address": contract.address, "contract": "TestToken"}
+        deployment.record(token.key, "TestToken", contract.address)
     vault = await deployer.deploy("Vault", deployment.classes["Vault"], [account.address])
-    deployment.contracts["vault"] = {"address": vault.address, "contract": "Vault"}
+    deployment.record("vault", "Vault", vault.address)
     vault_client = VaultClient(vault)
     for key in config.vault_assets:
         await vault_client.register_asset(deployment.address(key))
@@ -178,7 +181,7 @@ async def deploy_protocol(
     feed = await deployer.deploy(
         "PriceFeed", deployment.classes["PriceFeed"], [account.address, feed_config.as_abi()]
     )
-    deployment.contracts["oracle"] = {"address": feed.address, "contract": "PriceFeed"}
+    deployment.record("oracle", "PriceFeed", feed.address)
     oracle = OracleClient(feed)
     await oracle.send(
         [oracle.prepare("add_pair", pair_id(p.pair), p.decimals) for p in oc.pairs]
@@ -193,6 +196,7 @@ async def deploy_protocol(
 
 async def deploy_margin(deployer: Deployer, deployment: Deployment, config: DeployConfig) -> None:
     """Deploys the margin engine on the deployment's oracle and adds the configured assets and markets."""
+    from fulcrum.client import ContractClient
     from fulcrum.margin import MarginClient
 
     mc = config.margin
@@ -203,13 +207,13 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
     contract = await deployer.deploy(
         "Margin", deployment.classes["Margin"], [owner, quote, deployment.address("oracle"), guards, owner]
     )
-    deployment.contracts["margin"] = {"address": contract.address, "contract": "Margin"}
+    deployment.record("margin", "Margin", contract.address)
     pool = await deployer.deploy(
         "Pool",
         deployment.classes["Pool"],
         [contract.address, quote, encode_shortstring(mc.pool_name), encode_shortstring(mc.pool_symbol)],
     )
-    deployment.contracts["pool"] = {"address": pool.address, "contract": "Pool"}
+    deployment.record("pool", "Pool", pool.address)
     margin = MarginClient(contract)
     collateral = list(mc.assets)
     bridge_calls = []
@@ -218,22 +222,17 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         bridge = await deployer.deploy(
             "Bridge", deployment.classes["Bridge"], [owner, owner, bc.l1_bridge, contract.address, bc.window]
         )
-        deployment.contracts["bridge"] = {
-            "address": bridge.address,
-            "contract": "Bridge",
-            "l1_bridge": hex(bc.l1_bridge),
-        }
+        deployment.record("bridge", "Bridge", bridge.address, l1_bridge=hex(bc.l1_bridge))
+        bridge_client = ContractClient(bridge)
         for a in bc.assets:
             token = await deployer.deploy(
                 "BridgedToken",
                 deployment.classes["BridgedToken"],
                 [encode_shortstring(a.name), encode_shortstring(a.symbol), a.decimals, bridge.address],
             )
-            deployment.contracts[a.symbol] = {"address": token.address, "contract": "BridgedToken"}
+            deployment.record(a.symbol, "BridgedToken", token.address)
             collateral.append(a.collateral)
-            bridge_calls.append(
-                bridge.functions["add_asset"].prepare_invoke_v3(a.l1_token, token.address, a.bridge_cap)
-            )
+            bridge_calls.append(bridge_client.prepare("add_asset", a.l1_token, token.address, a.bridge_cap))
     calls = [
         margin.prepare("set_pool", pool.address),
         margin.prepare("set_oi_pool_ratio", mc.oi_pool_ratio),
@@ -247,6 +246,6 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         governance = await deployer.deploy(
             "Governance", deployment.classes["Governance"], [owner, mc.timelock_delay]
         )
-        deployment.contracts["governance"] = {"address": governance.address, "contract": "Governance"}
+        deployment.record("governance", "Governance", governance.address)
         calls.append(margin.prepare("transfer_ownership", governance.address))
     await margin.send(calls)

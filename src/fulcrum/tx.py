@@ -23,7 +23,7 @@ from fulcrum.errors import TransientError, contract_error_from_message
 
 log = logging.getLogger(__name__)
 
-_FAILURES = (
+FAILURES = (
     ClientError,
     TransactionRevertedError,
     TransactionNotReceivedError,
@@ -56,7 +56,7 @@ async def send(account: BaseAccount, calls: Call | Sequence[Call]) -> TxResult:
     try:
         sent = await account.execute_v3(calls=calls, auto_estimate=True)
         receipt = await account.client.wait_for_tx(sent.transaction_hash, check_interval=0.05)
-    except _FAILURES as exc:
+    except FAILURES as exc:
         raise translate(exc) from exc
     resources = receipt.execution_resources
     return TxResult(
@@ -72,7 +72,7 @@ async def call_view(prepared: Any) -> Any:
     """Calls a view function (a starknet-py ``ContractFunction`` prepared call), mapping errors."""
     try:
         return await prepared
-    except _FAILURES as exc:
+    except FAILURES as exc:
         raise translate(exc) from exc
 
 

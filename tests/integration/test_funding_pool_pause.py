@@ -4,12 +4,11 @@ pause and the liquidation price, on a real devnet and against the reference mode
 from __future__ import annotations
 
 import pytest
-from starknet_py.hash.selector import get_selector_from_name
 
 from fulcrum import errors, model
 from fulcrum.model import SCALE
 from fulcrum.sdk import Fulcrum
-from tests.integration.fixtures.protocol import Protocol, assert_conservation
+from tests.integration.fixtures.protocol import Protocol, assert_conservation, events
 from tests.integration.test_margin import (
     ETH_PERP,
     USDC,
@@ -24,12 +23,9 @@ DAY = 86_400
 
 
 async def last_event(protocol: Protocol, address: int, name: str) -> list[int]:
-    chunk = await protocol.devnet.client.get_events(
-        address=address, keys=[[get_selector_from_name(name)]], from_block_number=0,
-        to_block_number="latest", chunk_size=1000,
-    )  # fmt: skip
-    assert chunk.events, f"no {name} event"
-    return list(chunk.events[-1].data)
+    found = await events(protocol, address, name)
+    assert found, f"no {name} event"
+    return list(found[-1].data)
 
 
 def i128(felt: int) -> int:

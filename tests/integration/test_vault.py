@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from starknet_py.hash.selector import get_selector_from_name
 
 from fulcrum import errors
 from fulcrum.deploy import Deployer, encode_shortstring
 from fulcrum.sdk import Fulcrum
 from fulcrum.token import TokenClient
-from tests.integration.fixtures.protocol import Protocol
+from tests.integration.fixtures.protocol import Protocol, events
 
 UNIT = 10**6  # tUSDC has 6 decimals
 
@@ -53,17 +52,10 @@ async def test_deposit_and_withdraw_emit_keyed_events(protocol: Protocol) -> Non
     me = trader.account.address
     await trader.vault.deposit(usdc, 300 * UNIT)
     await trader.vault.withdraw(usdc, 100 * UNIT)
-    client = protocol.devnet.client
-    found = {}
-    for name in ("Deposited", "Withdrawn"):
-        chunk = await client.get_events(
-            address=trader.vault.address,
-            keys=[[get_selector_from_name(name)], [me], [usdc]],
-            from_block_number=0,
-            to_block_number="latest",
-            chunk_size=100,
-        )
-        found[name] = chunk.events
+    found = {
+        name: await events(protocol, trader.vault.address, name, me, usdc)
+        for name in ("Deposited", "Withdrawn")
+    }
     assert [e.data[0] for e in found["Deposited"]] == [300 * UNIT]
     assert [e.data[0] for e in found["Withdrawn"]] == [100 * UNIT]
     # new_balance (u256 low limb) in the data lets an indexer rebuild balances from events alone.
