@@ -1,4 +1,4 @@
-"""One entry point: ``fulcrum toolchain|build|devnet|deploy|demo``."""
+"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|demo``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,15 +16,14 @@ from rich.table import Table
 
 from fulcrum import build as build_mod
 from fulcrum import toolchain as toolchain_mod
-from fulcrum.errors import FulcrumError
+from fulcrum.commands.common import console, fails_cleanly, run
+from fulcrum.commands.oracle import oracle_app
+from fulcrum.commands.pool import pool_app
+from fulcrum.commands.trade import account_app, trade_app
 
 app = typer.Typer(help="Fulcrum: automated margin protocol for Starknet.", no_args_is_help=True)
 toolchain_app = typer.Typer(help="Install or check the pinned Cairo/devnet toolchain.", no_args_is_help=True)
 app.add_typer(toolchain_app, name="toolchain")
-console = Console()
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -35,27 +32,6 @@ def _setup_logging(verbose: bool) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
     )
-
-
-def fails_cleanly(fn: Callable[P, T]) -> Callable[P, T]:
-    """Turns a FulcrumError into one red line and exit code 1."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except FulcrumError as exc:
-            console.print(f"[bold red]error[/]: {type(exc).__name__}: {exc}")
-            raise typer.Exit(1) from exc
-
-    return wrapper
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
 
 
 @app.callback()
@@ -163,6 +139,10 @@ bridge_app = typer.Typer(
     help="Bridge operator: relay L1 deposits, read L2 -> L1 withdrawals (devnet postman)."
 )
 app.add_typer(bridge_app, name="bridge")
+app.add_typer(trade_app, name="trade")
+app.add_typer(account_app, name="account")
+app.add_typer(pool_app, name="pool")
+app.add_typer(oracle_app, name="oracle")
 
 
 def _operator(url: str, network: str) -> Any:

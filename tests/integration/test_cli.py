@@ -1,0 +1,275 @@
+"""`fulcrum trade|account|pool|oracle` through typer's runner against the session devnet.
+
+Each command runs in a worker thread (its own event loop, as from a shell) on a deployment file written
+under a throwaway network name. Accounts 36 (trader) and 37 (LP, relayer) only. Every check reads the
+chain after the command, not just its output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fulcrum import deploy
+from fulcrum.cli import app
+from fulcrum.commands.common import fmt_units
+from fulcrum.margin import market_id
+from fulcrum.model import SCALE
+from fulcrum.oracle import devnet_publishers, pair_id
+from fulcrum.scenario import gbm_path
+from tests.integration.fixtures.protocol import Protocol
+
+NETWORK = "devnet-cli-commands"
+TRADER, LP = 36, 37
+USDC = 10**6
+ETH_PERP = market_id("ETH-PERP")
+ETH, BTC = pair_id("ETH/USD"), pair_id("BTC/USD")
+
+
+class Cli:
+    def __init__(self, url: str):
+        self.runner = CliRunner()
+        # No signer or node from the caller's environment leaks in; wide output so tables keep whole cells.
+        self.env: dict[str, str | None] = {
+            "FULCRUM_DEVNET_URL": url, "COLUMNS": "200", "FULCRUM_ACCOUNT_ADDRESS": None,
+            "FULCRUM_PRIVATE_KEY": None, "FULCRUM_KEYSTORE_PASSWORD": None, "FULCRUM_PUBLISHER_KEYS": None,
+        }  # fmt: skip
+
+    async def __call__(self, *args: str, env: dict[str, str | None] | None = None) -> Any:
+        result = await asyncio.to_thread(self.runner.invoke, app, list(args), env={**self.env, **(env or {})})
+        return result
+
+    async def ok(self, *args: str, env: dict[str, str | None] | None = None) -> str:
+        result = await self(*args, env=env)
+        assert result.exit_code == 0, result.output
+        return str(result.output)
+
+    async def fails(self, error: str, *args: str, env: dict[str, str | None] | None = None) -> str:
+        result = await self(*args, env=env)
+        assert result.exit_code == 1, result.output
+        assert f"error: {error}: " in result.output, result.output
+        return str(result.output)
+
+
+def on(account: int) -> list[str]:
+    return ["--network", NETWORK, "--account-index", str(account)]
+
+
+@pytest.fixture
+def cli(protocol: Protocol) -> Iterator[Cli]:
+    path = deploy.deployment_path(NETWORK)
+    protocol.deployment.save(path)
+    try:
+        yield Cli(protocol.devnet.url)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def resync_pusher(protocol: Protocol) -> None:
+    """The CLI signed prices with the session's publishers: the session's pusher continues after them."""
+    publishers = devnet_publishers(protocol.config.oracle.publishers)
+    for pair in protocol.config.oracle.pairs:
+        newest = [
+            (await protocol.pusher.oracle.entry(pair_id(pair.pair), p.public_key))[1] for p in publishers
+        ]
+        pid = pair_id(pair.pair)
+        protocol.pusher._last[pid] = max(protocol.pusher._last.get(pid, 0), *newest)
+
+
+async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    trader = await protocol.as_account(TRADER)
+    me, margin, usdc = trader.account.address, trader.margin, trader.token("usdc")
+    await usdc.mint(me, 5_000 * USDC)
+    q0, wallet0 = await margin.quote_balance(me), await usdc.balance_of(me)
+
+    out = await cli.ok("trade", "deposit", *on(TRADER), "usdc", "3000.5")
+    assert "deposited 3,000.5 tUSDC" in out and "tx 0x" in out and "L2 gas" in out
+    assert await margin.quote_balance(me) == q0 + 30_005 * SCALE // 10
+    assert await usdc.balance_of(me) == wallet0 - 3_000_500_000
+
+    await cli.ok("trade", "open", *on(TRADER), "ETH-PERP", "2.5")
+    assert (await margin.position(me, ETH_PERP)).size == 25 * SCALE // 10
+    await cli.ok("trade", "open", *on(TRADER), "--short", "eth-perp", "0.5")  # market ids: any case
+    assert (await margin.position(me, ETH_PERP)).size == 2 * SCALE
+    out = await cli.ok("trade", "open", "ETH-PERP", *on(TRADER), "--", "-0.5")  # the documented short form
+    assert "sold 0.5 ETH-PERP" in out and "position ETH-PERP: size 1.5" in out
+    assert (await margin.position(me, ETH_PERP)).size == 15 * SCALE // 10
+
+    out = await cli.ok("account", "status", *on(TRADER))
+    health = await margin.health(me)
+    liquidation = await margin.liquidation_price(me, ETH_PERP)
+    assert liquidation is not None
+    assert "ETH-PERP" in out and "1.5" in out
+    assert "health factor" in out and fmt_units(health.health_factor, places=3) in out
+    assert fmt_units(health.equity, places=2) in out
+    assert fmt_units(liquidation, places=2) in out
+    watched = await cli.ok("account", "status", "--network", NETWORK, hex(me))  # any address, no signer
+    assert hex(me) in watched and fmt_units(health.health_factor, places=3) in watched
+
+    await cli.ok("trade", "close", *on(TRADER), "ETH-PERP", "--size", "0.5")
+    assert (await margin.position(me, ETH_PERP)).size == SCALE
+    out = await cli.ok("trade", "close", *on(TRADER), "ETH-PERP")
+    assert "position ETH-PERP: closed" in out
+    assert (await margin.position(me, ETH_PERP)).size == 0
+    await cli.fails("InvalidAmount", "trade", "close", *on(TRADER), "ETH-PERP")
+
+    balance = await margin.quote_balance(me)
+    wallet = await usdc.balance_of(me)
+    units = balance // 10**12  # everything the account holds, in whole token units
+    out = await cli.ok("trade", "withdraw", *on(TRADER), "tUSDC", fmt_units(units, 6).replace(",", ""))
+    assert await usdc.balance_of(me) == wallet + units
+    assert await margin.quote_balance(me) == balance - units * 10**12
+
+
+async def test_rejections_are_typed_and_change_nothing(protocol: Protocol, cli: Cli, tmp_path: Path) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    trader = await protocol.as_account(TRADER)
+    me, margin, usdc = trader.account.address, trader.margin, trader.token("usdc")
+    await usdc.mint(me, 100 * USDC)
+    by_env = {
+        "FULCRUM_ACCOUNT_ADDRESS": hex(me),
+        "FULCRUM_PRIVATE_KEY": hex(trader.account.signer.private_key),
+    }
+    await cli.ok("trade", "deposit", "--network", NETWORK, "usdc", "100", env=by_env)  # signer from the env
+    q0 = await margin.quote_balance(me)
+    position0 = await margin.position(me, ETH_PERP)
+
+    out = await cli.fails("MarginInsufficientBalance", "trade", "withdraw", *on(TRADER), "usdc", "1000000")
+    assert "margin: insufficient balance" in out
+    await cli.fails("InsufficientMargin", "trade", "open", *on(TRADER), "ETH-PERP", "100")
+    out = await cli.fails("ConfigError", "trade", "open", *on(TRADER), "DOGE-PERP", "1")
+    assert "known: ETH-PERP, BTC-PERP" in out
+    await cli.fails("ConfigError", "trade", "deposit", *on(TRADER), "doge", "1")
+    for bad in ("1.2.3", "1e3", "nan", "0", "1.0000001"):  # tUSDC has 6 decimals
+        await cli.fails("InvalidAmount", "trade", "deposit", *on(TRADER), "usdc", bad)
+    await cli.fails("InvalidAmount", "trade", "deposit", *on(TRADER), "--", "usdc", "-5")
+    await cli.fails("InvalidAmount", "trade", "open", *on(TRADER), "ETH-PERP", "0.0000000000000000001")
+    await cli.fails("InvalidAmount", "trade", "open", *on(TRADER), "--short", "--", "ETH-PERP", "-1")
+    assert await margin.quote_balance(me) == q0
+    assert await margin.position(me, ETH_PERP) == position0
+
+    missing_url = await cli("trade", "deposit", *on(TRADER), "usdc", "1", env={"FULCRUM_DEVNET_URL": None})
+    assert missing_url.exit_code == 2 and "give --url or set FULCRUM_DEVNET_URL" in missing_url.output
+    out = await cli.fails("DeploymentError", "trade", "deposit", "--network", "no-such-net", "usdc", "1")
+    assert "run `fulcrum deploy`" in out
+    no_signer = await cli("trade", "deposit", "--network", NETWORK, "usdc", "1")
+    assert no_signer.exit_code == 2 and "choose a signer" in no_signer.output
+    keystore = tmp_path / "bad.json"
+    keystore.write_text("{}")
+    env = {"FULCRUM_KEYSTORE_PASSWORD": "pw", "FULCRUM_ACCOUNT_ADDRESS": hex(me)}
+    await cli.fails("ConfigError", "trade", "deposit", "--network", NETWORK, "--keystore", str(keystore),
+                    "usdc", "1", env=env)  # fmt: skip
+    assert await margin.quote_balance(me) == q0
+
+
+async def test_oracle_push_scenario_bridges_from_the_median(
+    protocol: Protocol, cli: Cli, tmp_path: Path
+) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    scenario = tmp_path / "drop.csv"
+    scenario.write_text("t,ETH/USD\n0,1500\n10,1700.5\n")  # 2000 -> 1500 is beyond one update's 15%
+    try:
+        out = await cli.ok("oracle", "push", *on(LP), "--scenario", str(scenario), "--cadence", "0")
+    finally:
+        await resync_pusher(protocol)
+    median = await protocol.pusher.oracle.median(ETH)
+    assert (median.price, median.num_sources) == (170_050_000_000, 3)
+    for publisher in devnet_publishers(3):
+        assert (await protocol.pusher.oracle.entry(ETH, publisher.public_key))[0] == 170_050_000_000
+    assert "inserted" in out and "[3/3]" in out  # 2000 -> 1500 took two pushes, then 1700.5
+
+    shown = await cli.ok("oracle", "show", "--network", NETWORK)
+    assert "ETH/USD" in shown and "1,700.5" in shown and "BTC/USD" in shown
+
+    # Real keys come from the environment: here two of the devnet publishers' keys.
+    publishers = devnet_publishers(3)
+    keys = ",".join(hex(p.private_key) for p in publishers[1:])
+    one = tmp_path / "one.toml"
+    one.write_text('[[step]]\nt = 0\nprices = { "ETH/USD" = 1720 }\n')
+    try:
+        await cli.ok("oracle", "push", *on(LP), "--scenario", str(one), "--cadence", "0",
+                     env={"FULCRUM_PUBLISHER_KEYS": keys})  # fmt: skip
+    finally:
+        await resync_pusher(protocol)
+    entries = [(await protocol.pusher.oracle.entry(ETH, p.public_key))[0] for p in publishers]
+    assert entries == [170_050_000_000, 172_000_000_000, 172_000_000_000]
+    assert (await protocol.pusher.oracle.median(ETH)).price == 172_000_000_000
+
+    unknown = tmp_path / "doge.csv"
+    unknown.write_text("t,DOGE/USD\n0,1\n")
+    out = await cli.fails(
+        "ConfigError", "oracle", "push", *on(LP), "--scenario", str(unknown), "--cadence", "0"
+    )
+    assert "DOGE/USD" in out and (await protocol.pusher.oracle.median(ETH)).price == 172_000_000_000
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[step]]\nt = 0\nprices = { "ETH/USD" = "x" }\n')
+    out = await cli.fails("ConfigError", "oracle", "push", *on(LP), "--scenario", str(bad), "--cadence", "0")
+    assert "step[0].prices" in out
+
+
+async def test_oracle_push_gbm_as_fast_as_possible(protocol: Protocol, cli: Cli) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    args = ["--gbm", "--start", "ETH/USD=2000,BTC/USD=30000", "--steps", "4", "--dt", "3600", "--vol", "0.9",
+            "--seed", "11", "--jump-rate", "500", "--cadence", "0", "--publishers", "2"]  # fmt: skip
+    try:
+        out = await cli.ok("oracle", "push", *on(LP), *args)
+    finally:
+        await resync_pusher(protocol)
+    expected = gbm_path({"ETH/USD": 2000, "BTC/USD": 30000}, 4, 3600, 0.9, 0.0, 500, -0.05, 0.05, 11)
+    assert out.count("tx 0x") >= 5  # the start point and four moves (more if a jump needed splitting)
+    publishers = devnet_publishers(3)
+    for pair, name in ((ETH, "ETH/USD"), (BTC, "BTC/USD")):
+        final = round(expected.prices[name][-1] * 10**8)
+        median = await protocol.pusher.oracle.median(pair)
+        assert median.price == final  # two of three publishers signed: they are the median
+        assert (await protocol.pusher.oracle.entry(pair, publishers[0].public_key))[0] == final
+        assert (await protocol.pusher.oracle.entry(pair, publishers[2].public_key))[0] != final
+
+
+async def test_pool_add_status_remove(protocol: Protocol, cli: Cli, tmp_path: Path) -> None:
+    import eth_keyfile
+
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    lp = await protocol.as_account(LP)
+    me, margin, pool, usdc = lp.account.address, lp.margin, lp.pool, lp.token("usdc")
+    await usdc.mint(me, 10_000 * USDC)
+    # The LP signs with a keystore (password and address from the environment).
+    keystore = tmp_path / "lp.json"
+    key = lp.account.signer.private_key.to_bytes(32, "big")
+    keystore.write_text(
+        json.dumps(eth_keyfile.create_keyfile_json(key, b"pw", kdf="pbkdf2", iterations=1000))
+    )
+    env = {"FULCRUM_KEYSTORE_PASSWORD": "pw", "FULCRUM_ACCOUNT_ADDRESS": hex(me)}
+    cash0, shares0, wallet0 = await margin.pool_cash(), await pool.balance_of(me), await usdc.balance_of(me)
+    preview = await pool.preview_deposit(10_000 * USDC)
+
+    out = await cli.ok("pool", "add", "--network", NETWORK, "--keystore", str(keystore), "10000", env=env)
+    assert "added 10,000 tUSDC" in out
+    assert await margin.pool_cash() == cash0 + 10_000 * SCALE
+    shares = await pool.balance_of(me)
+    assert abs(shares - shares0 - preview) <= preview // 10**6  # the pool's value moves with funding
+    assert await usdc.balance_of(me) == wallet0 - 10_000 * USDC
+
+    out = await cli.ok("pool", "status", *on(LP))
+    decimals = await pool.decimals()
+    assert fmt_units(await margin.pool_cash(), places=2) in out
+    assert fmt_units(await pool.total_supply(), decimals, places=2) in out
+    assert "your shares" in out and fmt_units(shares, decimals, places=2) in out
+    assert "ETH-PERP" in out and "BTC-PERP" in out and "insurance cash" in out and "bad debt" in out
+    assert "your shares" not in await cli.ok("pool", "status", "--network", NETWORK)  # no signer: no "you"
+
+    await cli.fails("InvalidAmount", "pool", "remove", *on(LP), "100000000000")
+    redeem = await pool.preview_redeem(shares)
+    out = await cli.ok("pool", "remove", *on(LP), "--all")
+    paid = await usdc.balance_of(me) - (wallet0 - 10_000 * USDC)
+    assert f"redeemed {fmt_units(shares, decimals)} shares for {fmt_units(paid, 6)} tUSDC" in out
+    assert await pool.balance_of(me) == 0
+    assert abs(paid - redeem) <= redeem // 10**6
+    assert await margin.pool_cash() == cash0 + 10_000 * SCALE - paid * 10**12
