@@ -695,6 +695,13 @@ pub mod Margin {
             state.funding_time = get_block_timestamp();
             self.market_state.write(market_id, state);
             self.write_market(market_id, params);
+            // Indexers start the market's funding clock from this event.
+            self
+                .emit(
+                    FundingUpdated {
+                        market_id, rate: 0, funding_index: 0, timestamp: state.funding_time,
+                    },
+                );
         }
 
         fn set_market(ref self: ContractState, market_id: felt252, params: MarketParams) {
@@ -920,6 +927,9 @@ pub mod Margin {
             let settled = realized - funding;
             self.quote_balance.write(account, self.quote_balance.read(account) + settled);
             self.pool_cash.write(self.pool_cash.read() - settled);
+            if funding != 0 {
+                self.emit(FundingSettled { account, market_id, amount: funding });
+            }
             self
                 .emit(
                     PositionChanged {

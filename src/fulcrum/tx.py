@@ -51,10 +51,11 @@ def translate(exc: BaseException) -> Exception:
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
-async def send(account: BaseAccount, calls: Call | Sequence[Call]) -> TxResult:
-    """Executes `calls` in one transaction; raises a typed error, leaving state untouched, on failure."""
+async def send(account: BaseAccount, calls: Call | Sequence[Call], nonce: int | None = None) -> TxResult:
+    """Executes `calls` in one transaction (at `nonce`, default the node's); raises a typed error, leaving
+    state untouched, on failure."""
     try:
-        sent = await account.execute_v3(calls=calls, auto_estimate=True)
+        sent = await account.execute_v3(calls=calls, nonce=nonce, auto_estimate=True)
         receipt = await account.client.wait_for_tx(sent.transaction_hash, check_interval=0.05)
     except FAILURES as exc:
         raise translate(exc) from exc

@@ -1,0 +1,85 @@
+"""Sizing liquidation batches against Starknet's per-transaction limits.
+
+Devnet does not enforce the network's calldata and event limits, and an over-gassed batch fails whole,
+so the keeper sizes every batch itself from a linear cost model (measured with
+``scripts/bench_liquidation.py``) with a safety margin, lowest health first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fulcrum.keeper.scan import Candidate
+
+
+@dataclass(frozen=True)
+class TxLimits:
+    """Starknet 0.14 per-transaction bounds (the sequencer's, not devnet's)."""
+
+    max_l2_gas: int = 1_100_000_000
+    max_events: int = 1_000
+    max_calldata: int = 5_000
+    safety: float = 0.8  # use at most this share of each bound
+
+
+@dataclass(frozen=True)
+class GasModel:
+    """Estimated cost of `liquidate_batch` [L2 gas / events / calldata felts]."""
+
+    fixed: int = 4_400_000  # the batch itself, the keeper's reward transfer
+    per_account: int = 2_000_000  # re-check, bookkeeping, the account's event
+    per_position: int = 3_300_000  # price, funding accrual, close, window cap
+    per_asset: int = 1_200_000  # collateral valuation and seizure
+    fixed_events: int = 4  # BatchLiquidated, the reward transfer, slack
+    events_per_account: int = 2  # AccountLiquidated/Skipped, BadDebtSettled
+    events_per_position: int = 3  # PositionChanged, FundingSettled, FundingUpdated
+    events_per_asset: int = 1  # CollateralSeized
+    fixed_calldata: int = 8  # multicall header and the array length
+    calldata_per_price: int = 6  # a bundled signed price
+
+    def gas(self, c: Candidate) -> int:
+        return self.per_account + self.per_position * c.positions + self.per_asset * c.assets
+
+    def events(self, c: Candidate) -> int:
+        return (
+            self.events_per_account
+            + self.events_per_position * c.positions
+            + self.events_per_asset * c.assets
+        )
+
+
+class BatchTooLarge(ValueError):
+    """One account alone exceeds a per-transaction bound."""
+
+
+def plan_batches(
+    candidates: Sequence[Candidate],
+    model: GasModel = GasModel(),
+    limits: TxLimits = TxLimits(),
+    bundled_prices: int = 0,
+    max_accounts: int | None = None,
+) -> list[list[Candidate]]:
+    """Splits `candidates` (in order) into batches that each fit every bound with the safety margin;
+    `bundled_prices` signed prices ride in the first transaction of each batch."""
+    gas_cap = int(limits.max_l2_gas * limits.safety)
+    events_cap = int(limits.max_events * limits.safety)
+    calldata_cap = int(limits.max_calldata * limits.safety)
+    base_calldata = model.fixed_calldata + model.calldata_per_price * bundled_prices
+    base_events = model.fixed_events + bundled_prices
+    batches: list[list[Candidate]] = []
+    current: list[Candidate] = []
+    gas, events, calldata = model.fixed, base_events, base_calldata
+    for c in candidates:
+        g, e = model.gas(c), model.events(c)
+        if model.fixed + g > gas_cap or base_events + e > events_cap:
+            raise BatchTooLarge(f"account {c.account:#x} alone needs ~{model.fixed + g} L2 gas, {e} events")
+        full = max_accounts is not None and len(current) >= max_accounts
+        if current and (full or gas + g > gas_cap or events + e > events_cap or calldata + 1 > calldata_cap):
+            batches.append(current)
+            current, gas, events, calldata = [], model.fixed, base_events, base_calldata
+        current.append(c)
+        gas, events, calldata = gas + g, events + e, calldata + 1
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,95 @@
+"""Keeper configuration: TOML (``[keeper]``, see ``deploy/keeper.example.toml``) with CLI overrides.
+
+Secrets never live in the file: the keeper's key comes from the environment
+(``FULCRUM_ACCOUNT_ADDRESS`` / ``FULCRUM_PRIVATE_KEY``) or, on devnet, a predeployed account index.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from fulcrum.errors import ConfigError
+from fulcrum.keeper.batch import GasModel, TxLimits
+
+
+@dataclass(frozen=True)
+class KeeperConfig:
+    network: str = "devnet"  # deployments/<network>.json
+    url: str = ""  # node URL; empty: $FULCRUM_DEVNET_URL
+    account_index: int = -1  # devnet predeployed account; -1: the environment's key
+    interval: float = 2.0  # seconds between ticks
+    partitions: int = 1  # keepers sharing the work: each takes poseidon(account) mod N == partition
+    partition: int = 0
+    takeover_ticks: int = 0  # also take another partition's account unhealthy this many ticks (0: never)
+    chunk_size: int = 1000  # get_events page size (starknet-py's default is 1)
+    blocks_per_sync: int = 10_000  # block range fetched and applied at once
+    checkpoint: str = "out/keeper/checkpoint.json"  # empty: no checkpoint
+    checkpoint_every: float = 10.0  # seconds
+    dry_run: bool = False  # scan and plan, submit nothing
+    max_batch: int = 0  # most accounts per transaction (0: only the limits decide)
+    rounds: int = 4  # per tick: re-scan and step again accounts a partial liquidation left unhealthy
+    retries: int = 3  # per batch, transient errors only
+    backoff: float = 0.5  # seconds, doubled per retry
+    max_backoff: float = 30.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # Prometheus /metrics and /health; 0: off
+    watchdog: float = 60.0  # /health fails when no tick succeeded for this long
+    tolerance: float = 1e-6  # float screen: exact re-check below 1 + tolerance
+    limits: TxLimits = field(default_factory=TxLimits)
+    gas: GasModel = field(default_factory=GasModel)
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1 or not 0 <= self.partition < self.partitions:
+            raise ConfigError(f"partition {self.partition} is not within 0..{self.partitions - 1}")
+        if self.interval <= 0 or self.chunk_size < 1 or self.blocks_per_sync < 1:
+            raise ConfigError("interval, chunk_size and blocks_per_sync must be positive")
+        if self.retries < 0 or self.max_batch < 0 or self.takeover_ticks < 0:
+            raise ConfigError("retries, max_batch and takeover_ticks must be >= 0")
+        if self.rounds < 1:
+            raise ConfigError("rounds must be >= 1")
+        if not 0 < self.limits.safety <= 1:
+            raise ConfigError("limits.safety must be within (0, 1]")
+
+    def with_overrides(self, **overrides: Any) -> KeeperConfig:
+        """The config with the given fields replaced (None leaves a field as it is)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return Path(self.checkpoint) if self.checkpoint else None
+
+
+def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
+    names = {f.name: f for f in fields(cls)}
+    unknown = set(raw) - set(names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(names)}")
+    defaults = cls()
+    for key, value in raw.items():
+        expected = type(getattr(defaults, key))
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        ok = ok or (expected is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{where}.{key}: expected {expected.__name__}, got {value!r}")
+    return cls(**raw)
+
+
+def parse_keeper(data: dict[str, Any], source: str = "<keeper config>") -> KeeperConfig:
+    raw = dict(data.get("keeper", {}))
+    limits = _section(TxLimits, raw.pop("limits", {}), f"{source}: keeper.limits")
+    gas = _section(GasModel, raw.pop("gas", {}), f"{source}: keeper.gas")
+    base: KeeperConfig = _section(KeeperConfig, raw, f"{source}: keeper")
+    return replace(base, limits=limits, gas=gas)
+
+
+def load_keeper_config(path: Path) -> KeeperConfig:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"keeper config {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return parse_keeper(data, str(path))

@@ -1,0 +1,69 @@
+"""Prometheus metrics and the `/health` endpoint of a keeper (aiohttp; one registry per keeper)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class KeeperMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.ticks = Counter("fulcrum_keeper_ticks", "Ticks completed", registry=r)
+        self.tick_errors = Counter("fulcrum_keeper_tick_errors", "Ticks that failed", ["kind"], registry=r)
+        self.tick_seconds = Histogram("fulcrum_keeper_tick_seconds", "Tick wall time", registry=r)
+        self.scan_seconds = Gauge("fulcrum_keeper_scan_seconds", "Last health scan wall time", registry=r)
+        self.accounts = Gauge("fulcrum_keeper_accounts", "Accounts indexed", registry=r)
+        self.block = Gauge("fulcrum_keeper_indexed_block", "Last block applied", registry=r)
+        self.events = Counter("fulcrum_keeper_events", "Events applied", registry=r)
+        self.unhealthy = Gauge(
+            "fulcrum_keeper_unhealthy", "Accounts below maintenance (all partitions)", registry=r
+        )
+        self.batches = Counter("fulcrum_keeper_batches", "Batches submitted", ["result"], registry=r)
+        self.outcomes = Counter("fulcrum_keeper_outcomes", "Per-account outcomes", ["status"], registry=r)
+        self.l2_gas = Counter("fulcrum_keeper_l2_gas", "L2 gas spent", registry=r)
+        self.reward = Counter("fulcrum_keeper_reward", "Quote earned [1.0 = one quote token]", registry=r)
+        self.retries = Counter("fulcrum_keeper_retries", "Transient-error retries", registry=r)
+        self.last_success = Gauge(
+            "fulcrum_keeper_last_success", "Unix time of the last good tick", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class HealthServer:
+    """Serves `/metrics` (Prometheus text) and `/health` (200 while ticks succeed, else 503)."""
+
+    def __init__(self, metrics: KeeperMetrics, status: Any, watchdog: float):
+        self.metrics = metrics
+        self.status = status  # () -> dict with "last_success" (unix seconds) and anything to show
+        self.watchdog = watchdog
+        self._runner: web.AppRunner | None = None
+
+    async def _health(self, _: web.Request) -> web.Response:
+        status = dict(self.status())
+        age = time.time() - status.get("last_success", 0)
+        healthy = age <= self.watchdog
+        status.update(healthy=healthy, last_success_age=round(age, 3))
+        return web.json_response(status, status=200 if healthy else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self, host: str, port: int) -> None:
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

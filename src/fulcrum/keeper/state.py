@@ -1,0 +1,194 @@
+"""The keeper's view of the margin engine, rebuilt from its events alone.
+
+Every state change a health check depends on is in an event, so the view is exact, not estimated:
+
+- collateral: ``Deposited`` / ``Withdrawn`` (non-quote assets), ``CollateralSeized``;
+- quote balance: ``Deposited`` / ``Withdrawn`` of the quote, ``PositionChanged`` (realised PnL less the
+  fee), ``FundingSettled``, ``AccountLiquidated`` (the penalty), ``CollateralSeized`` (the credit),
+  ``BadDebtSettled`` (the balance returns to zero);
+- positions: ``PositionChanged`` (new size and cost; the funding index is the market's at that moment);
+- markets: ``MarketSet`` (parameters), ``FundingUpdated`` (index and clock, also emitted by ``add_market``),
+  open interest summed from the positions;
+- assets: ``AssetAdded``; an asset deposited but never added is the quote token.
+
+The view serialises to JSON (the keeper's checkpoint) with the last block it has fully applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starknet_py.hash.selector import get_selector_from_name
+
+from fulcrum.model import AssetParams, MarketParams, MarketState, Position
+
+FELT_PRIME = 2**251 + 17 * 2**192 + 1
+
+
+def signed(felt: int) -> int:
+    """An i128 event field (a felt, negative values as P - |x|) as a Python int."""
+    return felt - FELT_PRIME if felt > FELT_PRIME // 2 else felt
+
+
+def _sel(name: str) -> int:
+    return get_selector_from_name(name)
+
+
+DEPOSITED, WITHDRAWN, POSITION_CHANGED = _sel("Deposited"), _sel("Withdrawn"), _sel("PositionChanged")
+FUNDING_UPDATED, FUNDING_SETTLED = _sel("FundingUpdated"), _sel("FundingSettled")
+ACCOUNT_LIQUIDATED, COLLATERAL_SEIZED = _sel("AccountLiquidated"), _sel("CollateralSeized")
+BAD_DEBT_SETTLED, ASSET_ADDED, MARKET_SET = _sel("BadDebtSettled"), _sel("AssetAdded"), _sel("MarketSet")
+
+#: The event names the keeper subscribes to (one ``get_events`` key filter).
+INDEXED = [
+    DEPOSITED, WITHDRAWN, POSITION_CHANGED, FUNDING_UPDATED, FUNDING_SETTLED, ACCOUNT_LIQUIDATED,
+    COLLATERAL_SEIZED, BAD_DEBT_SETTLED, ASSET_ADDED, MARKET_SET,
+]  # fmt: skip
+
+
+@dataclass
+class AccountState:
+    collateral: dict[int, int] = field(default_factory=dict)  # asset -> [SCALE]
+    quote: int = 0  # [SCALE], signed
+    positions: dict[int, Position] = field(default_factory=dict)  # market -> open position
+
+    @property
+    def open_positions(self) -> int:
+        return sum(1 for p in self.positions.values() if p.size)
+
+
+@dataclass
+class MarketBook:
+    funding_index: int = 0  # [SCALE]
+    funding_time: int = 0  # [seconds]
+    long_oi: int = 0  # [SCALE base], summed from the indexed positions
+    short_oi: int = 0
+
+
+@dataclass
+class EngineView:
+    """Accounts, markets and assets of one margin engine as of block `block` (inclusive)."""
+
+    block: int = -1
+    assets: dict[int, AssetParams] = field(default_factory=dict)
+    markets: dict[int, MarketParams] = field(default_factory=dict)
+    books: dict[int, MarketBook] = field(default_factory=dict)
+    accounts: dict[int, AccountState] = field(default_factory=dict)
+    events_applied: int = 0
+    #: accounts changed since the scanner last took them (not persisted: a restart rescans everything)
+    dirty: set[int] = field(default_factory=set)
+
+    # --- derived --------------------------------------------------------------------------------------
+    def market_state(self, market: int) -> MarketState:
+        """What the funding accrual reads (skew and clock); the pool's aggregates are not tracked."""
+        book = self.books.get(market, MarketBook())
+        return MarketState(book.long_oi, book.short_oi, 0, book.funding_index, book.funding_time, 0)
+
+    def pairs(self) -> set[int]:
+        """Every oracle pair a health check reads."""
+        return {p.pair_id for p in self.markets.values()} | {a.pair_id for a in self.assets.values()}
+
+    def is_quote(self, asset: int) -> bool:
+        return asset not in self.assets
+
+    # --- events ---------------------------------------------------------------------------------------
+    def account(self, address: int) -> AccountState:
+        self.dirty.add(address)
+        return self.accounts.setdefault(address, AccountState())
+
+    def apply(self, keys: list[int], data: list[int]) -> None:
+        """Applies one margin-engine event (keys[0] is its selector); others are ignored."""
+        kind = keys[0]
+        if kind in (DEPOSITED, WITHDRAWN):
+            acc, asset, amount = self.account(keys[1]), keys[2], data[0]
+            amount = amount if kind == DEPOSITED else -amount
+            if self.is_quote(asset):
+                acc.quote += amount
+            else:
+                acc.collateral[asset] = acc.collateral.get(asset, 0) + amount
+        elif kind == POSITION_CHANGED:
+            acc, market = self.account(keys[1]), keys[2]
+            new_size, new_cost, realized, fee = (signed(x) for x in data[2:6])
+            book = self.books.setdefault(market, MarketBook())
+            old = acc.positions.pop(market, Position())
+            book.long_oi += max(new_size, 0) - max(old.size, 0)
+            book.short_oi += max(-new_size, 0) - max(-old.size, 0)
+            if new_size:
+                acc.positions[market] = Position(new_size, new_cost, book.funding_index)
+            acc.quote += realized - fee
+        elif kind == FUNDING_SETTLED:
+            self.account(keys[1]).quote -= signed(data[0])
+        elif kind == FUNDING_UPDATED:
+            book = self.books.setdefault(keys[1], MarketBook())
+            book.funding_index, book.funding_time = signed(data[1]), data[2]
+        elif kind == ACCOUNT_LIQUIDATED:
+            self.account(keys[1]).quote -= data[2]  # status, closed_notional, penalty, seized, bad_debt
+        elif kind == COLLATERAL_SEIZED:
+            acc, asset = self.account(keys[1]), keys[2]
+            acc.collateral[asset] = acc.collateral.get(asset, 0) - data[0]
+            acc.quote += data[1]
+        elif kind == BAD_DEBT_SETTLED:
+            self.account(keys[1]).quote += data[0] + data[1]
+        elif kind == ASSET_ADDED:
+            self.assets[keys[1]] = AssetParams(*data[:3])
+        elif kind == MARKET_SET:
+            self.markets[keys[1]] = MarketParams(*data[:8])
+        else:
+            return
+        self.events_applied += 1
+
+    # --- checkpoint -----------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        def pos(p: Position) -> list[str]:
+            return [str(p.size), str(p.cost), str(p.funding_index)]
+
+        return {
+            "block": self.block,
+            "events_applied": self.events_applied,
+            "assets": {hex(k): [hex(v.pair_id), str(v.weight), str(v.cap)] for k, v in self.assets.items()},
+            "markets": {hex(k): [hex(v.pair_id), *map(str, list(vars(v).values())[1:])] for k, v in self.markets.items()},
+            "books": {hex(k): [str(x) for x in vars(b).values()] for k, b in self.books.items()},
+            "accounts": {
+                hex(a): {
+                    "collateral": {hex(k): str(v) for k, v in s.collateral.items()},
+                    "quote": str(s.quote),
+                    "positions": {hex(m): pos(p) for m, p in s.positions.items()},
+                }
+                for a, s in self.accounts.items()
+            },
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> EngineView:
+        view = cls(block=int(raw["block"]), events_applied=int(raw["events_applied"]))
+        view.assets = {
+            int(k, 16): AssetParams(int(v[0], 16), int(v[1]), int(v[2])) for k, v in raw["assets"].items()
+        }
+        view.markets = {
+            int(k, 16): MarketParams(int(v[0], 16), *(int(x) for x in v[1:]))
+            for k, v in raw["markets"].items()
+        }
+        view.books = {int(k, 16): MarketBook(*(int(x) for x in v)) for k, v in raw["books"].items()}
+        for address, s in raw["accounts"].items():
+            view.accounts[int(address, 16)] = AccountState(
+                {int(k, 16): int(v) for k, v in s["collateral"].items()},
+                int(s["quote"]),
+                {int(m, 16): Position(*(int(x) for x in p)) for m, p in s["positions"].items()},
+            )
+        view.dirty = set(view.accounts)
+        return view  # fmt: skip
+
+    def save(self, path: Path) -> None:
+        """Writes the checkpoint atomically (a crash mid-write leaves the previous one)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_json()))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> EngineView:
+        return cls.from_json(json.loads(path.read_text()))

@@ -1,0 +1,309 @@
+"""The keeper against a real devnet: its event-built view equals the chain, it liquidates within bounded
+ticks, two keepers split the work without overlap, it resumes from a checkpoint, survives an outage of
+the node and submits nothing in a dry run.
+
+The module deploys its own protocol on the session's devnet so that the keeper's view holds exactly the
+accounts these tests open (the session deployment's accounts belong to other tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from fulcrum.deploy import deploy_protocol
+from fulcrum.devnet import free_port
+from fulcrum.keeper import EventIndexer, Keeper, KeeperConfig
+from fulcrum.liquidation import partition_of
+from fulcrum.margin import market_id
+from fulcrum.model import FULL, PARTIAL, SCALE, account_health, pending_index
+from fulcrum.oracle import PricePusher, devnet_publishers
+from fulcrum.sdk import Fulcrum
+from fulcrum.traders import open_trader
+from tests.integration.fixtures.protocol import SEED_LIQUIDITY, Protocol, events
+from tests.integration.fixtures.proxy import OutageProxy
+
+USDC = 10**6
+ETH = market_id("ETH-PERP")
+KEEPERS = (38, 39)
+BASE = {"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1}
+
+
+class Fresh:
+    """A protocol deployed for this module alone, on the session devnet."""
+
+    def __init__(self, protocol: Protocol, admin: Fulcrum, pusher: PricePusher):
+        self.protocol = protocol
+        self.admin = admin
+        self.pusher = pusher
+
+    async def sdk(self, index: int) -> Fulcrum:
+        return self.admin.with_account(await self.protocol.devnet.account(index))
+
+    async def keeper(self, index: int = KEEPERS[0], url: str | None = None, **overrides: object) -> Keeper:
+        account = await self.protocol.devnet.account(index)
+        if url is not None:
+            account = await self._account_via(url, index)
+        config = KeeperConfig(interval=0.2, checkpoint="", backoff=0.05, max_backoff=0.2).with_overrides(
+            **overrides
+        )
+        return Keeper(config, self.admin.with_account(account).margin)
+
+    async def _account_via(self, url: str, index: int):  # type: ignore[no-untyped-def]
+        from fulcrum.devnet import Devnet
+
+        accounts = await self.protocol.devnet.predeployed_accounts()
+        node = Devnet(url)
+        return await node.account_from_key(accounts[index].address, accounts[index].private_key)
+
+    async def traders(self, indices: range, usdc: int, eth_sizes: Callable[[int], float]) -> list[int]:
+        """Each account deposits `usdc` and goes long eth_sizes(i) ETH at 2,000."""
+        await self.pusher.move_to({"ETH/USD": 2_000})
+        out = []
+        for n, i in enumerate(indices):
+            if n % 8 == 7:
+                await self.pusher.push({"ETH/USD": 2_000})
+            trader = await self.sdk(i)
+            await open_trader(trader, {"usdc": usdc * USDC}, {"ETH-PERP": int(eth_sizes(n) * SCALE)})
+            out.append(trader.account.address)
+        return out
+
+    async def unhealthy(self, accounts: list[int]) -> set[int]:
+        out = set()
+        for a in accounts:
+            h = await self.admin.margin.health(a)
+            if h.maintenance_margin and h.equity < h.maintenance_margin:
+                out.add(a)
+        return out
+
+    async def close_all(self, indices: range) -> None:
+        """Closes what is left of these accounts' ETH positions (each test starts from flat books)."""
+        await self.pusher.move_to({"ETH/USD": 2_000})
+        for i in indices:
+            trader = await self.sdk(i)
+            size = (await trader.margin.position(trader.account.address, ETH)).size
+            if size:
+                await trader.margin.trade(ETH, -size)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def fresh(protocol: Protocol) -> Fresh:
+    admin = Fulcrum(protocol.admin, await deploy_protocol(
+        protocol.admin, protocol.build, protocol.config, await protocol.devnet.chain_id()
+    ), protocol.build)  # fmt: skip
+    pusher = PricePusher(admin.oracle, devnet_publishers(protocol.config.oracle.publishers))
+    await pusher.push(BASE)
+    usdc = admin.token("usdc")
+    await usdc.mint(protocol.admin.address, SEED_LIQUIDITY)
+    await admin.pool.add_liquidity(usdc.address, admin.margin.address, SEED_LIQUIDITY)
+    await usdc.mint(protocol.admin.address, 100_000 * USDC)
+    await admin.liquidation.fund_insurance(usdc.address, 100_000 * USDC)
+    return Fresh(protocol, admin, pusher)
+
+
+async def test_view_built_from_events_equals_the_chain(fresh: Fresh) -> None:
+    """Collateral, quote balance, positions and funding index of every account, rebuilt from events
+    only, give the engine's health to the last unit; also after a liquidation with seizure."""
+    weth_trader = await fresh.sdk(1)
+    await open_trader(weth_trader, {"weth": 3 * 10**18, "usdc": 100 * USDC}, {"ETH-PERP": 20 * SCALE})
+    accounts = [weth_trader.account.address, *await fresh.traders(range(2, 5), 1_500, lambda n: 5 + n)]
+    short = await fresh.sdk(5)
+    await open_trader(short, {"usdc": 5_000 * USDC}, {"ETH-PERP": -8 * SCALE, "BTC-PERP": SCALE // 4})
+    accounts.append(short.account.address)
+    await fresh.protocol.devnet.increase_time(3_600)  # funding accrues on a skewed book
+    await fresh.pusher.move_to({"ETH/USD": 1_830, "BTC/USD": 30_500})
+    keeper = await fresh.keeper(dry_run=True)
+
+    async def compare() -> None:
+        await keeper.indexer.sync()
+        view = keeper.indexer.view
+        prices = await keeper.prices()
+        now = await fresh.protocol.block_time()
+        indices = {
+            m: pending_index(view.market_state(m), p, prices[p.pair_id], now) for m, p in view.markets.items()
+        }
+        for a in accounts:
+            s = view.accounts[a]
+            mine = account_health(
+                s.collateral, view.assets, s.quote, s.positions, view.markets, prices, indices
+            )
+            assert mine == await fresh.admin.margin.health(a), hex(a)
+            assert s.quote == await fresh.admin.margin.quote_balance(a)
+
+    await compare()
+    report = await fresh.admin.liquidation.liquidate_batch(accounts)
+    assert any(o.seized for o in report.outcomes), [o for o in report.outcomes]
+    await compare()
+    await fresh.close_all(range(1, 6))
+
+
+async def test_keeper_liquidates_every_unhealthy_account_within_three_ticks(fresh: Fresh) -> None:
+    traders = await fresh.traders(range(6, 16), 1_000, lambda n: 3 + n * 0.17)  # leverage 6x .. 9x
+    await fresh.pusher.move_to({"ETH/USD": 1_820})
+    crossed = await fresh.unhealthy(traders)
+    assert len(crossed) >= 5
+    keeper = await fresh.keeper()
+    liquidated: set[int] = set()
+    ticks = 0
+    while ticks < 3:
+        report = await keeper.tick()
+        ticks += 1
+        liquidated |= set(report.liquidated)
+        if not report.unhealthy:
+            break
+    assert crossed <= liquidated
+    assert not await fresh.unhealthy(traders)
+    assert keeper.metrics.outcomes.labels(str(PARTIAL))._value.get() + keeper.metrics.outcomes.labels(
+        str(FULL)
+    )._value.get() >= len(crossed)
+    await fresh.close_all(range(6, 16))
+
+
+async def test_two_keepers_share_the_work_without_overlap(fresh: Fresh) -> None:
+    traders = await fresh.traders(range(16, 28), 1_000, lambda n: 4 + 0.2 * (n % 3))
+    ports = [free_port(), free_port()]
+    keepers = [
+        await fresh.keeper(k, partitions=2, partition=i, metrics_port=ports[i]) for i, k in enumerate(KEEPERS)
+    ]
+    first_block = await fresh.protocol.devnet.client.get_block_number()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(k.run(stop)) for k in keepers]
+    try:
+        await fresh.pusher.move_to({"ETH/USD": 1_800})
+        crossed = await fresh.unhealthy(traders)
+        assert len(crossed) >= 8
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            if not await fresh.unhealthy(traders):
+                break
+        async with aiohttp.ClientSession() as http:
+            health = await http.get(f"http://127.0.0.1:{ports[0]}/health")
+            assert health.status == 200 and (await health.json())["partition"] == "0/2"
+            metrics = await (await http.get(f"http://127.0.0.1:{ports[1]}/metrics")).text()
+            assert "fulcrum_keeper_ticks_total" in metrics
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert not await fresh.unhealthy(traders)
+    keeper_of = {k.account.address: i for i, k in enumerate(keepers)}
+    liquidations = [
+        e for e in await events(fresh.protocol, fresh.admin.margin.address, "AccountLiquidated")
+        if e.block_number > first_block
+    ]  # fmt: skip
+    by_account: dict[int, set[int]] = {}
+    for e in liquidations:
+        by_account.setdefault(int(e.keys[1]), set()).add(int(e.keys[2]))
+    assert crossed <= set(by_account)
+    for account, by in by_account.items():
+        assert by == {keepers[partition_of(account, 2)].account.address}, hex(account)
+        assert keeper_of[next(iter(by))] == partition_of(account, 2)
+    skipped = [
+        e for e in await events(fresh.protocol, fresh.admin.margin.address, "LiquidationSkipped")
+        if e.block_number > first_block
+    ]  # fmt: skip
+    assert skipped == []  # neither keeper spent a slot on the other's accounts
+    await fresh.close_all(range(16, 28))
+
+
+async def test_restart_resumes_from_the_checkpoint_and_misses_nothing(fresh: Fresh, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "keeper.json"
+    first = await fresh.keeper(checkpoint=str(checkpoint), checkpoint_every=0.0)
+    await first.tick()
+    await first.shutdown()
+    saved_block = first.indexer.view.block
+    assert checkpoint.exists()
+
+    late = await fresh.traders(range(28, 33), 1_000, lambda n: 4 + n * 0.1)  # opened while it was down
+    second = await fresh.keeper(checkpoint=str(checkpoint))
+    assert second.indexer.view.block == saved_block
+    await fresh.pusher.move_to({"ETH/USD": 1_820})
+    crossed = await fresh.unhealthy(late)
+    assert crossed
+    report = await second.tick()
+    assert crossed <= set(report.liquidated)
+    # Resumed state equals a view rebuilt from block 0.
+    scratch = EventIndexer(fresh.protocol.devnet.client, fresh.admin.margin.address)
+    await scratch.sync(second.indexer.view.block)
+    assert scratch.view.to_json() == second.indexer.view.to_json()
+    await fresh.close_all(range(28, 33))
+
+
+async def test_keeper_survives_the_node_going_away(fresh: Fresh) -> None:
+    target = urlparse(fresh.protocol.devnet.url)
+    proxy = OutageProxy(target.hostname or "127.0.0.1", target.port or 80)
+    await proxy.up()
+    keeper = await fresh.keeper(KEEPERS[1], url=proxy.url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(keeper.run(stop))
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if keeper.ticks:
+                break
+        await proxy.down()
+        errors = keeper.metrics.tick_errors.labels("transient")
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if errors._value.get() >= 3:
+                break
+        assert errors._value.get() >= 3
+        assert not task.done()
+        traders = await fresh.traders(range(33, 36), 1_000, lambda n: 4.4)
+        await fresh.pusher.move_to({"ETH/USD": 1_830})
+        crossed = await fresh.unhealthy(traders)
+        assert crossed
+        await proxy.up()
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            if not await fresh.unhealthy(traders):
+                break
+        assert not await fresh.unhealthy(traders)
+    finally:
+        stop.set()
+        await task
+        await proxy.down()
+    await fresh.close_all(range(33, 36))
+
+
+async def test_dry_run_plans_but_submits_nothing(fresh: Fresh) -> None:
+    traders = await fresh.traders(range(36, 38), 1_000, lambda n: 4.4)
+    await fresh.pusher.move_to({"ETH/USD": 1_830})
+    crossed = await fresh.unhealthy(traders)
+    assert crossed
+    keeper = await fresh.keeper(dry_run=True)
+    nonce = await keeper.account.get_nonce()
+    report = await keeper.tick()
+    assert crossed <= {a for batch in report.planned for a in batch}
+    assert report.reports == [] and await keeper.account.get_nonce() == nonce
+    assert await fresh.unhealthy(traders) == crossed
+    # ... and the same keeper, live, liquidates them.
+    live = await fresh.keeper(dry_run=False)
+    assert crossed <= set((await live.tick()).liquidated)
+    await fresh.close_all(range(36, 38))
+
+
+def test_config_rejects_bad_values(tmp_path: Path) -> None:
+    from fulcrum.errors import ConfigError
+    from fulcrum.keeper.config import load_keeper_config
+
+    bad = tmp_path / "k.toml"
+    for text, needle in [
+        ("[keeper]\npartitions = 2\npartition = 2\n", "partition 2"),
+        ('[keeper]\ninterval = "fast"\n', "keeper.interval"),
+        ("[keeper]\nturbo = true\n", "unknown keys"),
+        ("[keeper.limits]\nsafety = 1.5\n", "safety"),
+        ("[keeper\n", "k.toml"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=needle):
+            load_keeper_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_keeper_config(tmp_path / "missing.toml")
+    example = load_keeper_config(Path(__file__).parents[2] / "deploy" / "keeper.example.toml")
+    assert example.chunk_size > 1 and example.metrics_port and replace(example, dry_run=True).dry_run
