@@ -1,4 +1,4 @@
-"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|demo``."""
+"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|keeper|demo``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from rich.table import Table
 from fulcrum import build as build_mod
 from fulcrum import toolchain as toolchain_mod
 from fulcrum.commands.common import console, fails_cleanly, run
+from fulcrum.commands.demo import demo_cmd
+from fulcrum.commands.keeper import keeper_app
 from fulcrum.commands.oracle import oracle_app
 from fulcrum.commands.pool import pool_app
 from fulcrum.commands.trade import account_app, trade_app
@@ -143,6 +145,8 @@ app.add_typer(trade_app, name="trade")
 app.add_typer(account_app, name="account")
 app.add_typer(pool_app, name="pool")
 app.add_typer(oracle_app, name="oracle")
+app.add_typer(keeper_app, name="keeper")
+app.command("demo")(demo_cmd)
 
 
 def _operator(url: str, network: str) -> Any:
@@ -193,19 +197,6 @@ def bridge_withdrawals(
     for w in run(operator.withdrawals()):
         table.add_row(str(w.nonce), hex(w.l1_recipient), hex(w.l1_token), str(w.amount), hex(w.to_address))
     console.print(table)
-
-
-@app.command("demo")
-@fails_cleanly
-def demo_cmd(
-    config: Path = typer.Option(Path("deploy/devnet.toml"), help="Deployment config (TOML)."),
-    json_out: Path = typer.Option(Path("out/demo.json"), help="Where to write the summary."),
-) -> None:
-    """Start devnet, build, deploy, deposit, withdraw and print what happened."""
-    from fulcrum.demo import print_summary, run_demo
-
-    summary: dict[str, Any] = run(run_demo(config, json_out))
-    print_summary(console, summary)
 
 
 if __name__ == "__main__":  # pragma: no cover

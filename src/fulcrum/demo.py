@@ -1,135 +1,357 @@
-"""The README's main command: start devnet, build, deploy, provide liquidity, trade across two markets
-with two collateral assets, move prices, crash, liquidate, and report (JSON summary in out/)."""
+"""The README's main command: a crash on a devnet full of leveraged traders, handled by the keeper.
+
+Starts devnet (or uses $FULCRUM_DEVNET_URL), builds, deploys, seeds the LP pool and the insurance fund,
+opens a seeded population of traders (random collateral, leverage, markets, sides), starts the keeper
+service, then pushes a crash path (default: -35% in 14 steps of 20 s of chain time, then a rebound of 40%
+of the loss). After every push an independent witness reads every account's health from the engine's
+views; at the end it checks that every account that crossed maintenance was liquidated and that none is
+left below it. Writes a JSON summary and a PNG chart.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from rich.console import Console
-from rich.table import Table
+from starknet_py.hash.selector import get_selector_from_name
 
-from fulcrum.config import load_config
+from fulcrum.chart import History, Sample, draw
+from fulcrum.config import DeployConfig, load_config
 from fulcrum.deploy import deploy_protocol, deployment_path
-from fulcrum.margin import market_id
-from fulcrum.model import SCALE
-from fulcrum.oracle import PricePusher, devnet_publishers
+from fulcrum.devnet import Devnet
+from fulcrum.errors import FulcrumError
+from fulcrum.keeper import Keeper, KeeperConfig, TickReport
+from fulcrum.margin import MarginClient
+from fulcrum.model import FULL, PARTIAL, SCALE, AccountHealth
+from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
+from fulcrum.population import TraderSpec, plan_traders, trader_accounts
+from fulcrum.scenario import PricePath, crash_path, limit_steps, load_path
 from fulcrum.sdk import Fulcrum
+from fulcrum.traders import open_trader
+from fulcrum.tx import latest_block_time
 from fulcrum.workflow import build_contracts, open_devnet
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+START = {"ETH/USD": 2_000.0, "BTC/USD": 30_000.0}
+LIQUIDITY = 5_000_000  # quote the LP seeds the pool with
+INSURANCE = 50_000  # quote in the insurance fund
+FIRST_TRADER = 4  # predeployed accounts: 0 deployer/LP/price relay, 1 keeper
 
 
-def _q(value: int) -> float:
-    """[SCALE] -> a float for display only."""
-    return round(value / SCALE, 4)
+class DemoFailed(FulcrumError):
+    """The demo's own check failed: an account crossed maintenance and was not liquidated, or is left
+    below it."""
 
 
-async def run_demo(config_path: Path, json_out: Path) -> dict[str, Any]:
+@dataclass
+class DemoOptions:
+    config: Path = Path("deploy/devnet.toml")
+    out: Path = Path("out")
+    traders: int = 300
+    seed: int = 7
+    scenario: Path | None = None  # a price path file instead of the generated crash
+    drop: float = 0.35
+    rebound: float = 0.4
+    steps_down: int = 14
+    steps_up: int = 6
+    step_seconds: int = 20  # chain time per price step (devnet's clock is advanced)
+    concurrency: int = 8  # traders opened at once
+
+
+@dataclass
+class Progress:
+    """Callbacks for a progress display: (phase, done, total, note)."""
+
+    update: Callable[[str, int, int, str], None] = lambda phase, done, total, note: None
+
+
+@dataclass
+class Witness:
+    """Reads every account's health from the engine's views (not the keeper's), concurrently."""
+
+    margin: MarginClient
+    accounts: list[int]
+    concurrency: int = 16
+    crossed: set[int] = field(default_factory=set)
+
+    async def read(self) -> dict[int, AccountHealth]:
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(a: int) -> AccountHealth:
+            async with sem:
+                return await self.margin.health(a)
+
+        healths = await asyncio.gather(*(one(a) for a in self.accounts))
+        return dict(zip(self.accounts, healths, strict=True))
+
+    async def observe(self) -> set[int]:
+        """Accounts below maintenance now (remembered in `crossed`)."""
+        below = {a for a, h in (await self.read()).items() if h.maintenance_margin and h.equity < h.maintenance_margin}
+        self.crossed |= below
+        return below
+
+
+def _q(value: int, places: int = 2) -> float:
+    """[SCALE] -> quote, for the summary only."""
+    return round(value / SCALE, places)
+
+
+async def _bounded(items: list[Awaitable[T]], limit: int) -> list[T | BaseException]:
+    sem = asyncio.Semaphore(limit)
+
+    async def one(item: Awaitable[T]) -> T:
+        async with sem:
+            return await item
+
+    return await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
+
+
+def crash_scenario(options: DemoOptions, max_step: float) -> PricePath:
+    if options.scenario is not None:
+        path = load_path(options.scenario)
+    else:
+        path = crash_path(START, options.drop, options.rebound, options.steps_down, options.steps_up,
+                          float(options.step_seconds))  # fmt: skip
+    return limit_steps(path, max_step)
+
+
+async def open_population(
+    devnet: Devnet, ops: Fulcrum, pusher: PricePusher, specs: list[TraderSpec], options: DemoOptions,
+    progress: Progress,
+) -> tuple[list[int], dict[str, int]]:  # fmt: skip
+    """Opens every trader (one multicall each); returns the accounts with positions and the rejections by
+    error name (the engine's checks are real: an oversized trade would be refused)."""
+    accounts = await trader_accounts(devnet, ops.account, FIRST_TRADER, len(specs), options.seed)
+    opened: list[int] = []
+    rejected: dict[str, int] = {}
+    batch = 40
+    for start in range(0, len(specs), batch):
+        await pusher.push(START)  # keep the feed fresh while the population opens
+        chunk = list(zip(accounts[start : start + batch], specs[start : start + batch], strict=True))
+        results = await _bounded(
+            [
+                open_trader(
+                    ops.with_account(account),
+                    {"usdc": round(spec.usdc * 10**6), **({"weth": round(spec.weth * 10**18)} if spec.weth else {})},
+                    {m: round(size * SCALE) for m, size in spec.trades.items()},
+                )
+                for account, spec in chunk
+            ],
+            options.concurrency,
+        )  # fmt: skip
+        for (account, _), result in zip(chunk, results, strict=True):
+            if isinstance(result, BaseException):
+                rejected[type(result).__name__] = rejected.get(type(result).__name__, 0) + 1
+                log.warning("trader %#x not opened: %s", account.address, result)
+            else:
+                opened.append(account.address)
+        progress.update("traders", min(start + batch, len(specs)), len(specs), f"{len(opened)} open")
+    return opened, rejected
+
+
+async def protocol_books(ops: Fulcrum, witness: Witness, keeper: int) -> dict[str, int]:
+    """Pool, insurance, bad debt, the quote the engine holds and what it owes ([SCALE]); `residual` is
+    held - (pool cash + insurance + every quote balance): zero when nothing leaked."""
+    margin, liquidation = ops.margin, ops.liquidation
+    balances = await _bounded([margin.quote_balance(a) for a in [*witness.accounts, keeper]], witness.concurrency)
+    quote = [b for b in balances if not isinstance(b, BaseException)]
+    if len(quote) != len(balances):
+        raise DemoFailed("could not read every quote balance")
+    books = {
+        "pool_cash": await margin.pool_cash(),
+        "pool_value": await margin.pool_value(),
+        "insurance": await liquidation.insurance_cash(),
+        "bad_debt": await liquidation.bad_debt(),
+        "trader_quote": sum(quote[:-1]),
+        "keeper_quote": quote[-1],
+        "usdc_held": await ops.token("usdc").balance_of(margin.address) * 10**12,
+    }
+    owed = books["pool_cash"] + books["insurance"] + books["trader_quote"] + books["keeper_quote"]
+    books["residual"] = books["usdc_held"] - owed
+    return books
+
+
+async def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str, Any]:
+    progress = progress or Progress()
     started = time.monotonic()
-    config = load_config(config_path)
+    config: DeployConfig = load_config(options.config)
     build = await build_contracts()
-    devnet = await open_devnet()
+    progress.update("build", 1, 1, "contracts compiled")
+    devnet = await open_devnet(accounts=min(255, FIRST_TRADER + options.traders))
     try:
-        admin = await devnet.account(0)
-        deployment = await deploy_protocol(
-            admin, build, config, await devnet.chain_id(), save_to=deployment_path(config.network)
-        )
-        ops = Fulcrum(admin, deployment, build)
-        trader = Fulcrum(await devnet.account(1), deployment, build)
-        pusher = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers))
-        push = pusher.push
-        await push({"ETH/USD": 2_000, "BTC/USD": 30_000})
-        usdc, weth = ops.token("usdc"), ops.token("weth")
-        await usdc.mint(admin.address, 1_000_000 * 10**6)
-        await ops.pool.add_liquidity(usdc.address, ops.margin.address, 1_000_000 * 10**6)
-        await usdc.mint(admin.address, 1_000 * 10**6)
-        await ops.liquidation.fund_insurance(usdc.address, 1_000 * 10**6)
-
-        # The issue-3 vault round trip, then cross-margin trading on the engine.
-        me = trader.account.address
-        await trader.token("usdc").mint(me, 20_000 * 10**6)
-        vault_in = await trader.vault.deposit(usdc.address, 2_500 * 10**6)
-        vault_out = await trader.vault.withdraw(usdc.address, 1_000 * 10**6)
-        await trader.token("weth").mint(me, 2 * 10**18)
-        deposit = await trader.margin.deposit(usdc.address, 10_000 * 10**6)
-        await trader.margin.deposit(weth.address, 2 * 10**18)
-        eth, btc = market_id("ETH-PERP"), market_id("BTC-PERP")
-        open_eth = await trader.margin.trade(eth, 20 * SCALE)
-        await trader.margin.trade(btc, -SCALE // 2)
-        opened = await trader.margin.health(me)
-        liq = await trader.margin.liquidation_price(me, eth)
-
-        await push({"ETH/USD": 2_150, "BTC/USD": 30_600})
-        moved = await trader.margin.health(me)
-        close = await trader.margin.trade(eth, -10 * SCALE)
-        after = await trader.margin.health(me)
-        withdraw = await trader.margin.withdraw(usdc.address, 1_000 * 10**6)
-
-        # A crash: a 9x-leveraged trader is liquidated by a keeper that brings fresh prices along.
-        risky = trader.with_account(await devnet.account(2))
-        await risky.token("usdc").mint(risky.account.address, 1_000 * 10**6)
-        await risky.margin.deposit(usdc.address, 1_000 * 10**6)
-        await push({"ETH/USD": 2_150})
-        await risky.margin.trade(eth, 4 * SCALE)
-        keeper = trader.with_account(await devnet.account(3))
-        insurance0 = await ops.liquidation.insurance_cash()
-        await pusher.move_to({"ETH/USD": 1_900})
-        crashed = await risky.margin.health(risky.account.address)
-        report = await keeper.liquidation.liquidate_batch([risky.account.address, me])
-        summary: dict[str, Any] = {
-            "devnet": devnet.url,
-            "contracts": {k: hex(deployment.address(k)) for k in deployment.contracts},
-            "trader": hex(me),
-            "vault_balance_tUSDC": await trader.vault.balance_of(me, usdc.address) / 10**6,
-            "positions": {"ETH-PERP": "20 long, then 10 closed", "BTC-PERP": "0.5 short"},
-            "health_factor": {
-                "opened": _q(opened.health_factor),
-                "after ETH +7.5%, BTC +2%": _q(moved.health_factor),
-                "after closing half": _q(after.health_factor),
-            },
-            "equity": {"opened": _q(opened.equity), "moved": _q(moved.equity), "after": _q(after.equity)},
-            "eth_liquidation_price_at_open": _q(liq or 0),
-            "realised_quote_balance": _q(await trader.margin.quote_balance(me)),
-            "crash ETH 2150 -> 1900": {
-                "risky health factor": _q(crashed.health_factor),
-                "outcomes (1 partial, 2 full, 3 skipped healthy)": [o.status for o in report.outcomes],
-                "closed notional": _q(sum(o.closed_notional for o in report.outcomes)),
-                "penalty": _q(sum(o.penalty for o in report.outcomes)),
-                "keeper reward": _q(report.reward),
-                "insurance before/after": f"{_q(insurance0)} / {_q(await ops.liquidation.insurance_cash())}",
-                "bad debt": _q(await ops.liquidation.bad_debt()),
-                "liquidation L2 gas": report.tx.l2_gas,
-            },
-            "pool_cash": _q(await ops.margin.pool_cash()),
-            "pool_value": _q(await ops.margin.pool_value()),
-            "l2_gas": {
-                "vault deposit": vault_in.l2_gas,
-                "vault withdraw": vault_out.l2_gas,
-                "margin deposit": deposit.l2_gas,
-                "open": open_eth.l2_gas,
-                "close": close.l2_gas,
-                "withdraw": withdraw.l2_gas,
-            },
-            "wall_seconds": round(time.monotonic() - started, 1),
-        }
+        return await _scenario(devnet, config, build, options, progress, started)
     finally:
         devnet.stop()
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("summary written to %s", json_out)
+
+
+async def _scenario(
+    devnet: Devnet, config: DeployConfig, build: Any, options: DemoOptions, progress: Progress, started: float
+) -> dict[str, Any]:
+    admin = await devnet.account(0)
+    deployment = await deploy_protocol(admin, build, config, await devnet.chain_id(),
+                                       save_to=deployment_path(config.network))  # fmt: skip
+    progress.update("deploy", 1, 1, f"{len(deployment.contracts)} contracts")
+    ops = Fulcrum(admin, deployment, build)
+    pusher = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers))
+    await pusher.push({**START, "USDC/USD": 1.0})
+    usdc = ops.token("usdc")
+    await usdc.mint(admin.address, (LIQUIDITY + INSURANCE) * 10**6)
+    await ops.pool.add_liquidity(usdc.address, ops.margin.address, LIQUIDITY * 10**6)
+    await ops.liquidation.fund_insurance(usdc.address, INSURANCE * 10**6)
+
+    specs = plan_traders(options.traders, options.seed, config, START)
+    t0 = time.monotonic()
+    accounts, rejected = await open_population(devnet, ops, pusher, specs, options, progress)
+    open_seconds = time.monotonic() - t0
+    witness = Witness(ops.margin, accounts)
+    opened_health = await witness.read()
+
+    # The keeper service, as `fulcrum keeper run` runs it.
+    keeper_sdk = ops.with_account(await devnet.account(1))
+    history = History()
+    ticks: list[TickReport] = []
+    names = {pair_id(p.pair): p.pair for p in config.oracle.pairs}
+    clock = {"start": 0}
+    tick_event = asyncio.Event()
+
+    def on_tick(report: TickReport) -> None:
+        ticks.append(report)
+        health = [float(h) for h in report.scan.health_factors if h != float("inf")]
+        history.samples.append(Sample(
+            t=float(report.block_time - clock["start"]) if clock["start"] else 0.0,
+            prices={names.get(p, hex(p)): v / SCALE for p, v in report.scan.prices.items()},
+            health=health, steps=report.steps,
+            closed_notional=sum(o.closed_notional for r in report.reports for o in r.outcomes) / SCALE,
+        ))  # fmt: skip
+        tick_event.set()
+
+    keeper = Keeper(KeeperConfig(interval=0.25, checkpoint="", rounds=4), keeper_sdk.margin, on_tick=on_tick)
+    stop = asyncio.Event()
+    task = asyncio.create_task(keeper.run(stop))
+
+    async def ticks_after(count: int) -> None:
+        target = len(ticks) + count
+        while len(ticks) < target:
+            tick_event.clear()
+            if task.done():
+                await task  # surfaces the keeper's failure
+                raise DemoFailed("the keeper stopped")
+            await asyncio.wait_for(tick_event.wait(), timeout=120)
+
+    try:
+        t1 = time.monotonic()
+        await ticks_after(1)
+        index_seconds = time.monotonic() - t1
+        before = await protocol_books(ops, witness, keeper_sdk.account.address)
+        first_block = await devnet.client.get_block_number()
+        path = crash_scenario(options, 0.9 * config.oracle.max_deviation / SCALE)
+        clock["start"] = await latest_block_time(admin.client)
+        last_t = path.times[0]
+        low = dict(path.at(0))
+        for i, (t, prices) in enumerate(path.steps()):
+            if t > last_t:
+                await devnet.increase_time(int(t - last_t))
+            last_t = t
+            await pusher.push(prices)
+            low = {k: min(v, low.get(k, v)) for k, v in prices.items()}
+            below = await witness.observe()
+            await ticks_after(2)
+            liquidated = sum(len(r.liquidated) for r in ticks)
+            progress.update("crash", i + 1, len(path), f"ETH {prices.get('ETH/USD', 0):,.0f}  below maintenance "
+                            f"{len(below)}  crossed {len(witness.crossed)}  liquidation steps {liquidated}")  # fmt: skip
+        for _ in range(40):  # drain: until a tick finds nothing unhealthy
+            await ticks_after(1)
+            if not ticks[-1].unhealthy:
+                break
+    finally:
+        stop.set()
+        await task
+    final = await witness.read()
+    left = sorted(a for a, h in final.items() if h.maintenance_margin and h.equity < h.maintenance_margin)
+    after = await protocol_books(ops, witness, keeper_sdk.account.address)
+    events = await liquidation_events(devnet, ops.margin.address, first_block)
+    liquidated_accounts = {e[0] for e in events}
+    crossed = witness.crossed | {c.account for r in ticks for c in r.unhealthy}
+    missed = sorted(crossed - liquidated_accounts)
+    outcomes = [o for r in ticks for rep in r.reports for o in rep.outcomes]
+    reports = [rep for r in ticks for rep in r.reports]
+    summary = {
+        "devnet": devnet.url,
+        "traders": {
+            "planned": len(specs), "opened": len(accounts), "rejected": rejected,
+            "with_weth": sum(1 for s in specs if s.weth), "open_seconds": round(open_seconds, 1),
+            "notional": round(sum(s.notional for s in specs)),
+            "median_health_factor": _median([_q(h.health_factor, 3) for h in opened_health.values() if h.maintenance_margin]),
+        },
+        "crash": {
+            "points": len(path), "chain_seconds": path.times[-1] - path.times[0],
+            "start": path.at(0), "low": low, "end": path.at(len(path) - 1),
+        },
+        "liquidation": {
+            "accounts_crossed_maintenance": len(crossed),
+            "accounts_liquidated": len(liquidated_accounts),
+            "crossed_but_not_liquidated": [hex(a) for a in missed],
+            "left_below_maintenance": [hex(a) for a in left],
+            "every_crossed_account_liquidated": not missed and not left,
+            "steps": {"partial": sum(1 for o in outcomes if o.status == PARTIAL), "full": sum(1 for o in outcomes if o.status == FULL),
+                      "skipped": sum(1 for o in outcomes if not o.liquidated)},
+            "notional_closed": _q(sum(o.closed_notional for o in outcomes)),
+            "penalties": _q(sum(o.penalty for o in outcomes)),
+            "collateral_seized_value": _q(sum(o.seized for o in outcomes)),
+            "bad_debt_in_steps": _q(sum(o.bad_debt for o in outcomes)),
+            "keeper_rewards": _q(sum(r.reward for r in reports)),
+        },
+        "keeper": {
+            "ticks": len(ticks), "transactions": len(reports), "l2_gas": sum(r.tx.l2_gas for r in reports),
+            "index_seconds_first_tick": round(index_seconds, 2),
+            "scan_ms_max": round(max((r.scan.seconds for r in ticks), default=0) * 1e3, 2),
+            "events_indexed": keeper.indexer.view.events_applied,
+        },
+        "protocol": {
+            "before": {k: _q(v) for k, v in before.items()},
+            "after": {k: _q(v) for k, v in after.items()},
+            "pool_value_change": _q(after["pool_value"] - before["pool_value"]),
+            "insurance_change": _q(after["insurance"] - before["insurance"]),
+            "bad_debt": _q(after["bad_debt"]),
+            "conservation_residual": _q(after["residual"], 18),
+            "net_change": _q(after["pool_value"] + after["insurance"] - after["bad_debt"]
+                             - before["pool_value"] - before["insurance"] + before["bad_debt"]),
+        },
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }  # fmt: skip
+    options.out.mkdir(parents=True, exist_ok=True)
+    summary["chart"] = str(draw(history, options.out / "demo.png"))
+    (options.out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("summary written to %s", options.out / "demo.json")
+    if missed or left:
+        raise DemoFailed(f"{len(missed)} account(s) crossed maintenance without a liquidation, "
+                         f"{len(left)} left below it: see {options.out / 'demo.json'}")  # fmt: skip
     return summary
 
 
-def print_summary(console: Console, summary: dict[str, Any]) -> None:
-    table = Table("what", "value", title="Fulcrum demo")
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            for sub, v in value.items():
-                table.add_row(f"{key}.{sub}", str(v))
-        else:
-            table.add_row(key, str(value))
-    console.print(table)
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2] if values else 0.0
+
+
+async def liquidation_events(devnet: Devnet, margin: int, from_block: int) -> list[tuple[int, int]]:
+    """(account, keeper) of every AccountLiquidated event of `margin` since `from_block`."""
+    out: list[tuple[int, int]] = []
+    token: str | None = None
+    while True:
+        chunk = await devnet.client.get_events(
+            address=margin, keys=[[get_selector_from_name("AccountLiquidated")]], from_block_number=from_block,
+            to_block_number="latest", continuation_token=token, chunk_size=1000,
+        )  # fmt: skip
+        out += [(int(e.keys[1]), int(e.keys[2])) for e in chunk.events]
+        token = chunk.continuation_token
+        if not token:
+            return out

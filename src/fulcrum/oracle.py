@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from starknet_py.hash.utils import message_signature, private_to_stark_key
 
 from fulcrum.client import ContractClient
 from fulcrum.config import short_string
+from fulcrum.errors import UpdateNotNewer
 from fulcrum.tx import TxResult, latest_block_time
 
 STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
@@ -153,8 +155,22 @@ class PricePusher:
         return updates
 
     async def push(self, prices: dict[str, float | int], publishers: int | None = None) -> TxResult:
-        """Signs `prices` by the first `publishers` publishers (all by default) at block time and relays."""
-        return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
+        """Signs `prices` by the first `publishers` publishers (all by default) at block time and relays.
+        When someone else signed with these keys meanwhile (the feed answers UpdateNotNewer), continues
+        after their newest entry and tries once more."""
+        try:
+            return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
+        except UpdateNotNewer:
+            await self.resync(prices)
+            return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
+
+    async def resync(self, pairs: Iterable[str]) -> None:
+        """Continues after the newest on-chain entry of these pairs by any of the publishers."""
+        for name in pairs:
+            pair = pair_id(name)
+            for publisher in self.publishers:
+                _, ts = await self.oracle.entry(pair, publisher.public_key)
+                self._last[pair] = max(self._last.get(pair, 0), ts)
 
     async def move_to(
         self, prices: dict[str, float | int], publishers: int | None = None, max_step: float = 0.1

@@ -7,22 +7,19 @@ chain after the command, not just its output.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from fulcrum import deploy
-from fulcrum.cli import app
 from fulcrum.commands.common import fmt_units
 from fulcrum.margin import market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import devnet_publishers, pair_id
 from fulcrum.scenario import gbm_path
+from tests.integration.fixtures.cli import Cli
 from tests.integration.fixtures.protocol import Protocol
 
 NETWORK = "devnet-cli-commands"
@@ -30,31 +27,6 @@ TRADER, LP = 36, 37
 USDC = 10**6
 ETH_PERP = market_id("ETH-PERP")
 ETH, BTC = pair_id("ETH/USD"), pair_id("BTC/USD")
-
-
-class Cli:
-    def __init__(self, url: str):
-        self.runner = CliRunner()
-        # No signer or node from the caller's environment leaks in; wide output so tables keep whole cells.
-        self.env: dict[str, str | None] = {
-            "FULCRUM_DEVNET_URL": url, "COLUMNS": "200", "FULCRUM_ACCOUNT_ADDRESS": None,
-            "FULCRUM_PRIVATE_KEY": None, "FULCRUM_KEYSTORE_PASSWORD": None, "FULCRUM_PUBLISHER_KEYS": None,
-        }  # fmt: skip
-
-    async def __call__(self, *args: str, env: dict[str, str | None] | None = None) -> Any:
-        result = await asyncio.to_thread(self.runner.invoke, app, list(args), env={**self.env, **(env or {})})
-        return result
-
-    async def ok(self, *args: str, env: dict[str, str | None] | None = None) -> str:
-        result = await self(*args, env=env)
-        assert result.exit_code == 0, result.output
-        return str(result.output)
-
-    async def fails(self, error: str, *args: str, env: dict[str, str | None] | None = None) -> str:
-        result = await self(*args, env=env)
-        assert result.exit_code == 1, result.output
-        assert f"error: {error}: " in result.output, result.output
-        return str(result.output)
 
 
 def on(account: int) -> list[str]:
@@ -69,17 +41,6 @@ def cli(protocol: Protocol) -> Iterator[Cli]:
         yield Cli(protocol.devnet.url)
     finally:
         path.unlink(missing_ok=True)
-
-
-async def resync_pusher(protocol: Protocol) -> None:
-    """The CLI signed prices with the session's publishers: the session's pusher continues after them."""
-    publishers = devnet_publishers(protocol.config.oracle.publishers)
-    for pair in protocol.config.oracle.pairs:
-        newest = [
-            (await protocol.pusher.oracle.entry(pair_id(pair.pair), p.public_key))[1] for p in publishers
-        ]
-        pid = pair_id(pair.pair)
-        protocol.pusher._last[pid] = max(protocol.pusher._last.get(pid, 0), *newest)
 
 
 async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) -> None:
@@ -175,10 +136,7 @@ async def test_oracle_push_scenario_bridges_from_the_median(
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     scenario = tmp_path / "drop.csv"
     scenario.write_text("t,ETH/USD\n0,1500\n10,1700.5\n")  # 2000 -> 1500 is beyond one update's 15%
-    try:
-        out = await cli.ok("oracle", "push", *on(LP), "--scenario", str(scenario), "--cadence", "0")
-    finally:
-        await resync_pusher(protocol)
+    out = await cli.ok("oracle", "push", *on(LP), "--scenario", str(scenario), "--cadence", "0")
     median = await protocol.pusher.oracle.median(ETH)
     assert (median.price, median.num_sources) == (170_050_000_000, 3)
     for publisher in devnet_publishers(3):
@@ -193,11 +151,8 @@ async def test_oracle_push_scenario_bridges_from_the_median(
     keys = ",".join(hex(p.private_key) for p in publishers[1:])
     one = tmp_path / "one.toml"
     one.write_text('[[step]]\nt = 0\nprices = { "ETH/USD" = 1720 }\n')
-    try:
-        await cli.ok("oracle", "push", *on(LP), "--scenario", str(one), "--cadence", "0",
-                     env={"FULCRUM_PUBLISHER_KEYS": keys})  # fmt: skip
-    finally:
-        await resync_pusher(protocol)
+    await cli.ok("oracle", "push", *on(LP), "--scenario", str(one), "--cadence", "0",
+                 env={"FULCRUM_PUBLISHER_KEYS": keys})  # fmt: skip
     entries = [(await protocol.pusher.oracle.entry(ETH, p.public_key))[0] for p in publishers]
     assert entries == [170_050_000_000, 172_000_000_000, 172_000_000_000]
     assert (await protocol.pusher.oracle.median(ETH)).price == 172_000_000_000
@@ -218,10 +173,7 @@ async def test_oracle_push_gbm_as_fast_as_possible(protocol: Protocol, cli: Cli)
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
     args = ["--gbm", "--start", "ETH/USD=2000,BTC/USD=30000", "--steps", "4", "--dt", "3600", "--vol", "0.9",
             "--seed", "11", "--jump-rate", "500", "--cadence", "0", "--publishers", "2"]  # fmt: skip
-    try:
-        out = await cli.ok("oracle", "push", *on(LP), *args)
-    finally:
-        await resync_pusher(protocol)
+    out = await cli.ok("oracle", "push", *on(LP), *args)
     expected = gbm_path({"ETH/USD": 2000, "BTC/USD": 30000}, 4, 3600, 0.9, 0.0, 500, -0.05, 0.05, 11)
     assert out.count("tx 0x") >= 5  # the start point and four moves (more if a jump needed splitting)
     publishers = devnet_publishers(3)

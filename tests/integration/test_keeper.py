@@ -8,7 +8,11 @@ accounts these tests open (the session deployment's accounts belong to other tes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,15 +21,16 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from fulcrum.deploy import deploy_protocol
+from fulcrum.deploy import deploy_protocol, deployment_path
 from fulcrum.devnet import free_port
 from fulcrum.keeper import EventIndexer, Keeper, KeeperConfig
 from fulcrum.liquidation import partition_of
 from fulcrum.margin import market_id
 from fulcrum.model import FULL, PARTIAL, SCALE, account_health, pending_index
-from fulcrum.oracle import PricePusher, devnet_publishers
+from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
 from fulcrum.sdk import Fulcrum
 from fulcrum.traders import open_trader
+from tests.integration.fixtures.cli import Cli
 from tests.integration.fixtures.protocol import SEED_LIQUIDITY, Protocol, events
 from tests.integration.fixtures.proxy import OutageProxy
 
@@ -172,12 +177,12 @@ async def test_two_keepers_share_the_work_without_overlap(fresh: Fresh) -> None:
         await fresh.keeper(k, partitions=2, partition=i, metrics_port=ports[i]) for i, k in enumerate(KEEPERS)
     ]
     first_block = await fresh.protocol.devnet.client.get_block_number()
+    await fresh.pusher.move_to({"ETH/USD": 1_800})
+    crossed = await fresh.unhealthy(traders)
+    assert len(crossed) >= 8
     stop = asyncio.Event()
     tasks = [asyncio.create_task(k.run(stop)) for k in keepers]
     try:
-        await fresh.pusher.move_to({"ETH/USD": 1_800})
-        crossed = await fresh.unhealthy(traders)
-        assert len(crossed) >= 8
         for _ in range(100):
             await asyncio.sleep(0.2)
             if not await fresh.unhealthy(traders):
@@ -230,7 +235,7 @@ async def test_restart_resumes_from_the_checkpoint_and_misses_nothing(fresh: Fre
     # Resumed state equals a view rebuilt from block 0.
     scratch = EventIndexer(fresh.protocol.devnet.client, fresh.admin.margin.address)
     await scratch.sync(second.indexer.view.block)
-    assert scratch.view.to_json() == second.indexer.view.to_json()
+    assert scratch.view.to_json() == {**second.indexer.view.to_json(), "block_hash": "0x0"}
     await fresh.close_all(range(28, 33))
 
 
@@ -307,3 +312,90 @@ def test_config_rejects_bad_values(tmp_path: Path) -> None:
         load_keeper_config(tmp_path / "missing.toml")
     example = load_keeper_config(Path(__file__).parents[2] / "deploy" / "keeper.example.toml")
     assert example.chunk_size > 1 and example.metrics_port and replace(example, dry_run=True).dry_run
+
+
+# --- `fulcrum keeper run` --------------------------------------------------------------------------------
+CLI_NETWORK = "devnet-keeper-cli"
+
+
+@pytest.fixture
+def keeper_network(fresh: Fresh) -> Iterator[str]:
+    path = deployment_path(CLI_NETWORK)
+    fresh.admin.deployment.save(path)
+    try:
+        yield CLI_NETWORK
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def test_keeper_command_liquidates_with_bundled_prices(
+    fresh: Fresh, keeper_network: str, tmp_path: Path
+) -> None:
+    """`fulcrum keeper run --ticks 1 --bundle-prices`: fresh signed medians go ahead of the batch, every
+    unhealthy account is liquidated, the checkpoint names this engine; bad settings fail by name."""
+    cli = Cli(fresh.protocol.devnet.url)
+    traders = await fresh.traders(range(40, 43), 1_000, lambda n: 4.4)
+    await fresh.pusher.move_to({"ETH/USD": 1_830})
+    crossed = await fresh.unhealthy(traders)
+    assert crossed
+    before = await fresh.admin.oracle.median(pair_id("ETH/USD"))
+    checkpoint = tmp_path / "keeper.json"
+    common = ["keeper", "run", "--network", keeper_network, "--account-index", str(KEEPERS[0])]
+    out = await cli.ok(*common, "--ticks", "1", "--checkpoint", str(checkpoint), "--bundle-prices", "--live")
+    assert "stopped after 1 ticks" in out
+    assert not await fresh.unhealthy(traders)
+    after = await fresh.admin.oracle.median(pair_id("ETH/USD"))
+    assert after.timestamp > before.timestamp and after.price == before.price
+    saved = json.loads(checkpoint.read_text())
+    assert int(saved["margin"], 16) == fresh.admin.margin.address and saved["block"] > 0
+
+    # A checkpoint of another engine is set aside and the view rebuilt (a dry run: nothing to submit).
+    saved["margin"] = hex(0x123)
+    checkpoint.write_text(json.dumps(saved))
+    nonce = await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce()
+    await cli.ok(*common, "--ticks", "1", "--checkpoint", str(checkpoint), "--dry-run")
+    assert int(json.loads(checkpoint.read_text())["margin"], 16) == fresh.admin.margin.address
+    assert await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce() == nonce
+
+    out = await cli.fails("ConfigError", *common, "--partition", "2", "--partitions", "2", "--ticks", "1")
+    assert "partition 2 is not within 0..1" in out
+    out = await cli.fails("ConfigError", "keeper", "run", "--config", str(tmp_path / "nope.toml"))
+    assert "not found" in out
+    missing = await cli("keeper", "run", "--network", keeper_network, env={"FULCRUM_DEVNET_URL": None})
+    assert missing.exit_code == 2 and "FULCRUM_DEVNET_URL" in missing.output
+    await fresh.close_all(range(40, 43))
+
+
+async def test_keeper_process_stops_cleanly_on_sigterm(
+    fresh: Fresh, keeper_network: str, tmp_path: Path
+) -> None:
+    """The real process: serves /health, and on SIGTERM finishes its tick, writes the checkpoint, exits 0."""
+    port = free_port()
+    checkpoint = tmp_path / "keeper.json"
+    env = {**os.environ, "FULCRUM_DEVNET_URL": fresh.protocol.devnet.url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fulcrum.cli", "keeper", "run", "--network", keeper_network, "--account-index",
+        str(KEEPERS[1]), "--interval", "0.2", "--metrics-port", str(port), "--checkpoint", str(checkpoint),
+        env=env, cwd=Path(__file__).parents[2], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        status = 0
+        async with aiohttp.ClientSession() as http:
+            for _ in range(150):
+                await asyncio.sleep(0.2)
+                try:
+                    status = (await http.get(f"http://127.0.0.1:{port}/health")).status
+                except aiohttp.ClientError:
+                    continue
+                if status == 200:
+                    break
+        assert status == 200
+        proc.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, output.decode()
+    assert b"stopped after" in output
+    assert json.loads(checkpoint.read_text())["block"] > 0

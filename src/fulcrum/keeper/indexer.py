@@ -3,6 +3,10 @@
 Events are fetched with an explicit page size (starknet-py's default is one event per request), one block
 range at a time; a range is applied only once all its pages arrived, and the view's block advances with it,
 so a failure mid-range loses nothing and applies nothing twice.
+
+A checkpoint records the engine's address and the hash of its last block: one of another engine, or of a
+chain that no longer has that block (devnet restarted, reorg), is set aside and the view rebuilt from
+block 0, which is always correct.
 """
 
 from __future__ import annotations
@@ -32,7 +36,14 @@ class EventIndexer:
     ):
         self.client = client
         self.margin = margin
-        self.view = view or EngineView()
+        if view is not None and view.margin not in (0, margin):
+            log.warning(
+                "checkpoint is of margin engine %#x, not %#x: rebuilding from block 0", view.margin, margin
+            )
+            view = None
+        self.view = view or EngineView(margin=margin)
+        self.view.margin = margin
+        self._verified = view is None
         self.chunk_size = chunk_size
         self.blocks_per_sync = blocks_per_sync
         self.checkpoint = checkpoint
@@ -79,8 +90,31 @@ class EventIndexer:
             if not token:
                 return events
 
+    async def _block_hash(self, number: int) -> int | None:
+        from starknet_py.net.client_errors import ClientError
+
+        try:
+            block = await self.client.get_block_with_tx_hashes(block_number=number)
+        except ClientError as exc:
+            if "not found" in str(exc).lower():
+                return None
+            raise translate(exc) from exc
+        except FAILURES as exc:
+            raise translate(exc) from exc
+        return int(getattr(block, "block_hash", 0) or 0)
+
+    async def _verify(self) -> None:
+        """A resumed view's last block must still be on the chain with the same hash."""
+        view = self.view
+        if view.block >= 0 and view.block_hash and await self._block_hash(view.block) != view.block_hash:
+            log.warning("checkpoint block %d is not on this chain: rebuilding from block 0", view.block)
+            self.view = EngineView(margin=self.margin)
+        self._verified = True
+
     async def sync(self, to_block: int | None = None) -> int:
         """Applies every event up to `to_block` (default: the latest block); returns events applied."""
+        if not self._verified:
+            await self._verify()
         target = await self.latest_block() if to_block is None else to_block
         applied = 0
         while self.view.block < target:
@@ -90,12 +124,14 @@ class EventIndexer:
                 self.view.apply(keys, data)
                 applied += 1
             self.view.block = end
-        self.maybe_save()
+        await self.maybe_save()
         return applied
 
-    def maybe_save(self, force: bool = False) -> None:
-        if self.checkpoint is None:
+    async def maybe_save(self, force: bool = False) -> None:
+        """Writes the checkpoint when `checkpoint_every` seconds passed since the last one (or `force`)."""
+        if self.checkpoint is None or self.view.block < 0:
             return
         if force or time.monotonic() - self._saved_at >= self.checkpoint_every:
+            self.view.block_hash = await self._block_hash(self.view.block) or 0
             self.view.save(self.checkpoint)
             self._saved_at = time.monotonic()

@@ -101,7 +101,10 @@ class Keeper:
 
     async def shutdown(self) -> None:
         async with self._lock:  # let a tick in progress drain
-            self.indexer.maybe_save(force=True)
+            try:
+                await self.indexer.maybe_save(force=True)
+            except TransientError as exc:  # the node is away: the last checkpoint written stands
+                log.warning("checkpoint not written on shutdown: %s", exc)
         await self.server.stop()
         log.info("keeper stopped after %d ticks at block %d", self.ticks, self.indexer.view.block)
 
@@ -168,6 +171,8 @@ class Keeper:
             self.ticks += 1
             applied = await self.indexer.sync()
             view = self.indexer.view
+            if self.scanner.view is not view:  # a checkpoint set aside: the rebuilt view
+                self.scanner = HealthScanner(view, self.config.tolerance)
             now = await latest_block_time(self.account.client)
             prices = await self.prices() if view.markets else {}
             scan = self.scanner.scan(prices, now) if view.markets else _empty_scan()

@@ -74,6 +74,8 @@ class EngineView:
     """Accounts, markets and assets of one margin engine as of block `block` (inclusive)."""
 
     block: int = -1
+    margin: int = 0  # the engine the events came from (a checkpoint of another one is not resumed)
+    block_hash: int = 0  # hash of `block` when the checkpoint was written (detects a restarted chain)
     assets: dict[int, AssetParams] = field(default_factory=dict)
     markets: dict[int, MarketParams] = field(default_factory=dict)
     books: dict[int, MarketBook] = field(default_factory=dict)
@@ -147,7 +149,7 @@ class EngineView:
             return [str(p.size), str(p.cost), str(p.funding_index)]
 
         return {
-            "block": self.block,
+            "block": self.block, "margin": hex(self.margin), "block_hash": hex(self.block_hash),
             "events_applied": self.events_applied,
             "assets": {hex(k): [hex(v.pair_id), str(v.weight), str(v.cap)] for k, v in self.assets.items()},
             "markets": {hex(k): [hex(v.pair_id), *map(str, list(vars(v).values())[1:])] for k, v in self.markets.items()},
@@ -164,7 +166,12 @@ class EngineView:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> EngineView:
-        view = cls(block=int(raw["block"]), events_applied=int(raw["events_applied"]))
+        view = cls(
+            block=int(raw["block"]),
+            margin=int(raw.get("margin", "0x0"), 16),
+            block_hash=int(raw.get("block_hash", "0x0"), 16),
+            events_applied=int(raw["events_applied"]),
+        )
         view.assets = {
             int(k, 16): AssetParams(int(v[0], 16), int(v[1]), int(v[2])) for k, v in raw["assets"].items()
         }

@@ -1,0 +1,126 @@
+"""`fulcrum keeper run`: the liquidation keeper as a long-running service.
+
+Configured from TOML (``--config``, see ``deploy/keeper.example.toml``); flags override the file. The
+signer is ``--account-index`` (devnet), ``--keystore`` or ``$FULCRUM_ACCOUNT_ADDRESS`` +
+``$FULCRUM_PRIVATE_KEY``: secrets only from the environment. SIGINT/SIGTERM stop it after the tick in
+progress; the checkpoint is written on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fulcrum.commands.common import (
+    DEFAULT_CONFIG,
+    KeystoreOption,
+    Target,
+    connect,
+    console,
+    fails_cleanly,
+    run,
+)
+
+if TYPE_CHECKING:
+    from fulcrum.keeper import KeeperConfig, TickReport
+
+log = logging.getLogger(__name__)
+
+keeper_app = typer.Typer(help="The liquidation keeper: index, scan, liquidate in gas-sized batches.",
+                         no_args_is_help=True)  # fmt: skip
+
+
+@keeper_app.command("run")
+@fails_cleanly
+def run_cmd(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Keeper config (TOML, \\[keeper] section).")
+    ] = None,
+    deploy_config: Annotated[
+        Path, typer.Option("--deploy-config", help="Deployment config (TOML): oracle pairs, publishers.")
+    ] = DEFAULT_CONFIG,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Node URL (default: the file's, else $FULCRUM_DEVNET_URL).")
+    ] = None,
+    network: Annotated[str | None, typer.Option("--network", help="Deployment name.")] = None,
+    account_index: Annotated[
+        int | None, typer.Option("--account-index", help="Sign with this predeployed devnet account.")
+    ] = None,
+    keystore: KeystoreOption = None,
+    partition: Annotated[int | None, typer.Option(help="This keeper's partition (0-based).")] = None,
+    partitions: Annotated[int | None, typer.Option(help="Keepers sharing the work.")] = None,
+    dry_run: Annotated[
+        bool | None,
+        typer.Option("--dry-run/--live", help="Scan and plan only / submit (default: the file's)."),
+    ] = None,
+    interval: Annotated[float | None, typer.Option(help="Seconds between ticks.")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus /metrics and /health port (0: off).")
+    ] = None,
+    checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file ('' : none).")] = None,
+    bundle_prices: Annotated[
+        bool,
+        typer.Option(
+            "--bundle-prices",
+            help="Re-sign the oracle's medians at chain time ahead of each batch (devnet: publishers from "
+            "$FULCRUM_PUBLISHER_KEYS or the deployment config's devnet keys).",
+        ),
+    ] = False,
+    ticks: Annotated[int, typer.Option(help="Stop after this many ticks (0: run until a signal).")] = 0,
+) -> None:
+    """Run the keeper until SIGINT/SIGTERM (or --ticks); logs one structured line per tick."""
+    from fulcrum.keeper import KeeperConfig, load_keeper_config
+
+    if ticks < 0:
+        raise typer.BadParameter("--ticks must be >= 0")
+    base = load_keeper_config(config) if config is not None else KeeperConfig()
+    settings = base.with_overrides(
+        url=url, network=network, partition=partition, partitions=partitions, dry_run=dry_run,
+        interval=interval, metrics_port=metrics_port, checkpoint=checkpoint,
+        account_index=account_index,
+    )  # fmt: skip
+    chosen = settings.account_index if settings.account_index >= 0 else None
+    target = Target.resolve(settings.url, settings.network, deploy_config, chosen, keystore)
+    run(_serve(target, settings, bundle_prices, ticks))
+
+
+async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ticks: int) -> None:
+    from fulcrum.commands.oracle import publishers_from_env
+    from fulcrum.keeper import Keeper
+    from fulcrum.keeper.bundle import MedianRefresher
+
+    sdk = await connect(target)
+    stop = asyncio.Event()
+
+    def counted(report: TickReport) -> None:
+        if ticks and report.tick >= ticks:
+            stop.set()
+
+    bundle = None
+    if bundle_prices:
+        pairs = [p.pair for p in target.config.oracle.pairs]
+        bundle = MedianRefresher(sdk.oracle, publishers_from_env(target.config), pairs)
+    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, bundle=bundle, on_tick=counted)
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (ValueError, RuntimeError):  # not the main thread (an embedding test runner): no signals
+            log.debug("no handler for %s outside the main thread", sig.name)
+    console.print(
+        f"keeper {sdk.account.address:#x} on {target.url} partition {settings.partition}/{settings.partitions}"
+        f"{' (dry run)' if settings.dry_run else ''}; Ctrl-C stops after the current tick"
+    )
+    try:
+        await keeper.run(stop)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    console.print(f"stopped after {keeper.ticks} ticks at block {keeper.indexer.view.block}")
