@@ -64,6 +64,7 @@ class DemoOptions:
     steps_up: int = 6
     step_seconds: int = 20  # chain time per price step (devnet's clock is advanced)
     concurrency: int = 8  # traders opened at once
+    network: str = ""  # deployment file name (deployments/<network>.json); default: the config's
 
 
 @dataclass
@@ -197,7 +198,7 @@ async def _scenario(
 ) -> dict[str, Any]:
     admin = await devnet.account(0)
     deployment = await deploy_protocol(admin, build, config, await devnet.chain_id(),
-                                       save_to=deployment_path(config.network))  # fmt: skip
+                                       save_to=deployment_path(options.network or config.network))  # fmt: skip
     progress.update("deploy", 1, 1, f"{len(deployment.contracts)} contracts")
     ops = Fulcrum(admin, deployment, build)
     pusher = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers))

@@ -26,7 +26,7 @@ from fulcrum.devnet import free_port
 from fulcrum.keeper import EventIndexer, Keeper, KeeperConfig
 from fulcrum.liquidation import partition_of
 from fulcrum.margin import market_id
-from fulcrum.model import FULL, PARTIAL, SCALE, account_health, pending_index
+from fulcrum.model import FULL, PARTIAL, SCALE, SKIPPED_HEALTHY, account_health, pending_index
 from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
 from fulcrum.sdk import Fulcrum
 from fulcrum.traders import open_trader
@@ -290,6 +290,11 @@ async def test_dry_run_plans_but_submits_nothing(fresh: Fresh) -> None:
     # ... and the same keeper, live, liquidates them.
     live = await fresh.keeper(dry_run=False)
     assert crossed <= set((await live.tick()).liquidated)
+    assert not await fresh.unhealthy(traders)
+    # A batch planned before someone else liquidated its accounts: skipped outcomes, no revert, no retry.
+    late = await keeper.submit(sorted(crossed), [])
+    assert len(late) == 1 and [o.status for o in late[0].outcomes] == [SKIPPED_HEALTHY] * len(crossed)
+    assert keeper.metrics.batches.labels("ok")._value.get() == 1
     await fresh.close_all(range(36, 38))
 
 
