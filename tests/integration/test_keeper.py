@@ -183,9 +183,9 @@ async def test_two_keepers_share_the_work_without_overlap(fresh: Fresh) -> None:
     stop = asyncio.Event()
     tasks = [asyncio.create_task(k.run(stop)) for k in keepers]
     try:
-        for _ in range(100):
+        for _ in range(100):  # until every account is healthy and each keeper has finished a tick
             await asyncio.sleep(0.2)
-            if not await fresh.unhealthy(traders):
+            if all(k.last_success for k in keepers) and not await fresh.unhealthy(traders):
                 break
         async with aiohttp.ClientSession() as http:
             health = await http.get(f"http://127.0.0.1:{ports[0]}/health")

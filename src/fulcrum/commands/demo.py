@@ -29,8 +29,7 @@ def demo_cmd(
 ) -> None:
     """Start devnet, build, deploy, open a few hundred leveraged traders, run the keeper through a crash,
     and report: liquidations, rewards, insurance and pool before/after, bad debt (JSON + PNG in --out)."""
-    from fulcrum.demo import DemoOptions, run_demo
-    from fulcrum.demo import Progress as Hooks
+    from fulcrum.demo import DemoOptions, Hooks, run_demo
 
     if traders < 1 or not 0 < drop < 1 or not 0 <= rebound <= 1 or steps_down < 1 or step_seconds < 1:
         raise typer.BadParameter("need --traders >= 1, 0 < --drop < 1, 0 <= --rebound <= 1, --steps-down >= 1, "

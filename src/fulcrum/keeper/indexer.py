@@ -17,6 +17,7 @@ from pathlib import Path
 
 from starknet_py.net.full_node_client import FullNodeClient
 
+from fulcrum.events import fetch_events
 from fulcrum.keeper.state import INDEXED, EngineView
 from fulcrum.tx import FAILURES, translate
 
@@ -49,7 +50,6 @@ class EventIndexer:
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self._saved_at = 0.0
-        self.requests = 0
 
     @classmethod
     def resume(
@@ -74,21 +74,8 @@ class EventIndexer:
             raise translate(exc) from exc
 
     async def _fetch(self, start: int, end: int) -> list[tuple[list[int], list[int]]]:
-        events: list[tuple[list[int], list[int]]] = []
-        token: str | None = None
-        while True:
-            try:
-                chunk = await self.client.get_events(
-                    address=self.margin, keys=[list[int | str](INDEXED)], from_block_number=start, to_block_number=end,
-                    continuation_token=token, chunk_size=self.chunk_size,
-                )  # fmt: skip
-            except FAILURES as exc:
-                raise translate(exc) from exc
-            self.requests += 1
-            events += [([int(k) for k in e.keys], [int(d) for d in e.data]) for e in chunk.events]
-            token = chunk.continuation_token
-            if not token:
-                return events
+        events = await fetch_events(self.client, self.margin, [INDEXED], start, end, self.chunk_size)
+        return [([int(k) for k in e.keys], [int(d) for d in e.data]) for e in events]
 
     async def _block_hash(self, number: int) -> int | None:
         from starknet_py.net.client_errors import ClientError
