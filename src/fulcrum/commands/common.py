@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
@@ -174,6 +175,37 @@ class Target:
             or self.account_index is not None
             or bool(os.environ.get(ENV_ADDRESS) and os.environ.get(ENV_PRIVATE_KEY))
         )
+
+
+_TARGET_OPTIONS: list[tuple[str, Any, Any]] = [
+    ("url", UrlOption, ""),
+    ("network", NetworkOption, "devnet"),
+    ("config", ConfigOption, DEFAULT_CONFIG),
+    ("account_index", AccountIndexOption, None),
+    ("keystore", KeystoreOption, None),
+]
+
+
+def targeted(fn: Callable[..., T]) -> Callable[..., T]:
+    """Gives a command the options every protocol command takes (--url, --network, --config,
+    --account-index, --keystore, after its own) and calls it with `target=` the resolved :class:`Target`."""
+    hints = get_type_hints(fn, include_extras=True)
+    signature = inspect.signature(fn)
+    own = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "target"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in _TARGET_OPTIONS
+    ]
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        chosen = [kwargs.pop(name) for name, _, _ in _TARGET_OPTIONS]
+        return fn(*args, target=Target.resolve(*chosen), **kwargs)
+
+    parameters = own + added
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": hints.get("return")}
+    return wrapper
 
 
 def parse_address(text: str, what: str = "address") -> int:

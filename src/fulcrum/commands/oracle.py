@@ -19,19 +19,14 @@ import typer
 from rich.table import Table
 
 from fulcrum.commands.common import (
-    DEFAULT_CONFIG,
     READ_ONLY_ADDRESS,
-    AccountIndexOption,
-    ConfigOption,
-    KeystoreOption,
-    NetworkOption,
     Target,
-    UrlOption,
     connect,
     console,
     fails_cleanly,
     fmt_units,
     run,
+    targeted,
 )
 from fulcrum.config import SCALE, DeployConfig
 from fulcrum.config import short_string as pair_id
@@ -139,6 +134,7 @@ class Relay:
 
 @oracle_app.command("push")
 @fails_cleanly
+@targeted
 def push_cmd(
     scenario: Annotated[Path | None, typer.Option("--scenario", help="Path file (.csv or .toml).")] = None,
     gbm: Annotated[bool, typer.Option("--gbm", help="A random path: GBM with jumps.")] = False,
@@ -158,11 +154,8 @@ def push_cmd(
     max_step: Annotated[
         float | None, typer.Option(help="Largest move per push (default: 0.9 x the feed's max_deviation).")
     ] = None,
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Push a price path to the oracle, one signed update per pair per step; the signer relays."""
     if (scenario is None) == (not gbm):
@@ -171,7 +164,6 @@ def push_cmd(
         raise typer.BadParameter("--cadence must be >= 0")
     from fulcrum.scenario import gbm_path, load_path, parse_start
 
-    target = Target.resolve(url, network, config, account_index, keystore)
     if scenario is not None:
         path = load_path(scenario)
     else:
@@ -229,15 +221,12 @@ async def medians(sdk: Fulcrum, pairs: list[str]) -> dict[str, tuple[float, int,
 
 @oracle_app.command("show")
 @fails_cleanly
+@targeted
 def show_cmd(
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """The median, decimals, timestamp and number of sources of every pair in the config."""
-    target = Target.resolve(url, network, config, account_index, keystore)
 
     async def go() -> None:
         from fulcrum.tx import latest_block_time

@@ -8,14 +8,8 @@ import typer
 from rich.table import Table
 
 from fulcrum.commands.common import (
-    DEFAULT_CONFIG,
     READ_ONLY_ADDRESS,
-    AccountIndexOption,
-    ConfigOption,
-    KeystoreOption,
-    NetworkOption,
     Target,
-    UrlOption,
     asset_decimals,
     connect,
     console,
@@ -26,6 +20,7 @@ from fulcrum.commands.common import (
     print_tx,
     quote_asset,
     run,
+    targeted,
 )
 from fulcrum.errors import ContractError, InvalidAmount
 
@@ -35,16 +30,13 @@ pool_app = typer.Typer(help="Provide liquidity to the LP pool, the counterparty 
 
 @pool_app.command("add")
 @fails_cleanly
+@targeted
 def add_cmd(
     amount: Annotated[str, typer.Argument(help="Quote tokens to deposit, e.g. 10000.")],
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Deposit quote tokens into the pool for shares (approves the margin engine, which holds the cash)."""
-    target = Target.resolve(url, network, config, account_index, keystore)
     quote = quote_asset(target.deployment, target.config)
 
     async def go() -> None:
@@ -67,19 +59,16 @@ def add_cmd(
 
 @pool_app.command("remove")
 @fails_cleanly
+@targeted
 def remove_cmd(
     shares: Annotated[str | None, typer.Argument(help="Shares to redeem, e.g. 500.5.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Redeem every share held.")] = False,
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Redeem shares for quote tokens; refused while the open interest needs the liquidity."""
     if (shares is None) == (not everything):
         raise typer.BadParameter("give SHARES or --all (not both)")
-    target = Target.resolve(url, network, config, account_index, keystore)
     quote = quote_asset(target.deployment, target.config)
 
     async def go() -> None:
@@ -108,16 +97,13 @@ def remove_cmd(
 
 @pool_app.command("status")
 @fails_cleanly
+@targeted
 def status_cmd(
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Pool cash and value, shares and their price, your shares, the insurance fund, bad debt and open
     interest per market (your shares only with a signer)."""
-    target = Target.resolve(url, network, config, account_index, keystore)
     run(_status(target))
 
 

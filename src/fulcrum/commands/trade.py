@@ -12,13 +12,7 @@ import typer
 from rich.table import Table
 
 from fulcrum.commands.common import (
-    DEFAULT_CONFIG,
-    AccountIndexOption,
-    ConfigOption,
-    KeystoreOption,
-    NetworkOption,
     Target,
-    UrlOption,
     asset_decimals,
     connect,
     console,
@@ -33,6 +27,7 @@ from fulcrum.commands.common import (
     print_tx,
     quote_asset,
     run,
+    targeted,
 )
 from fulcrum.config import short_string
 from fulcrum.errors import ContractError, InvalidAmount
@@ -54,33 +49,27 @@ MarketArg = Annotated[str, typer.Argument(help="Market id, e.g. ETH-PERP.")]
 
 @trade_app.command("deposit")
 @fails_cleanly
+@targeted
 def deposit_cmd(
     asset: AssetArg,
     amount: AmountArg,
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Deposit collateral (the quote asset or a registered collateral asset); approves the engine first."""
-    target = Target.resolve(url, network, config, account_index, keystore)
     run(_move(target, asset, amount, deposit=True))
 
 
 @trade_app.command("withdraw")
 @fails_cleanly
+@targeted
 def withdraw_cmd(
     asset: AssetArg,
     amount: AmountArg,
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Withdraw collateral; refused when it would leave equity below the initial margin."""
-    target = Target.resolve(url, network, config, account_index, keystore)
     run(_move(target, asset, amount, deposit=False))
 
 
@@ -100,18 +89,15 @@ async def _move(target: Target, name: str, text: str, *, deposit: bool) -> None:
 
 @trade_app.command("open")
 @fails_cleanly
+@targeted
 def open_cmd(
     market: MarketArg,
     size: Annotated[str, typer.Argument(help="Signed size in base units: 2.5 long, -1 short (after --).")],
     short: Annotated[bool, typer.Option("--short", help="Sell SIZE (a positive number).")] = False,
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Change the position in MARKET by SIZE at the oracle price plus price impact."""
-    target = Target.resolve(url, network, config, account_index, keystore)
     spec = find_market(market, target.config)
     delta = parse_amount(size, SIZE_DECIMALS, signed=True, what="size")
     if short:
@@ -123,19 +109,16 @@ def open_cmd(
 
 @trade_app.command("close")
 @fails_cleanly
+@targeted
 def close_cmd(
     market: MarketArg,
     size: Annotated[
         str | None, typer.Option("--size", help="Close only this much (base units); default: all.")
     ] = None,
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Close the position in MARKET: all of it, or --size of it."""
-    target = Target.resolve(url, network, config, account_index, keystore)
     spec = find_market(market, target.config)
     part = parse_amount(size, SIZE_DECIMALS, what="--size") if size is not None else None
 
@@ -177,18 +160,15 @@ def entry_price(position: Position) -> int:
 
 @account_app.command("status")
 @fails_cleanly
+@targeted
 def status_cmd(
     address: Annotated[
         str | None, typer.Argument(help="Account to show (hex); default: the signer's.")
     ] = None,
-    url: UrlOption = "",
-    network: NetworkOption = "devnet",
-    config: ConfigOption = DEFAULT_CONFIG,
-    account_index: AccountIndexOption = None,
-    keystore: KeystoreOption = None,
+    *,
+    target: Target,
 ) -> None:
     """Collateral, quote balance, positions and health of an account."""
-    target = Target.resolve(url, network, config, account_index, keystore)
     watch = parse_address(address) if address is not None else None
     run(_status(target, watch))
 
