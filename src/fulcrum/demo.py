@@ -85,18 +85,12 @@ class Witness:
     crossed: set[int] = field(default_factory=set)
 
     async def read(self) -> dict[int, AccountHealth]:
-        sem = asyncio.Semaphore(self.concurrency)
-
-        async def one(a: int) -> AccountHealth:
-            async with sem:
-                return await self.margin.health(a)
-
-        healths = await asyncio.gather(*(one(a) for a in self.accounts))
+        healths = await _bounded([self.margin.health(a) for a in self.accounts], self.concurrency)
         return dict(zip(self.accounts, healths, strict=True))
 
     async def observe(self) -> set[int]:
         """Accounts below maintenance now (remembered in `crossed`)."""
-        below = {a for a, h in (await self.read()).items() if h.maintenance_margin and h.equity < h.maintenance_margin}
+        below = {a for a, h in (await self.read()).items() if h.below_maintenance}
         self.crossed |= below
         return below
 
@@ -106,14 +100,23 @@ def _q(value: int, places: int = 2) -> float:
     return round(value / SCALE, places)
 
 
-async def _bounded(items: list[Awaitable[T]], limit: int) -> list[T | BaseException]:
+async def _bounded(items: list[Awaitable[T]], limit: int) -> list[T]:
+    """Awaits `items`, at most `limit` at once, in order; the first failure propagates."""
     sem = asyncio.Semaphore(limit)
 
     async def one(item: Awaitable[T]) -> T:
         async with sem:
             return await item
 
-    return await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
+    return await asyncio.gather(*(one(i) for i in items))
+
+
+async def _settled(item: Awaitable[T]) -> T | BaseException:
+    """`item`'s result, or the exception it raised (to count failures without stopping the others)."""
+    try:
+        return await item
+    except Exception as exc:
+        return exc
 
 
 def crash_scenario(options: DemoOptions, max_step: float) -> PricePath:
@@ -140,11 +143,11 @@ async def open_population(
         chunk = list(zip(accounts[start : start + batch], specs[start : start + batch], strict=True))
         results = await _bounded(
             [
-                open_trader(
+                _settled(open_trader(
                     ops.with_account(account),
                     {"usdc": round(spec.usdc * 10**6), **({"weth": round(spec.weth * 10**18)} if spec.weth else {})},
                     {m: round(size * SCALE) for m, size in spec.trades.items()},
-                )
+                ))
                 for account, spec in chunk
             ],
             options.concurrency,
@@ -163,10 +166,7 @@ async def protocol_books(ops: Fulcrum, witness: Witness, keeper: int) -> dict[st
     """Pool, insurance, bad debt, the quote the engine holds and what it owes ([SCALE]); `residual` is
     held - (pool cash + insurance + every quote balance): zero when nothing leaked."""
     margin, liquidation = ops.margin, ops.liquidation
-    balances = await _bounded([margin.quote_balance(a) for a in [*witness.accounts, keeper]], witness.concurrency)
-    quote = [b for b in balances if not isinstance(b, BaseException)]
-    if len(quote) != len(balances):
-        raise DemoFailed("could not read every quote balance")
+    quote = await _bounded([margin.quote_balance(a) for a in [*witness.accounts, keeper]], witness.concurrency)
     books = {
         "pool_cash": await margin.pool_cash(),
         "pool_value": await margin.pool_value(),
@@ -275,7 +275,7 @@ async def _scenario(
         stop.set()
         await task
     final = await witness.read()
-    left = sorted(a for a, h in final.items() if h.maintenance_margin and h.equity < h.maintenance_margin)
+    left = sorted(a for a, h in final.items() if h.below_maintenance)
     after = await protocol_books(ops, witness, keeper_sdk.account.address)
     events = await liquidation_events(devnet, ops.margin.address, first_block)
     liquidated_accounts = {e[0] for e in events}

@@ -213,6 +213,11 @@ class AccountHealth:
     notional: int
     health_factor: int
 
+    @property
+    def below_maintenance(self) -> bool:
+        """What the engine liquidates: positions open and equity under the maintenance margin."""
+        return self.maintenance_margin > 0 and self.equity < self.maintenance_margin
+
 
 U128_MAX = 2**128 - 1
 

@@ -148,11 +148,16 @@ class PricePusher:
         updates = []
         for name, price in prices.items():
             pair = pair_id(name)
-            ts = max(now, self._last.get(pair, 0) + 1)
-            self._last[pair] = ts
+            ts = self.stamp(pair, now)
             raw = round(price * 10**self.decimals)
             updates += [p.sign(pair, raw, ts) for p in self.publishers[:publishers]]
         return updates
+
+    def stamp(self, pair: int, now: int) -> int:
+        """The timestamp to sign `pair` with at block time `now`: strictly after the last one signed."""
+        ts = max(now, self._last.get(pair, 0) + 1)
+        self._last[pair] = ts
+        return ts
 
     async def push(self, prices: dict[str, float | int], publishers: int | None = None) -> TxResult:
         """Signs `prices` by the first `publishers` publishers (all by default) at block time and relays.

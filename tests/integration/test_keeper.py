@@ -82,8 +82,7 @@ class Fresh:
     async def unhealthy(self, accounts: list[int]) -> set[int]:
         out = set()
         for a in accounts:
-            h = await self.admin.margin.health(a)
-            if h.maintenance_margin and h.equity < h.maintenance_margin:
+            if (await self.admin.margin.health(a)).below_maintenance:
                 out.add(a)
         return out
 

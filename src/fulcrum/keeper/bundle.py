@@ -8,32 +8,31 @@ The publisher keys come from the environment (or the devnet's deterministic ones
 
 from __future__ import annotations
 
-from fulcrum.oracle import OracleClient, Publisher, SignedPrice, pair_id
-from fulcrum.tx import latest_block_time
+from fulcrum.oracle import OracleClient, PricePusher, Publisher, SignedPrice, pair_id
 
 
 class MedianRefresher:
     """``await refresher()`` -> each pair's median re-signed by every publisher at block time (strictly
-    after the newest entry each publisher has on chain: the feed refuses replays)."""
+    after the newest entry these publishers have on chain: the feed refuses replays)."""
 
     def __init__(self, oracle: OracleClient, publishers: list[Publisher], pairs: list[str]):
         if not publishers or not pairs:
             raise ValueError("a price bundle needs at least one publisher and one pair")
         self.oracle = oracle
         self.publishers = publishers
-        self.pairs = [pair_id(p) for p in pairs]
-        self.last: dict[int, int] = {}  # pair -> newest timestamp signed
+        self.pairs = pairs
+        self.clock = PricePusher(oracle, publishers)  # its timestamps: per pair, after the last signed
+        self._synced = False
 
     async def __call__(self) -> list[SignedPrice]:
-        if not self.last:
-            for pair in self.pairs:
-                stamps = [(await self.oracle.entry(pair, p.public_key))[1] for p in self.publishers]
-                self.last[pair] = max(stamps)
-        now = await latest_block_time(self.oracle.account.client)
+        if not self._synced:
+            await self.clock.resync(self.pairs)
+            self._synced = True
+        now = await self.clock.block_time()
         updates: list[SignedPrice] = []
-        for pair in self.pairs:
+        for name in self.pairs:
+            pair = pair_id(name)
             median = await self.oracle.median(pair)
-            ts = max(now, self.last[pair] + 1)
-            self.last[pair] = ts
+            ts = self.clock.stamp(pair, now)
             updates += [p.sign(pair, median.price, ts) for p in self.publishers]
         return updates

@@ -136,7 +136,7 @@ class HealthScanner:
             health = account_health(
                 state.collateral, view.assets, state.quote, state.positions, view.markets, prices, indices
             )
-            if health.maintenance_margin and health.equity < health.maintenance_margin:
+            if health.below_maintenance:
                 assets = sum(1 for v in state.collateral.values() if v)
                 candidates.append(Candidate(address, health, state.open_positions, assets))
         candidates.sort(key=lambda c: c.health.health_factor)
