@@ -19,6 +19,7 @@ Run: .venv/bin/python scripts/bench_keeper.py [--sizes 1000,10000,100000] [--see
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import logging
@@ -27,7 +28,9 @@ import random
 import resource
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from rich.table import Table
 
 from fulcrum.build import project_root
 from fulcrum.config import load_config
+from fulcrum.keeper.checkpoint import Checkpoint
 from fulcrum.keeper.config import KeeperConfig
 from fulcrum.keeper.scan import HealthScanner, ScanResult
 from fulcrum.keeper.state import (
@@ -364,12 +368,60 @@ def bench(
         per_account * len(view.accounts) / statistics.median(steady), 1
     )
 
+    figures.update(checkpoint_pauses(view, pick))
+
     arrays = (scanner.size, scanner.cost, scanner.findex, scanner.collateral, scanner.quote)
     figures["scanner arrays (MB)"] = round(sum(a.nbytes for a in arrays) / 2**20, 2)
     rss_after = rss_mb()
     if rss_before is not None and rss_after is not None:
         figures["RSS added, view + scanner (MB)"] = round(rss_after - rss_before, 1)
     figures["peak RSS, process so far (MB)"] = round(peak_rss_mb(), 1)
+    return figures
+
+
+async def _loop_lag(work: Awaitable[object]) -> tuple[float, float]:
+    """(longest event-loop pause, wall time) while `work` runs: a probe sleeping 1 ms measures how late
+    it wakes up."""
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        while not done.is_set():
+            t = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append(time.perf_counter() - t - 0.001)
+
+    task = asyncio.create_task(probe())
+    await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    await work
+    wall = time.perf_counter() - started
+    done.set()
+    await task
+    return max(lags, default=0.0), wall
+
+
+def checkpoint_pauses(view: EngineView, pick: random.Random) -> dict[str, float]:
+    """The event loop's longest pause while a checkpoint is written: before (one synchronous json.dumps of
+    the whole view, as the keeper did) and after (the SQLite checkpoint: a first save of every account,
+    then a save after 1% of the accounts changed)."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        (Path(tmp) / "view.json").write_text(json.dumps(view.to_json()))
+        figures["checkpoint before: json.dumps + write, loop blocked (ms)"] = ms(time.perf_counter() - started)
+        checkpoint = Checkpoint(Path(tmp) / "view.sqlite")
+        view.unsaved = set(view.accounts)
+        lag, wall = asyncio.run(_loop_lag(checkpoint.save(view)))
+        figures["checkpoint after, first save: longest loop pause (ms)"] = ms(lag)
+        figures["  its wall time (ms)"] = ms(wall)
+        view.unsaved = set(pick.sample(sorted(view.accounts), max(len(view.accounts) // 100, 1)))
+        lag, wall = asyncio.run(_loop_lag(checkpoint.save(view)))
+        figures["checkpoint after, 1% changed: longest loop pause (ms)"] = ms(lag)
+        figures["  its wall time (ms) "] = ms(wall)
+        loaded = checkpoint.load()
+        if loaded.to_json() != view.to_json():
+            raise RuntimeError("the checkpoint does not load back to the view it saved")
     return figures
 
 

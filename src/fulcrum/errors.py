@@ -46,7 +46,33 @@ def check_u256(amount: int, what: str = "amount") -> int:
 
 
 class TransientError(FulcrumError):
-    """A failure worth retrying (node unreachable, timeout)."""
+    """A failure worth retrying later: node unreachable, timeout, HTTP 429/5xx, a receipt that did not
+    arrive. ``status`` is the HTTP status or RPC error code when the node gave one."""
+
+    def __init__(self, message: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NodeError(FulcrumError):
+    """The node refused a request for a reason that is neither transient nor a contract's (bad params,
+    HTTP 4xx other than 429, an RPC error Fulcrum does not classify)."""
+
+    def __init__(self, message: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NonceError(NodeError):
+    """The transaction's nonce is not the account's next one (RPC 52): re-read it and send again."""
+
+
+class FeeBalanceError(NodeError):
+    """The signer cannot pay the fee (RPC 53/54: insufficient resources or balance): stop submitting."""
+
+
+class FeeCapExceeded(FulcrumError):
+    """The estimated fee of a transaction is above the configured cap; nothing was sent."""
 
 
 class ContractError(FulcrumError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fulcrum.client import ContractClient
+from fulcrum.client import BlockId, ContractClient
 from fulcrum.errors import InvalidAmount, check_u256
 from fulcrum.model import AccountHealth, AssetParams, MarketParams, MarketState, Position
 from fulcrum.oracle import pair_id
@@ -36,8 +36,8 @@ class MarginClient(ContractClient):
     async def trade(self, market: int, size_delta: int) -> TxResult:
         return await self.send(self.trade_call(market, size_delta))
 
-    async def health(self, account: int) -> AccountHealth:
-        raw = await self.view("health", account)
+    async def health(self, account: int, block: BlockId = "latest") -> AccountHealth:
+        raw = await self.view("health", account, block=block)
         return AccountHealth(**{k: int(v) for k, v in raw.items()})
 
     async def position(self, account: int, market: int) -> Position:
@@ -86,8 +86,9 @@ class MarginClient(ContractClient):
     async def owner(self) -> int:
         return await self.view_int("owner")
 
-    async def price(self, pair: int) -> int:
-        return await self.view_int("price", pair)
+    async def price(self, pair: int, block: BlockId = "latest") -> int:
+        """The engine's guarded price [SCALE] (raises StalePrice/ThinPrice when the feed fails its guards)."""
+        return int(await self.view("price", pair, block=block))
 
     async def fill_price(self, market: int, size_delta: int) -> int:
         return await self.view_int("fill_price", market, size_delta)

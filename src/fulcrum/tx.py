@@ -17,20 +17,37 @@ from starknet_py.net.account.base_account import BaseAccount
 from starknet_py.net.client import Client
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call
+from starknet_py.net.http_client import ServerError
 from starknet_py.transaction_errors import TransactionNotReceivedError, TransactionRevertedError
 
-from fulcrum.errors import TransientError, contract_error_from_message
+from fulcrum.errors import (
+    FeeBalanceError,
+    FeeCapExceeded,
+    FulcrumError,
+    NodeError,
+    NonceError,
+    TransientError,
+    contract_error_from_message,
+    find_error_code,
+)
 
 log = logging.getLogger(__name__)
 
 FAILURES = (
     ClientError,
+    ServerError,
     TransactionRevertedError,
     TransactionNotReceivedError,
     aiohttp.ClientError,
     TimeoutError,
     ConnectionError,
 )
+
+#: Starknet JSON-RPC error codes (spec 0.10) by what a caller should do about them.
+RPC_CONTRACT = {10, 40, 41, 55}  # no trace / contract error / execution error / validation failure
+RPC_NONCE = {52}  # invalid transaction nonce
+RPC_FEE = {53, 54}  # insufficient resources for validate / insufficient account balance
+RPC_TRANSIENT = {1, 63, -32603}  # failed to receive the transaction / unexpected / internal error
 
 
 @dataclass(frozen=True)
@@ -40,22 +57,87 @@ class TxResult:
     l1_gas: int
     l1_data_gas: int
     events: list[Any]
+    fee: int = 0  # actual fee paid [fri]
+
+
+def _code(exc: ClientError) -> tuple[str, int | None]:
+    """('http', status) for an HTTP failure (starknet-py puts the status, a string, in `code`),
+    ('rpc', code) for a JSON-RPC error object, ('none', None) without a code."""
+    code: Any = exc.code
+    if isinstance(code, str) and code.isdigit():
+        return "http", int(code)
+    if isinstance(code, int) or (isinstance(code, str) and code.lstrip("-").isdigit()):
+        return "rpc", int(code)
+    return "none", None
 
 
 def translate(exc: BaseException) -> Exception:
-    """The typed Fulcrum exception for a starknet-py / transport failure."""
-    if isinstance(exc, (aiohttp.ClientConnectionError, TimeoutError, ConnectionError)):
+    """The typed Fulcrum exception for a starknet-py / transport failure, classified by HTTP status and
+    JSON-RPC error code (never by message text; the message only names which contract error it was):
+
+    - transient (retry later): connection failures, timeouts, HTTP 408/429/5xx, RPC 1/63/-32603, a receipt
+      that did not arrive, a malformed answer;
+    - :class:`NonceError` (RPC 52), :class:`FeeBalanceError` (RPC 53/54);
+    - a contract's rejection (RPC 10/40/41/55, a reverted receipt): the matching :class:`ContractError`;
+    - anything else the node refused: :class:`NodeError`.
+    """
+    if isinstance(exc, FulcrumError):
+        return exc
+    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError, ConnectionError)):
         return TransientError(f"node unreachable: {exc}")
-    if isinstance(exc, (ClientError, TransactionRevertedError, TransactionNotReceivedError)):
+    if isinstance(exc, TransactionNotReceivedError):
+        return TransientError("transaction receipt not received")
+    if isinstance(exc, ServerError):
+        return TransientError(f"malformed node answer: {str(exc.body)[:200]}")
+    if isinstance(exc, aiohttp.ContentTypeError):
+        return TransientError(f"malformed node answer: {exc}")
+    if isinstance(exc, TransactionRevertedError):
         return contract_error_from_message(str(exc))
+    if isinstance(exc, ClientError):
+        kind, code = _code(exc)
+        short = str(getattr(exc, "message", exc))[:300]
+        if kind == "http" and code is not None:
+            if code in (408, 425, 429) or code >= 500:
+                return TransientError(f"node answered HTTP {code}", status=code)
+            return NodeError(f"node answered HTTP {code}: {short}", status=code)
+        if code in RPC_NONCE:
+            return NonceError(f"invalid nonce (RPC {code})", status=code)
+        if code in RPC_FEE:
+            return FeeBalanceError(f"the signer cannot pay the fee (RPC {code}): {short}", status=code)
+        if code in RPC_TRANSIENT:
+            return TransientError(f"node error RPC {code}: {short}", status=code)
+        if code in RPC_CONTRACT or find_error_code(str(exc)) is not None:
+            return contract_error_from_message(str(exc))
+        return NodeError(f"node refused the request (RPC {code}): {short}", status=code)
+    if isinstance(exc, aiohttp.ClientError):
+        return TransientError(f"node request failed: {exc}")
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
-async def send(account: BaseAccount, calls: Call | Sequence[Call], nonce: int | None = None) -> TxResult:
+def max_fee(bounds: Any) -> int:
+    """The most a transaction with these resource bounds can charge [fri]: sum of amount x price."""
+    return sum(
+        int(r.max_amount) * int(r.max_price_per_unit)
+        for r in (bounds.l1_gas, bounds.l2_gas, getattr(bounds, "l1_data_gas", None))
+        if r is not None
+    )
+
+
+async def send(
+    account: BaseAccount,
+    calls: Call | Sequence[Call],
+    nonce: int | None = None,
+    fee_cap: int | None = None,
+) -> TxResult:
     """Executes `calls` in one transaction (at `nonce`, default the node's); raises a typed error, leaving
-    state untouched, on failure."""
+    state untouched, on failure. Prepare, then send: the estimated resource bounds are checked against
+    `fee_cap` [fri] before anything is sent (:class:`FeeCapExceeded`)."""
     try:
-        sent = await account.execute_v3(calls=calls, nonce=nonce, auto_estimate=True)
+        tx = await account.sign_invoke_v3(calls=calls, nonce=nonce, auto_estimate=True)
+        fee = max_fee(tx.resource_bounds)
+        if fee_cap is not None and fee > fee_cap:
+            raise FeeCapExceeded(f"estimated fee bound {fee} fri is above the cap of {fee_cap} fri")
+        sent = await account.client.send_transaction(tx)
         receipt = await account.client.wait_for_tx(sent.transaction_hash, check_interval=0.05)
     except FAILURES as exc:
         raise translate(exc) from exc
@@ -66,6 +148,7 @@ async def send(account: BaseAccount, calls: Call | Sequence[Call], nonce: int | 
         l1_gas=int(getattr(resources, "l1_gas", 0) or 0),
         l1_data_gas=int(getattr(resources, "l1_data_gas", 0) or 0),
         events=list(receipt.events),
+        fee=int(getattr(receipt.actual_fee, "amount", 0) or 0),
     )
 
 

@@ -1,4 +1,5 @@
-"""`fulcrum keeper run`: the liquidation keeper as a long-running service.
+"""`fulcrum keeper run`: the liquidation keeper as a long-running service; `fulcrum keeper scan`: one
+scan, nothing submitted (a table, or ``--json``).
 
 Configured from TOML (``--config``, see ``deploy/keeper.example.toml``); flags override the file. The
 signer is ``--account-index`` (devnet), ``--keystore`` or ``$FULCRUM_ACCOUNT_ADDRESS`` +
@@ -9,27 +10,47 @@ progress; the checkpoint is written on the way out.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from fulcrum.commands.common import (
     DEFAULT_CONFIG,
+    READ_ONLY_ADDRESS,
     KeystoreOption,
     Target,
     connect,
     console,
     fails_cleanly,
+    fmt_units,
     run,
+    targeted,
 )
 
 if TYPE_CHECKING:
     from fulcrum.keeper import KeeperConfig, TickReport
+    from fulcrum.keeper.bundle import PriceSource
+    from fulcrum.keeper.scan import Candidate
+    from fulcrum.sdk import Fulcrum
+
 
 log = logging.getLogger(__name__)
+
+BundleOption = Annotated[
+    bool,
+    typer.Option(
+        "--bundle-prices",
+        help="Scan at the oracle's medians and put them, freshly re-signed at chain time, ahead of every "
+        "transaction, so a stale feed does not stop liquidations (devnet: publishers from "
+        "$FULCRUM_PUBLISHER_KEYS or the deployment config's devnet keys).",
+    ),
+]
 
 keeper_app = typer.Typer(help="The liquidation keeper: index, scan, liquidate in gas-sized batches.",
                          no_args_is_help=True)  # fmt: skip
@@ -63,14 +84,7 @@ def run_cmd(
         int | None, typer.Option(help="Prometheus /metrics and /health port (0: off).")
     ] = None,
     checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file ('' : none).")] = None,
-    bundle_prices: Annotated[
-        bool,
-        typer.Option(
-            "--bundle-prices",
-            help="Re-sign the oracle's medians at chain time ahead of each batch (devnet: publishers from "
-            "$FULCRUM_PUBLISHER_KEYS or the deployment config's devnet keys).",
-        ),
-    ] = False,
+    bundle_prices: BundleOption = False,
     ticks: Annotated[int, typer.Option(help="Stop after this many ticks (0: run until a signal).")] = 0,
 ) -> None:
     """Run the keeper until SIGINT/SIGTERM (or --ticks); logs one structured line per tick."""
@@ -89,10 +103,17 @@ def run_cmd(
     run(_serve(target, settings, bundle_prices, ticks))
 
 
-async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ticks: int) -> None:
+def price_source(target: Target, sdk: Fulcrum) -> PriceSource:
+    """The devnet price source: the oracle's medians re-signed by the configured publishers."""
     from fulcrum.commands.oracle import publishers_from_env
-    from fulcrum.keeper import Keeper
     from fulcrum.keeper.bundle import MedianRefresher
+
+    pairs = [p.pair for p in target.config.oracle.pairs]
+    return MedianRefresher(sdk.oracle, publishers_from_env(target.config), pairs)
+
+
+async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ticks: int) -> None:
+    from fulcrum.keeper import Keeper
 
     sdk = await connect(target)
     stop = asyncio.Event()
@@ -101,11 +122,8 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
         if ticks and report.tick >= ticks:
             stop.set()
 
-    bundle = None
-    if bundle_prices:
-        pairs = [p.pair for p in target.config.oracle.pairs]
-        bundle = MedianRefresher(sdk.oracle, publishers_from_env(target.config), pairs)
-    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, bundle=bundle, on_tick=counted)
+    source = price_source(target, sdk) if bundle_prices else None
+    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source, on_tick=counted)
     loop = asyncio.get_running_loop()
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -124,3 +142,58 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
         for sig in handled:
             loop.remove_signal_handler(sig)
     console.print(f"stopped after {keeper.ticks} ticks at block {keeper.indexer.view.block}")
+
+
+@keeper_app.command("scan")
+@fails_cleanly
+@targeted
+def scan_cmd(
+    target: Target,
+    bundle_prices: BundleOption = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many accounts (0: all).")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """One scan, nothing submitted: every account below maintenance, lowest health first."""
+    if limit < 0:
+        raise typer.BadParameter("--limit must be >= 0")
+    result = run(_scan(target, bundle_prices))
+    rows = result.candidates[: limit or None]
+    if as_json:
+        print(json.dumps({
+            "block": result.block, "accounts": result.accounts, "unhealthy": len(result.candidates),
+            "prices": {hex(p): str(v) for p, v in result.prices.items()},
+            "candidates": [
+                {"account": hex(c.account), "health_factor": str(c.health.health_factor),
+                 "equity": str(c.health.equity), "maintenance": str(c.health.maintenance_margin),
+                 "positions": c.positions, "assets": c.assets}
+                for c in rows
+            ],
+        }))  # fmt: skip
+        return
+    table = Table("account", "health", "equity", "maintenance", "positions", "assets",
+                  title=f"{len(result.candidates)} of {result.accounts} accounts below maintenance "
+                        f"at block {result.block}")  # fmt: skip
+    for c in rows:
+        table.add_row(
+            hex(c.account), f"{c.health_factor:.4f}", fmt_units(c.health.equity, 18, 2),
+            fmt_units(c.health.maintenance_margin, 18, 2), str(c.positions), str(c.assets),
+        )  # fmt: skip
+    console.print(table)
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    block: int
+    accounts: int
+    candidates: list[Candidate]
+    prices: dict[int, int]
+
+
+async def _scan(target: Target, bundle_prices: bool) -> ScanSummary:
+    from fulcrum.keeper import Keeper, KeeperConfig
+
+    sdk = await connect(target, watch=READ_ONLY_ADDRESS)
+    source = price_source(target, sdk) if bundle_prices else None
+    keeper = Keeper(KeeperConfig(checkpoint="", dry_run=True), sdk.margin, oracle=sdk.oracle, source=source)
+    scan = await keeper.scan()
+    return ScanSummary(keeper.indexer.view.block, len(keeper.indexer.view.accounts), scan.candidates, scan.prices)

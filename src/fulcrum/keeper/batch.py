@@ -15,9 +15,10 @@ from fulcrum.keeper.scan import Candidate
 
 @dataclass(frozen=True)
 class TxLimits:
-    """Starknet 0.14 per-transaction bounds (the sequencer's, not devnet's)."""
+    """Starknet 0.14 per-transaction bounds (the sequencer's, not devnet's): execution may use 1e9 L2 gas
+    (validation has its own 1e8); devnet let a 1.008e9 batch through that mainnet would refuse."""
 
-    max_l2_gas: int = 1_100_000_000
+    max_l2_gas: int = 1_000_000_000
     max_events: int = 1_000
     max_calldata: int = 5_000
     safety: float = 0.8  # use at most this share of each bound
@@ -53,6 +54,15 @@ class BatchTooLarge(ValueError):
     """One account alone exceeds a per-transaction bound."""
 
 
+def fits_alone(
+    c: Candidate, model: GasModel = GasModel(), limits: TxLimits = TxLimits(), bundled_prices: int = 0
+) -> bool:
+    """Whether `c` alone (with the bundle) fits one transaction within the safety margin."""
+    gas_cap = int(limits.max_l2_gas * limits.safety)
+    events_cap = int(limits.max_events * limits.safety)
+    return model.fixed + model.gas(c) <= gas_cap and model.fixed_events + bundled_prices + model.events(c) <= events_cap
+
+
 def plan_batches(
     candidates: Sequence[Candidate],
     model: GasModel = GasModel(),
@@ -61,7 +71,8 @@ def plan_batches(
     max_accounts: int | None = None,
 ) -> list[list[Candidate]]:
     """Splits `candidates` (in order) into batches that each fit every bound with the safety margin;
-    `bundled_prices` signed prices ride in the first transaction of each batch."""
+    `bundled_prices` signed prices ride in each transaction. Raises :class:`BatchTooLarge` for an account
+    that fits no transaction (filter with :func:`fits_alone` first)."""
     gas_cap = int(limits.max_l2_gas * limits.safety)
     events_cap = int(limits.max_events * limits.safety)
     calldata_cap = int(limits.max_calldata * limits.safety)
@@ -72,7 +83,7 @@ def plan_batches(
     gas, events, calldata = model.fixed, base_events, base_calldata
     for c in candidates:
         g, e = model.gas(c), model.events(c)
-        if model.fixed + g > gas_cap or base_events + e > events_cap:
+        if not fits_alone(c, model, limits, bundled_prices):
             raise BatchTooLarge(f"account {c.account:#x} alone needs ~{model.fixed + g} L2 gas, {e} events")
         full = max_accounts is not None and len(current) >= max_accounts
         if current and (full or gas + g > gas_cap or events + e > events_cap or calldata + 1 > calldata_cap):

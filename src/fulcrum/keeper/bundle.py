@@ -1,38 +1,87 @@
-"""Fresh signed prices to bundle ahead of a liquidation batch.
+"""Where the keeper's prices come from: the hook for a source of signed prices.
 
-A keeper on a real network would sign (or fetch signed) prices from its own source; on devnet and in the
-demo the source is the oracle itself: each pair's current median re-signed at the chain's time, which
-keeps a quiet feed within its staleness bound so that a liquidation is not refused for an old price.
-The publisher keys come from the environment (or the devnet's deterministic ones), never from a file.
+A keeper with a price source scans at the prices it is about to sign (:meth:`PriceSource.quote`) and puts
+a *fresh* signed bundle (:meth:`PriceSource.sign`) ahead of every transaction it sends: each batch, each
+half of a split batch, each retry. The feed refuses a timestamp it has already seen, so one bundle can
+never serve two transactions; and because the scan does not read the engine's guarded prices, a stale
+feed (the moment liquidations matter most) does not stop the keeper.
+
+To plug in a real external source (a Pragma off-chain API, a publisher's own signer, a relay), implement
+:class:`PriceSource`: ``quote()`` returns pair -> price [SCALE] as the next bundle will carry it, and
+``sign()`` returns that bundle as :class:`~fulcrum.oracle.SignedPrice` entries from publishers the feed
+knows, each timestamp strictly newer than any entry of the same publisher and pair already sent. ``size``
+bounds the entries per bundle (it sizes calldata). On devnet and in the demo the source is
+:class:`MedianRefresher`, which re-signs the feed's own medians at the chain's time.
 """
 
 from __future__ import annotations
 
-from fulcrum.oracle import OracleClient, PricePusher, Publisher, SignedPrice, pair_id
+from typing import Protocol
+
+from fulcrum.oracle import MedianPrice, OracleClient, PricePusher, Publisher, SignedPrice, pair_id
+
+
+class PriceSource(Protocol):
+    @property
+    def size(self) -> int:
+        """Most signed entries one bundle holds."""
+        ...
+
+    async def quote(self) -> dict[int, int]:
+        """pair id -> price [SCALE] that the next :meth:`sign` carries (the keeper scans at these)."""
+        ...
+
+    async def sign(self) -> list[SignedPrice]:
+        """A fresh bundle of the prices last quoted, never sent before."""
+        ...
+
+
+def to_scale(median: MedianPrice) -> int:
+    """A feed price [10^decimals] as the engine normalises it [SCALE]."""
+    if median.decimals <= 18:
+        return int(median.price * 10 ** (18 - median.decimals))
+    return int(median.price // 10 ** (median.decimals - 18))
 
 
 class MedianRefresher:
-    """``await refresher()`` -> each pair's median re-signed by every publisher at block time (strictly
-    after the newest entry these publishers have on chain: the feed refuses replays)."""
+    """The devnet source: each pair's current median, re-signed by every publisher at block time
+    (strictly after the newest entry these publishers have on chain, and after every bundle it signed)."""
 
     def __init__(self, oracle: OracleClient, publishers: list[Publisher], pairs: list[str]):
         if not publishers or not pairs:
             raise ValueError("a price bundle needs at least one publisher and one pair")
         self.oracle = oracle
         self.publishers = publishers
-        self.pairs = pairs
+        self.pairs = [pair_id(name) for name in pairs]
+        self.names = pairs
         self.clock = PricePusher(oracle, publishers)  # its timestamps: per pair, after the last signed
         self._synced = False
+        self._medians: dict[int, MedianPrice] = {}
 
-    async def __call__(self) -> list[SignedPrice]:
+    @property
+    def size(self) -> int:
+        return len(self.pairs) * len(self.publishers)
+
+    async def quote(self) -> dict[int, int]:
+        self._medians = {pair: await self.oracle.median(pair) for pair in self.pairs}
+        return {pair: to_scale(m) for pair, m in self._medians.items() if m.price}
+
+    async def sign(self) -> list[SignedPrice]:
         if not self._synced:
-            await self.clock.resync(self.pairs)
+            await self.clock.resync(self.names)
             self._synced = True
+        if not self._medians:
+            await self.quote()
         now = await self.clock.block_time()
         updates: list[SignedPrice] = []
-        for name in self.pairs:
-            pair = pair_id(name)
-            median = await self.oracle.median(pair)
+        for pair, median in self._medians.items():
+            if not median.price:
+                continue
             ts = self.clock.stamp(pair, now)
             updates += [p.sign(pair, median.price, ts) for p in self.publishers]
         return updates
+
+    async def __call__(self) -> list[SignedPrice]:
+        """A fresh bundle at the current medians (quote, then sign)."""
+        await self.quote()
+        return await self.sign()

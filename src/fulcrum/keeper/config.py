@@ -14,6 +14,9 @@ from typing import Any
 from fulcrum.errors import ConfigError
 from fulcrum.keeper.batch import GasModel, TxLimits
 
+#: Starknet's STRK fee token (the same address on mainnet, Sepolia and devnet).
+STRK = "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d"
+
 
 @dataclass(frozen=True)
 class KeeperConfig:
@@ -26,14 +29,20 @@ class KeeperConfig:
     takeover_ticks: int = 0  # also take another partition's account unhealthy this many ticks (0: never)
     chunk_size: int = 1000  # get_events page size (starknet-py's default is 1)
     blocks_per_sync: int = 10_000  # block range fetched and applied at once
-    checkpoint: str = "out/keeper/checkpoint.json"  # empty: no checkpoint
+    checkpoint: str = "out/keeper/checkpoint.sqlite"  # empty: no checkpoint
     checkpoint_every: float = 10.0  # seconds
     dry_run: bool = False  # scan and plan, submit nothing
     max_batch: int = 0  # most accounts per transaction (0: only the limits decide)
     rounds: int = 4  # per tick: re-scan and step again accounts a partial liquidation left unhealthy
-    retries: int = 3  # per batch, transient errors only
-    backoff: float = 0.5  # seconds, doubled per retry
+    retries: int = 3  # per batch: transient (429, 5xx, timeouts) and nonce errors
+    backoff: float = 0.5  # seconds, doubled per retry, plus up to as much jitter
     max_backoff: float = 30.0
+    cooldown_ticks: int = 5  # an account rejected alone is skipped this many ticks (doubling per rejection)
+    fee_cap: float = 0.0  # most fee one transaction may commit to [fee tokens] (0: no cap)
+    fee_token: str = STRK  # the token fees are paid in (its balance is a metric)
+    min_fee_balance: float = 10.0  # below this [fee tokens]: warning and fulcrum_keeper_fee_balance_low
+    reconcile_every: int = 30  # every N ticks, check a sample of accounts against the engine (0: never)
+    reconcile_sample: int = 8
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # Prometheus /metrics and /health; 0: off
     watchdog: float = 60.0  # /health fails when no tick succeeded for this long
@@ -46,8 +55,14 @@ class KeeperConfig:
             raise ConfigError(f"partition {self.partition} is not within 0..{self.partitions - 1}")
         if self.interval <= 0 or self.chunk_size < 1 or self.blocks_per_sync < 1:
             raise ConfigError("interval, chunk_size and blocks_per_sync must be positive")
-        if self.retries < 0 or self.max_batch < 0 or self.takeover_ticks < 0:
-            raise ConfigError("retries, max_batch and takeover_ticks must be >= 0")
+        if min(self.retries, self.max_batch, self.takeover_ticks, self.cooldown_ticks) < 0:
+            raise ConfigError("retries, max_batch, takeover_ticks and cooldown_ticks must be >= 0")
+        if min(self.reconcile_every, self.reconcile_sample) < 0 or self.fee_cap < 0 or self.min_fee_balance < 0:
+            raise ConfigError("reconcile_every, reconcile_sample, fee_cap and min_fee_balance must be >= 0")
+        try:
+            int(self.fee_token, 16)
+        except ValueError:
+            raise ConfigError(f"fee_token: {self.fee_token!r} is not a hex address") from None
         if self.rounds < 1:
             raise ConfigError("rounds must be >= 1")
         if not 0 < self.limits.safety <= 1:
@@ -56,6 +71,10 @@ class KeeperConfig:
     def with_overrides(self, **overrides: Any) -> KeeperConfig:
         """The config with the given fields replaced (None leaves a field as it is)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def fee_cap_fri(self) -> int | None:
+        return int(self.fee_cap * 10**18) if self.fee_cap else None
 
     @property
     def checkpoint_path(self) -> Path | None:

@@ -4,8 +4,9 @@ Events are fetched with an explicit page size (starknet-py's default is one even
 range at a time; a range is applied only once all its pages arrived, and the view's block advances with it,
 so a failure mid-range loses nothing and applies nothing twice.
 
-A checkpoint records the engine's address and the hash of its last block: one of another engine, or of a
-chain that no longer has that block (devnet restarted, reorg), is set aside and the view rebuilt from
+A checkpoint (:class:`~fulcrum.keeper.checkpoint.Checkpoint`, SQLite, written incrementally) records the
+engine's address and the hash of its last block: one of another engine, of a chain that no longer has that
+block (devnet restarted, reorg), or one that does not decode, is set aside and the view rebuilt from
 block 0, which is always correct.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from starknet_py.net.full_node_client import FullNodeClient
 
 from fulcrum.events import fetch_events
+from fulcrum.keeper.checkpoint import Checkpoint, CheckpointError
 from fulcrum.keeper.state import INDEXED, EngineView
 from fulcrum.tx import FAILURES, translate
 
@@ -47,7 +49,9 @@ class EventIndexer:
         self._verified = view is None
         self.chunk_size = chunk_size
         self.blocks_per_sync = blocks_per_sync
-        self.checkpoint = checkpoint
+        self.checkpoint = Checkpoint(checkpoint) if checkpoint is not None else None
+        if view is None and self.checkpoint is not None:
+            self.checkpoint.clear()  # a new view: nothing of an earlier one may survive in the file
         self.checkpoint_every = checkpoint_every
         self._saved_at = 0.0
 
@@ -58,13 +62,15 @@ class EventIndexer:
         """An indexer continuing from `checkpoint` if it exists, else from block 0."""
         view = None
         if checkpoint is not None and checkpoint.exists():
-            view = EngineView.load(checkpoint)
-            log.info(
-                "resuming from checkpoint %s at block %d (%d accounts)",
-                checkpoint,
-                view.block,
-                len(view.accounts),
-            )
+            try:
+                view = Checkpoint(checkpoint).load()
+            except CheckpointError as exc:
+                log.warning("%s: rebuilding from block 0", exc)
+            else:
+                log.info(
+                    "resuming from checkpoint %s at block %d (%d accounts)",
+                    checkpoint, view.block, len(view.accounts),
+                )  # fmt: skip
         return cls(client, margin, view, checkpoint=checkpoint, **kwargs)  # type: ignore[arg-type]
 
     async def latest_block(self) -> int:
@@ -83,7 +89,7 @@ class EventIndexer:
         try:
             block = await self.client.get_block_with_tx_hashes(block_number=number)
         except ClientError as exc:
-            if "not found" in str(exc).lower():
+            if exc.code in (24, "24"):  # BLOCK_NOT_FOUND
                 return None
             raise translate(exc) from exc
         except FAILURES as exc:
@@ -95,8 +101,14 @@ class EventIndexer:
         view = self.view
         if view.block >= 0 and view.block_hash and await self._block_hash(view.block) != view.block_hash:
             log.warning("checkpoint block %d is not on this chain: rebuilding from block 0", view.block)
-            self.view = EngineView(margin=self.margin)
+            self.reset()
         self._verified = True
+
+    def reset(self) -> None:
+        """Drops the view (and the checkpoint): the next sync rebuilds it from block 0."""
+        self.view = EngineView(margin=self.margin)
+        if self.checkpoint is not None:
+            self.checkpoint.clear()
 
     async def sync(self, to_block: int | None = None) -> int:
         """Applies every event up to `to_block` (default: the latest block); returns events applied."""
@@ -120,5 +132,5 @@ class EventIndexer:
             return
         if force or time.monotonic() - self._saved_at >= self.checkpoint_every:
             self.view.block_hash = await self._block_hash(self.view.block) or 0
-            self.view.save(self.checkpoint)
+            await self.checkpoint.save(self.view)
             self._saved_at = time.monotonic()

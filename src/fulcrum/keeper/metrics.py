@@ -27,7 +27,34 @@ class KeeperMetrics:
         self.outcomes = Counter("fulcrum_keeper_outcomes", "Per-account outcomes", ["status"], registry=r)
         self.l2_gas = Counter("fulcrum_keeper_l2_gas", "L2 gas spent", registry=r)
         self.reward = Counter("fulcrum_keeper_reward", "Quote earned [1.0 = one quote token]", registry=r)
-        self.retries = Counter("fulcrum_keeper_retries", "Transient-error retries", registry=r)
+        self.retries = Counter(
+            "fulcrum_keeper_retries", "Batch retries by the error that caused them", ["error"], registry=r
+        )
+        self.cooldowns = Counter(
+            "fulcrum_keeper_cooldowns", "Accounts put in cooldown after a rejection", registry=r
+        )
+        self.fees = Counter("fulcrum_keeper_fees", "Fees paid [1.0 = one fee token]", registry=r)
+        self.fee_balance = Gauge(
+            "fulcrum_keeper_fee_balance", "Fee-token balance of the keeper [1.0 = one token]", registry=r
+        )
+        self.fee_balance_low = Gauge(
+            "fulcrum_keeper_fee_balance_low", "1 while the fee balance is under the warning threshold",
+            registry=r,
+        )
+        self.halted = Gauge(
+            "fulcrum_keeper_halted", "1 while submission is halted (the signer cannot pay fees)", registry=r
+        )
+        self.oversized = Counter(
+            "fulcrum_keeper_oversized", "Accounts too large for one transaction (reported, not sent)",
+            registry=r,
+        )
+        self.reconciliations = Counter(
+            "fulcrum_keeper_reconciliations", "Sampled accounts checked against the engine's health view",
+            ["result"], registry=r,
+        )
+        self.checkpoint_seconds = Gauge(
+            "fulcrum_keeper_checkpoint_seconds", "Wall time of the last checkpoint write", registry=r
+        )
         self.last_success = Gauge(
             "fulcrum_keeper_last_success", "Unix time of the last good tick", registry=r
         )
@@ -48,7 +75,7 @@ class HealthServer:
     async def _health(self, _: web.Request) -> web.Response:
         status = dict(self.status())
         age = time.time() - status.get("last_success", 0)
-        healthy = age <= self.watchdog
+        healthy = age <= self.watchdog and not status.get("halted")
         status.update(healthy=healthy, last_success_age=round(age, 3))
         return web.json_response(status, status=200 if healthy else 503)
 

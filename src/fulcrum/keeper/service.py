@@ -1,41 +1,46 @@
 """The keeper: a long-running asyncio service that liquidates unhealthy accounts in gas-sized batches.
 
 Lifecycle (Drift's ``Bot``, pymaker's ``Lifecycle``): :meth:`Keeper.start` (metrics server),
-:meth:`Keeper.tick` (sync events -> scan -> plan -> submit), :meth:`Keeper.run` (ticks until a stop event;
-the tick in progress always drains), :meth:`Keeper.shutdown` (checkpoint, server). A tick never raises out
-of :meth:`run`: a transient failure (node unreachable) backs off and tries again; anything else is logged
-and counted.
+:meth:`Keeper.tick` (sync events -> fee balance -> scan -> plan -> submit -> reconcile), :meth:`Keeper.run`
+(ticks until a stop event; the tick in progress always drains), :meth:`Keeper.shutdown` (checkpoint,
+server). A tick never raises out of :meth:`run`: a transient failure (node unreachable) backs off and
+tries again; anything else is logged and counted.
+
+With a price source (:mod:`fulcrum.keeper.bundle`) the scan runs at the prices about to be signed and
+every transaction carries its own freshly signed bundle, so a stale feed does not stop liquidations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
+from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.account.base_account import BaseAccount
 from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 
 from fulcrum.errors import ContractError, FulcrumError, TransientError
-from fulcrum.keeper.batch import plan_batches
+from fulcrum.keeper.batch import fits_alone, plan_batches
+from fulcrum.keeper.bundle import PriceSource
 from fulcrum.keeper.config import KeeperConfig
 from fulcrum.keeper.indexer import EventIndexer
 from fulcrum.keeper.metrics import HealthServer, KeeperMetrics
 from fulcrum.keeper.scan import Candidate, HealthScanner, ScanResult
+from fulcrum.keeper.submit import Sender, SubmitPolicy, Submitter
 from fulcrum.liquidation import BatchReport, LiquidationClient, decode_batch, partition_of
 from fulcrum.margin import MarginClient
-from fulcrum.model import SCALE
-from fulcrum.oracle import OracleClient, SignedPrice
-from fulcrum.tx import latest_block_time, send
+from fulcrum.model import account_health, pending_index
+from fulcrum.oracle import OracleClient
+from fulcrum.tx import FAILURES, latest_block_time, send, translate
 
 log = logging.getLogger("fulcrum.keeper")
-
-PriceBundle = Callable[[], Awaitable[list[SignedPrice]]]
 
 
 @dataclass
@@ -49,6 +54,9 @@ class TickReport:
     planned: list[list[int]]  # accounts per planned batch
     reports: list[BatchReport] = field(default_factory=list)  # submitted batches
     seconds: float = 0.0
+    oversized: list[int] = field(default_factory=list)  # too large for one transaction: reported, not sent
+    cooling: list[int] = field(default_factory=list)  # skipped: rejected recently
+    attempts: int = 0  # transactions prepared this tick (each with its own signed bundle)
 
     @property
     def liquidated(self) -> list[int]:
@@ -68,15 +76,18 @@ class Keeper:
         margin: MarginClient,
         *,
         oracle: OracleClient | None = None,
-        bundle: PriceBundle | None = None,
+        source: PriceSource | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
+        sender: Sender | None = None,
     ):
+        if source is not None and oracle is None:
+            raise ValueError("a price source needs the oracle to submit its bundles to")
         self.config = config
         self.margin = margin
         self.account: BaseAccount = margin.account
         self.liquidation = LiquidationClient(margin)
         self.oracle = oracle
-        self.bundle = bundle  # fresh signed prices to submit ahead of each batch (needs `oracle`)
+        self.source = source  # signed prices: the scan's prices and a fresh bundle ahead of each transaction
         self.on_tick = on_tick
         self.indexer = EventIndexer.resume(
             cast(FullNodeClient, self.account.client), margin.address, config.checkpoint_path, chunk_size=config.chunk_size,
@@ -85,10 +96,18 @@ class Keeper:
         self.scanner = HealthScanner(self.indexer.view, config.tolerance)
         self.metrics = KeeperMetrics()
         self.server = HealthServer(self.metrics, self.status, config.watchdog)
-        self.nonce: int | None = None
+        policy = SubmitPolicy(
+            config.retries, config.backoff, config.max_backoff, config.cooldown_ticks, config.fee_cap_fri
+        )
+        self.submitter = Submitter(
+            sender or self._send, self._read_nonce, self._calls_for,
+            lambda tx: decode_batch(tx, margin.address), self.metrics, policy,
+        )  # fmt: skip
         self.ticks = 0
         self.last_success = 0.0
         self.unhealthy_since: dict[int, int] = {}  # other partitions' accounts -> first tick seen
+        self._halt_balance: int | None = None  # fee balance when submission halted
+        self._rng = random.Random()
         self._lock = asyncio.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -113,7 +132,7 @@ class Keeper:
         return {
             "last_success": self.last_success, "ticks": self.ticks, "block": view.block,
             "accounts": len(view.accounts), "partition": f"{self.config.partition}/{self.config.partitions}",
-            "dry_run": self.config.dry_run,
+            "dry_run": self.config.dry_run, "halted": self.submitter.halted,
         }  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -128,6 +147,7 @@ class Keeper:
                 except TransientError as exc:
                     self.metrics.tick_errors.labels("transient").inc()
                     delay = min(max(delay * 2, self.config.backoff), self.config.max_backoff)
+                    delay *= 1 + self._rng.random() / 2  # jitter: keepers behind one node do not resync in step
                     log.warning("tick failed, retrying in %.1fs: %s", delay, exc)
                 except FulcrumError as exc:
                     self.metrics.tick_errors.labels(type(exc).__name__).inc()
@@ -142,10 +162,80 @@ class Keeper:
         finally:
             await self.shutdown()
 
+    # --- the node -------------------------------------------------------------------------------------
+    async def _send(self, calls: list[Call], nonce: int, fee_cap: int | None) -> Any:
+        return await send(self.account, calls, nonce=nonce, fee_cap=fee_cap)
+
+    async def _read_nonce(self) -> int:
+        try:
+            return int(await self.account.get_nonce())
+        except FAILURES as exc:
+            raise translate(exc) from exc
+
+    async def _calls_for(self, accounts: list[int]) -> list[Call]:
+        """The calls of one transaction: a freshly signed bundle (with a source), then the batch."""
+        calls: list[Call] = []
+        if self.source is not None and self.oracle is not None:
+            calls.append(self.oracle.submit_call(await self.source.sign()))
+        calls.append(self.liquidation.batch_call(accounts))
+        return calls
+
+    async def fee_balance(self) -> int:
+        """The keeper's balance of the fee token [fri]."""
+        call = Call(
+            to_addr=int(self.config.fee_token, 16),
+            selector=get_selector_from_name("balance_of"),
+            calldata=[self.account.address],
+        )
+        try:
+            low, high = (await self.account.client.call_contract(call, block_number="latest"))[:2]
+        except FAILURES as exc:
+            raise translate(exc) from exc
+        return int(low) + (int(high) << 128)
+
+    async def _check_fee_balance(self) -> None:
+        """Fee-balance metrics; a halted submitter resumes once the balance has grown."""
+        m = self.metrics
+        try:
+            balance = await self.fee_balance()
+        except TransientError:
+            raise
+        except FulcrumError as exc:
+            log.warning("fee balance unreadable: %s", exc)
+            return
+        m.fee_balance.set(balance / 10**18)
+        low = balance < self.config.min_fee_balance * 10**18
+        m.fee_balance_low.set(int(low))
+        if low:
+            log.warning("fee balance %.4f is under %.4f", balance / 10**18, self.config.min_fee_balance)
+        if self.submitter.halted:
+            if self._halt_balance is None:
+                self._halt_balance = balance
+            elif balance > self._halt_balance:
+                log.info("fee balance grew to %.4f: submission resumes", balance / 10**18)
+                self.submitter.halted, self._halt_balance = "", None
+        m.halted.set(int(bool(self.submitter.halted)))
+
     # --- one tick -------------------------------------------------------------------------------------
     async def prices(self) -> dict[int, int]:
-        """The engine's guarded price [SCALE] of every pair a health check reads."""
-        return {pair: await self.margin.price(pair) for pair in sorted(self.indexer.view.pairs())}
+        """Price [SCALE] of every pair a health check reads: the source's quote where it has one (the
+        prices about to be signed), else the engine's guarded price."""
+        quoted = await self.source.quote() if self.source is not None else {}
+        return {
+            pair: quoted[pair] if pair in quoted else await self.margin.price(pair)
+            for pair in sorted(self.indexer.view.pairs())
+        }
+
+    async def scan(self) -> ScanResult:
+        """Sync, then the health of every indexed account (no submission)."""
+        await self.indexer.sync()
+        view = self.indexer.view
+        if self.scanner.view is not view:  # a checkpoint set aside, or a reconciliation rebuilt it
+            self.scanner = HealthScanner(view, self.config.tolerance)
+        if not view.markets:
+            return _empty_scan()
+        now = await latest_block_time(self.account.client)
+        return self.scanner.scan(await self.prices(), now)
 
     def select(self, unhealthy: list[Candidate]) -> list[Candidate]:
         """This keeper's share: its partition, plus others' accounts left unhealthy for `takeover_ticks`."""
@@ -162,6 +252,24 @@ class Keeper:
         self.unhealthy_since = {a: t for a, t in self.unhealthy_since.items() if a in seen}
         return mine
 
+    def _admit(self, candidates: list[Candidate], report: TickReport) -> list[Candidate]:
+        """Drops accounts in cooldown and accounts too large for any transaction (reported)."""
+        bundled = self.source.size if self.source is not None else 0
+        out = []
+        for c in candidates:
+            if self.submitter.cooling(c.account, self.ticks):
+                report.cooling.append(c.account)
+            elif not fits_alone(c, self.config.gas, self.config.limits, bundled):
+                report.oversized.append(c.account)
+                self.metrics.oversized.inc()
+                log.error(
+                    "account %#x (%d positions, %d assets) is too large for one transaction: not submitted",
+                    c.account, c.positions, c.assets,
+                )  # fmt: skip
+            else:
+                out.append(c)
+        return out
+
     async def tick(self) -> TickReport:
         """One pass: sync events, scan, plan, submit. A partial step may leave an account below
         maintenance (close factor, penalty): up to `rounds` follow-up rounds re-scan the accounts this
@@ -169,38 +277,94 @@ class Keeper:
         async with self._lock:
             started = time.perf_counter()
             self.ticks += 1
-            applied = await self.indexer.sync()
+            attempts = self.submitter.attempts
+            events = self.indexer.view.events_applied
+            if not self.config.dry_run:
+                await self._check_fee_balance()
+            scan = await self.scan()
             view = self.indexer.view
-            if self.scanner.view is not view:  # a checkpoint set aside: the rebuilt view
-                self.scanner = HealthScanner(view, self.config.tolerance)
-            now = await latest_block_time(self.account.client)
-            prices = await self.prices() if view.markets else {}
-            scan = self.scanner.scan(prices, now) if view.markets else _empty_scan()
-            mine = self.select(scan.candidates)
-            report = TickReport(self.ticks, view.block, now, scan, scan.candidates, mine, [])
+            report = TickReport(self.ticks, view.block, 0, scan, scan.candidates, [], [])
+            mine = self._admit(self.select(scan.candidates), report)
+            report.mine = mine
             for round_ in range(self.config.rounds):
-                bundled = await self.bundle() if self.bundle and mine else []
-                batches = plan_batches(
-                    mine, self.config.gas, self.config.limits, len(bundled), self.config.max_batch or None
-                )
-                report.planned += [[c.account for c in b] for b in batches]
-                if self.config.dry_run or not batches:
-                    break
-                stepped = set()
-                for batch in batches:
-                    for r in await self.submit([c.account for c in batch], bundled):
-                        report.reports.append(r)
-                        stepped |= {o.account for o in r.outcomes if o.liquidated}
-                await self.indexer.sync()  # our own liquidations, before the next scan
+                stepped = await self._round(mine, report)
                 if not stepped or round_ + 1 == self.config.rounds:
                     break
-                again = self.scanner.scan(prices, await latest_block_time(self.account.client))
-                mine = [c for c in again.candidates if c.account in stepped]
+                again = await self.scan()
+                mine = self._admit([c for c in again.candidates if c.account in stepped], report)
+            report.block_time = await latest_block_time(self.account.client)
+            await self._maybe_reconcile()
+            report.attempts = self.submitter.attempts - attempts
             report.seconds = time.perf_counter() - started
-            self._record(report, applied)
+            self._record(report, max(self.indexer.view.events_applied - events, 0))
             if self.on_tick:
                 self.on_tick(report)
             return report
+
+    async def _round(self, mine: list[Candidate], report: TickReport) -> set[int]:
+        """Plans and submits one round; returns the accounts it stepped."""
+        bundled = self.source.size if self.source is not None else 0
+        batches = plan_batches(mine, self.config.gas, self.config.limits, bundled, self.config.max_batch or None)
+        report.planned += [[c.account for c in b] for b in batches]
+        if self.config.dry_run or not batches:
+            return set()
+        stepped: set[int] = set()
+        for batch in batches:
+            if self.submitter.halted:
+                log.error("submission halted (%s): %d batches not sent", self.submitter.halted, len(batches))
+                break
+            try:
+                sent = await self.submitter.submit([c.account for c in batch], self.ticks)
+            except TransientError:
+                raise
+            except Exception:  # one batch's failure never ends the tick for the others
+                self.metrics.tick_errors.labels("batch").inc()
+                log.exception("batch of %d failed", len(batch))
+                continue
+            for r in sent:
+                report.reports.append(r)
+                stepped |= {o.account for o in r.outcomes if o.liquidated}
+        return stepped
+
+    # --- reconciliation -------------------------------------------------------------------------------
+    async def _maybe_reconcile(self) -> None:
+        every = self.config.reconcile_every
+        if every and self.ticks % every == 0 and self.config.reconcile_sample:
+            await self.reconcile(self.config.reconcile_sample)
+
+    async def reconcile(self, sample: int) -> int:
+        """Checks `sample` random accounts: the exact model on the view at its block against the engine's
+        `health` view at the same block. A mismatch rebuilds the view from block 0. Returns mismatches
+        (0 also when the feed was stale at that block: nothing to compare against)."""
+        view = self.indexer.view
+        if not view.accounts or not view.markets or view.block < 0:
+            return 0
+        block = view.block
+        try:
+            prices = {pair: await self.margin.price(pair, block=block) for pair in view.pairs()}
+        except ContractError:
+            self.metrics.reconciliations.labels("skipped").inc()
+            return 0
+        header = await self.account.client.get_block_with_tx_hashes(block_number=block)
+        now = int(header.timestamp)
+        indices = {
+            m: pending_index(view.market_state(m), p, prices[p.pair_id], now) for m, p in view.markets.items()
+        }
+        mismatched = []
+        for address in self._rng.sample(sorted(view.accounts), min(sample, len(view.accounts))):
+            s = view.accounts[address]
+            mine = account_health(s.collateral, view.assets, s.quote, s.positions, view.markets, prices, indices)
+            if mine != await self.margin.health(address, block=block):
+                mismatched.append(address)
+        self.metrics.reconciliations.labels("ok").inc(min(sample, len(view.accounts)) - len(mismatched))
+        if mismatched:
+            self.metrics.reconciliations.labels("mismatch").inc(len(mismatched))
+            log.warning(
+                "view differs from the engine at block %d for %s: rebuilding from block 0",
+                block, [hex(a) for a in mismatched],
+            )  # fmt: skip
+            self.indexer.reset()
+        return len(mismatched)
 
     def _record(self, report: TickReport, applied: int) -> None:
         m, view = self.metrics, self.indexer.view
@@ -211,63 +375,25 @@ class Keeper:
         m.block.set(view.block)
         m.events.inc(applied)
         m.unhealthy.set(len(report.unhealthy))
+        if self.indexer.checkpoint is not None:
+            m.checkpoint_seconds.set(self.indexer.checkpoint.last_seconds)
         self.last_success = time.time()
         m.last_success.set(self.last_success)
-        log.info(
-            "tick=%d block=%d accounts=%d events=%d unhealthy=%d mine=%d batches=%d liquidated=%d steps=%d "
-            "scan_ms=%.1f tick_ms=%.1f dry_run=%s",
-            report.tick, view.block, len(view.accounts), applied, len(report.unhealthy), len(report.mine),
-            len(report.planned), len(report.liquidated), report.steps, report.scan.seconds * 1e3, report.seconds * 1e3,
-            self.config.dry_run,
-        )  # fmt: skip
+        fields = {
+            "tick": report.tick, "block": view.block, "accounts": len(view.accounts), "events": applied,
+            "unhealthy": len(report.unhealthy), "mine": len(report.mine), "batches": len(report.planned),
+            "txs": report.attempts, "liquidated": len(report.liquidated), "steps": report.steps,
+            "oversized": len(report.oversized), "cooling": len(report.cooling),
+            "scan_ms": round(report.scan.seconds * 1e3, 1), "tick_ms": round(report.seconds * 1e3, 1),
+            "dry_run": self.config.dry_run, "halted": bool(self.submitter.halted),
+        }  # fmt: skip
+        log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields})
         if self.config.dry_run and report.planned:
             log.info("dry run: would submit %s", [[hex(a) for a in b] for b in report.planned])
 
-    async def submit(self, accounts: list[int], bundled: list[SignedPrice]) -> list[BatchReport]:
-        """Sends one batch: transient errors are retried with backoff at a re-read nonce; a batch the
-        engine rejects is split in halves to isolate the cause."""
-        calls: list[Call] = []
-        if bundled and self.oracle is not None:
-            calls.append(self.oracle.submit_call(bundled))
-        calls.append(self.liquidation.batch_call(accounts))
-        delay = self.config.backoff
-        for attempt in range(self.config.retries + 1):
-            try:
-                nonce = self.nonce if self.nonce is not None else int(await self.account.get_nonce())
-                tx = await send(self.account, calls, nonce=nonce)
-            except TransientError:
-                self.nonce = None
-                if attempt == self.config.retries:
-                    self.metrics.batches.labels("failed").inc()
-                    raise
-                self.metrics.retries.inc()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.max_backoff)
-                continue
-            except ContractError as exc:
-                self.nonce = None
-                if "nonce" in str(exc).lower() and attempt < self.config.retries:
-                    self.metrics.retries.inc()
-                    continue
-                self.metrics.batches.labels("rejected").inc()
-                if len(accounts) > 1:
-                    half = len(accounts) // 2
-                    log.warning("batch of %d rejected (%s), splitting", len(accounts), exc)
-                    return [
-                        *await self.submit(accounts[:half], bundled),
-                        *await self.submit(accounts[half:], bundled),
-                    ]
-                log.error("liquidation of %#x rejected: %s: %s", accounts[0], type(exc).__name__, exc)
-                return []
-            self.nonce = nonce + 1
-            report = decode_batch(tx, self.margin.address)
-            self.metrics.batches.labels("ok").inc()
-            self.metrics.l2_gas.inc(tx.l2_gas)
-            self.metrics.reward.inc(report.reward / SCALE)
-            for outcome in report.outcomes:
-                self.metrics.outcomes.labels(str(outcome.status)).inc()
-            return [report]
-        return []
+    async def submit(self, accounts: list[int]) -> list[BatchReport]:
+        """Sends one batch now (see :class:`~fulcrum.keeper.submit.Submitter`)."""
+        return await self.submitter.submit(accounts, self.ticks)
 
 
 def _empty_scan() -> ScanResult:

@@ -11,15 +11,13 @@ Every state change a health check depends on is in an event, so the view is exac
   open interest summed from the positions;
 - assets: ``AssetAdded``; an asset deposited but never added is the quote token.
 
-The view serialises to JSON (the keeper's checkpoint) with the last block it has fully applied.
+The view serialises to JSON (:meth:`EngineView.to_json`), and the keeper's checkpoint
+(:mod:`fulcrum.keeper.checkpoint`) stores it incrementally with the last block it has fully applied.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from starknet_py.hash.selector import get_selector_from_name
@@ -83,6 +81,8 @@ class EngineView:
     events_applied: int = 0
     #: accounts changed since the scanner last took them (not persisted: a restart rescans everything)
     dirty: set[int] = field(default_factory=set)
+    #: accounts changed since the checkpoint last wrote them
+    unsaved: set[int] = field(default_factory=set)
 
     # --- derived --------------------------------------------------------------------------------------
     def market_state(self, market: int) -> MarketState:
@@ -100,6 +100,7 @@ class EngineView:
     # --- events ---------------------------------------------------------------------------------------
     def account(self, address: int) -> AccountState:
         self.dirty.add(address)
+        self.unsaved.add(address)
         return self.accounts.setdefault(address, AccountState())
 
     def apply(self, keys: list[int], data: list[int]) -> None:
@@ -143,29 +144,42 @@ class EngineView:
             return
         self.events_applied += 1
 
-    # --- checkpoint -----------------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        def pos(p: Position) -> list[str]:
-            return [str(p.size), str(p.cost), str(p.funding_index)]
-
+    # --- serialisation (the checkpoint stores the header and each account separately) ------------------
+    def header_json(self) -> dict[str, Any]:
+        """Everything but the accounts: block, engine, assets, markets, books."""
         return {
             "block": self.block, "margin": hex(self.margin), "block_hash": hex(self.block_hash),
             "events_applied": self.events_applied,
             "assets": {hex(k): [hex(v.pair_id), str(v.weight), str(v.cap)] for k, v in self.assets.items()},
             "markets": {hex(k): [hex(v.pair_id), *map(str, list(vars(v).values())[1:])] for k, v in self.markets.items()},
             "books": {hex(k): [str(x) for x in vars(b).values()] for k, b in self.books.items()},
-            "accounts": {
-                hex(a): {
-                    "collateral": {hex(k): str(v) for k, v in s.collateral.items()},
-                    "quote": str(s.quote),
-                    "positions": {hex(m): pos(p) for m, p in s.positions.items()},
-                }
-                for a, s in self.accounts.items()
-            },
         }  # fmt: skip
+
+    @staticmethod
+    def account_json(s: AccountState) -> dict[str, Any]:
+        return {
+            "collateral": {hex(k): str(v) for k, v in s.collateral.items()},
+            "quote": str(s.quote),
+            "positions": {
+                hex(m): [str(p.size), str(p.cost), str(p.funding_index)] for m, p in s.positions.items()
+            },
+        }
+
+    @staticmethod
+    def account_from_json(s: dict[str, Any]) -> AccountState:
+        return AccountState(
+            {int(k, 16): int(v) for k, v in s["collateral"].items()},
+            int(s["quote"]),
+            {int(m, 16): Position(*(int(x) for x in p)) for m, p in s["positions"].items()},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        accounts = {hex(a): self.account_json(s) for a, s in self.accounts.items()}
+        return {**self.header_json(), "accounts": accounts}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> EngineView:
+        """The inverse of :meth:`to_json`; raises KeyError/ValueError/TypeError on a malformed document."""
         view = cls(
             block=int(raw["block"]),
             margin=int(raw.get("margin", "0x0"), 16),
@@ -180,22 +194,6 @@ class EngineView:
             for k, v in raw["markets"].items()
         }
         view.books = {int(k, 16): MarketBook(*(int(x) for x in v)) for k, v in raw["books"].items()}
-        for address, s in raw["accounts"].items():
-            view.accounts[int(address, 16)] = AccountState(
-                {int(k, 16): int(v) for k, v in s["collateral"].items()},
-                int(s["quote"]),
-                {int(m, 16): Position(*(int(x) for x in p)) for m, p in s["positions"].items()},
-            )
+        view.accounts = {int(a, 16): cls.account_from_json(s) for a, s in raw["accounts"].items()}
         view.dirty = set(view.accounts)
-        return view  # fmt: skip
-
-    def save(self, path: Path) -> None:
-        """Writes the checkpoint atomically (a crash mid-write leaves the previous one)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json()))
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> EngineView:
-        return cls.from_json(json.loads(path.read_text()))
+        return view

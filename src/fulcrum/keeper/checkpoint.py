@@ -1,0 +1,99 @@
+"""The keeper's checkpoint: an SQLite file written incrementally, never blocking the event loop for long.
+
+One row holds the view's header (block, engine, block hash, assets, markets, books) and one row each
+account. A save writes only the accounts changed since the previous one (``EngineView.unsaved``): the
+rows are serialised on the event loop in chunks of ``chunk`` accounts, yielding between chunks, then
+written in a worker thread in one transaction, so a crash mid-write leaves the previous checkpoint whole.
+The view must not change during a save: the keeper saves from inside its tick, which holds its lock.
+
+A file that is not a checkpoint, or one that does not decode, raises :class:`CheckpointError`; the keeper
+then rebuilds its view from block 0, which is always correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from fulcrum.errors import FulcrumError
+from fulcrum.keeper.state import EngineView
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS header (id INTEGER PRIMARY KEY CHECK (id = 0), body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (address TEXT PRIMARY KEY, body TEXT NOT NULL);
+"""
+
+
+class CheckpointError(FulcrumError):
+    """A checkpoint file exists but cannot be read as one."""
+
+
+class Checkpoint:
+    def __init__(self, path: Path, chunk: int = 2_000):
+        self.path = path
+        self.chunk = chunk
+        self.last_seconds = 0.0
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=5.0)
+        db.executescript(SCHEMA)
+        return db
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self) -> EngineView:
+        """The saved view (every account marked for the scanner, none unsaved)."""
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                row = db.execute("SELECT body FROM header WHERE id = 0").fetchone()
+                if row is None:
+                    raise CheckpointError(f"checkpoint {self.path} has no header")
+                raw: dict[str, Any] = json.loads(row[0])
+                raw["accounts"] = {
+                    address: json.loads(body) for address, body in db.execute("SELECT address, body FROM accounts")
+                }
+            finally:
+                db.close()
+            view = EngineView.from_json(raw)
+        except CheckpointError:
+            raise
+        except (sqlite3.Error, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise CheckpointError(f"checkpoint {self.path} is unreadable: {type(exc).__name__}: {exc}") from exc
+        view.unsaved = set()
+        return view
+
+    async def save(self, view: EngineView) -> int:
+        """Writes the header and the accounts changed since the last save; returns accounts written."""
+        started = time.perf_counter()
+        changed = [a for a in view.unsaved if a in view.accounts]
+        rows: list[tuple[str, str]] = []
+        for i in range(0, len(changed), self.chunk):
+            rows += [
+                (hex(a), json.dumps(EngineView.account_json(view.accounts[a]))) for a in changed[i : i + self.chunk]
+            ]
+            await asyncio.sleep(0)  # let the loop breathe between chunks
+        header = json.dumps(view.header_json())
+        await asyncio.to_thread(self._write, header, rows)
+        view.unsaved.difference_update(changed)
+        self.last_seconds = time.perf_counter() - started
+        return len(rows)
+
+    def _write(self, header: str, rows: list[tuple[str, str]]) -> None:
+        db = self._connect()
+        try:
+            with db:  # one transaction
+                db.executemany("INSERT OR REPLACE INTO accounts (address, body) VALUES (?, ?)", rows)
+                db.execute("INSERT OR REPLACE INTO header (id, body) VALUES (0, ?)", (header,))
+        finally:
+            db.close()
+
+    def clear(self) -> None:
+        """Forgets everything saved (a view rebuilt from block 0 starts a new checkpoint)."""
+        self.path.unlink(missing_ok=True)

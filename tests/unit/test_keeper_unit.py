@@ -1,0 +1,372 @@
+"""The keeper without a devnet: batch planning, the float screen against the exact model, the view's
+serialisation and checkpoint, error classification, and the submit path against a scripted fake node."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import itertools
+import json
+import logging
+import random
+import sys
+from collections.abc import Awaitable
+from dataclasses import fields, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from starknet_py.net.client_errors import ClientError
+from starknet_py.transaction_errors import TransactionNotReceivedError
+
+from fulcrum.errors import (
+    FeeBalanceError,
+    FeeCapExceeded,
+    InsufficientMargin,
+    NodeError,
+    NonceError,
+    TransientError,
+    UnknownContractError,
+)
+from fulcrum.keeper.batch import BatchTooLarge, GasModel, TxLimits, fits_alone, plan_batches
+from fulcrum.keeper.checkpoint import Checkpoint, CheckpointError
+from fulcrum.keeper.metrics import KeeperMetrics
+from fulcrum.keeper.scan import Candidate, HealthScanner
+from fulcrum.keeper.state import EngineView
+from fulcrum.keeper.submit import SubmitPolicy, Submitter
+from fulcrum.liquidation import BatchReport, Outcome
+from fulcrum.logs import LogfmtFormatter
+from fulcrum.model import FULL, AccountHealth, account_health
+from fulcrum.tx import TxResult, translate
+
+ROOT = Path(__file__).parents[2]
+
+
+def _bench() -> ModuleType:
+    """scripts/bench_keeper.py: its synthetic, event-built views."""
+    spec = importlib.util.spec_from_file_location("bench_keeper", ROOT / "scripts" / "bench_keeper.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_keeper"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[ModuleType, EngineView, list[int]]:
+    bench = _bench()
+    proto = bench.load_protocol()
+    accounts = bench.addresses(1_000, random.Random(7))
+    view = bench.build_view(1_000, np.random.default_rng(7), proto, accounts)
+    return bench, view, accounts
+
+
+def candidate(account: int, positions: int = 1, assets: int = 1) -> Candidate:
+    return Candidate(account, AccountHealth(*[0] * len(fields(AccountHealth))), positions, assets)
+
+
+# --- plan_batches ---------------------------------------------------------------------------------------
+def test_plan_batches_fills_every_bound_and_keeps_order() -> None:
+    model, limits = GasModel(), TxLimits()
+    rng = random.Random(3)
+    cands = [candidate(i, rng.randint(1, 4), rng.randint(0, 3)) for i in range(1, 400)]
+    for bundled in (0, 6):
+        batches = plan_batches(cands, model, limits, bundled)
+        assert [c for b in batches for c in b] == cands
+        assert len(batches) >= 3
+        for b in batches:
+            gas = model.fixed + sum(model.gas(c) for c in b)
+            events = model.fixed_events + bundled + sum(model.events(c) for c in b)
+            calldata = model.fixed_calldata + model.calldata_per_price * bundled + len(b)
+            assert gas <= limits.max_l2_gas * limits.safety
+            assert events <= limits.max_events * limits.safety
+            assert calldata <= limits.max_calldata * limits.safety
+        # each batch but the last is full: the next account would not have fitted
+        for b, nxt in itertools.pairwise(batches):
+            gas = model.fixed + sum(model.gas(c) for c in b) + model.gas(nxt[0])
+            events = model.fixed_events + bundled + sum(model.events(c) for c in b) + model.events(nxt[0])
+            assert gas > limits.max_l2_gas * limits.safety or events > limits.max_events * limits.safety
+    assert [len(b) for b in plan_batches(cands[:10], max_accounts=4)] == [4, 4, 2]
+    assert plan_batches([]) == []
+
+
+def test_execution_limit_is_starknets_one_billion() -> None:
+    assert TxLimits().max_l2_gas == 1_000_000_000
+    # a batch planned at the 0.8 safety margin never exceeds the real limit, whatever the account mix
+    batch = plan_batches([candidate(i, 2, 2) for i in range(1, 1000)])[0]
+    model = GasModel()
+    assert model.fixed + sum(model.gas(c) for c in batch) <= 1_000_000_000
+
+
+def test_an_account_too_large_for_any_transaction_is_reported_not_planned() -> None:
+    model = GasModel()
+    huge = candidate(0xBAD, positions=400, assets=0)
+    assert not fits_alone(huge, model)
+    assert fits_alone(candidate(1), model)
+    with pytest.raises(BatchTooLarge):
+        plan_batches([candidate(1), huge])
+
+
+# --- the float screen against the exact model ------------------------------------------------------------
+def test_scanner_equals_the_exact_model_on_1k_synthetic_accounts(
+    synthetic: tuple[ModuleType, EngineView, list[int]],
+) -> None:
+    bench, view, _ = synthetic
+    proto = bench.load_protocol()
+    scanner = HealthScanner(view, 1e-6)
+    eth = proto.weth.pair_id
+    for fall in (0.0, 0.2, 0.35):
+        prices = dict(proto.prices)
+        prices[eth] = proto.prices[eth] * round((1 - fall) * 10**6) // 10**6
+        now = bench.NOW + 600
+        result = scanner.scan(prices, now)
+        exact = {
+            a
+            for a, s in view.accounts.items()
+            if account_health(
+                s.collateral, view.assets, s.quote, s.positions, view.markets, prices, result.indices
+            ).below_maintenance
+        }
+        assert {c.account for c in result.candidates} == exact
+        factors = [c.health.health_factor for c in result.candidates]
+        assert factors == sorted(factors)
+        if fall == 0.35:
+            assert len(exact) > 50  # the crash makes the comparison meaningful
+
+
+# --- serialisation and the checkpoint -------------------------------------------------------------------
+def test_view_round_trips_through_json_and_the_checkpoint(
+    synthetic: tuple[ModuleType, EngineView, list[int]], tmp_path: Path
+) -> None:
+    _, view, accounts = synthetic
+    raw = view.to_json()
+    assert EngineView.from_json(json.loads(json.dumps(raw))).to_json() == raw
+    checkpoint = Checkpoint(tmp_path / "k.sqlite", chunk=100)
+    view.unsaved = set(view.accounts)
+    assert asyncio.run(checkpoint.save(view)) == len(view.accounts)
+    assert view.unsaved == set()
+    loaded = checkpoint.load()
+    assert loaded.to_json() == raw and loaded.dirty == set(loaded.accounts) and loaded.unsaved == set()
+    # incremental: only the changed account is written, and the file equals the view again
+    changed = accounts[5]
+    state = view.accounts[changed]
+    view.account(changed).quote = state.quote + 123
+    view.block += 1
+    assert asyncio.run(checkpoint.save(view)) == 1
+    assert checkpoint.load().to_json() == view.to_json()
+    view.account(changed).quote -= 123
+    view.block -= 1
+    view.unsaved = set()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{\"block\": 3}", b"", b"SQLite format 3\x00garbage" + b"\x00" * 200],
+    ids=["old-json", "empty", "truncated-sqlite"],
+)
+def test_a_corrupt_checkpoint_is_named_and_the_indexer_rebuilds(tmp_path: Path, content: bytes) -> None:
+    from fulcrum.keeper.indexer import EventIndexer
+
+    path = tmp_path / "k.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"k\.sqlite"):
+        Checkpoint(path).load()
+    indexer = EventIndexer.resume(None, 0x1234, path)  # type: ignore[arg-type]
+    assert indexer.view.block == -1 and indexer.view.accounts == {}
+    assert not path.exists()  # the unreadable file is set aside, never resumed
+
+
+def test_a_checkpoint_with_a_bad_account_row_is_corrupt(tmp_path: Path) -> None:
+    import sqlite3
+
+    view = EngineView(block=4, margin=0x99)
+    view.account(0x5).quote = 7
+    checkpoint = Checkpoint(tmp_path / "k.sqlite")
+    asyncio.run(checkpoint.save(view))
+    with sqlite3.connect(checkpoint.path) as db:
+        db.execute("UPDATE accounts SET body = '{\"quote\": \"x\"}'")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        checkpoint.load()
+
+
+# --- error classification -------------------------------------------------------------------------------
+def test_node_failures_are_classified_by_status_and_code_not_text() -> None:
+    cases: list[tuple[BaseException, type[Exception]]] = [
+        (ClientError("Too Many Requests", code="429"), TransientError),
+        (ClientError("bad gateway", code="502"), TransientError),
+        (ClientError("forbidden: insufficient margin", code="403"), NodeError),  # text does not matter
+        (ClientError("Invalid transaction nonce", code=52), NonceError),
+        (ClientError("nonce", code=54), FeeBalanceError),
+        (ClientError("x", code=53), FeeBalanceError),
+        (ClientError("Internal error", code=-32603), TransientError),
+        (ClientError("Transaction execution error: ('margin: insufficient margin')", code=41), InsufficientMargin),
+        (ClientError("Transaction execution error: something else", code=41), UnknownContractError),
+        (ClientError("Invalid params", code=-32602), NodeError),
+        (TransactionNotReceivedError(), TransientError),
+        (TimeoutError(), TransientError),
+    ]
+    for exc, expected in cases:
+        got = translate(exc)
+        assert type(got) is expected, (exc, got)
+    assert isinstance(translate(ClientError("x", code="429")), TransientError)
+    assert translate(ClientError("x", code="503")).status == 503  # type: ignore[attr-defined]
+
+
+# --- the submit path against a fake node ----------------------------------------------------------------
+class FakeNode:
+    """Answers each transaction with the next scripted failure (or executes it: every account FULL)."""
+
+    def __init__(self, script: list[BaseException | None] | None = None, reject: set[int] | None = None):
+        self.script = list(script or [])
+        self.reject = reject or set()  # accounts whose presence makes a batch revert
+        self.sent: list[tuple[list[Any], int]] = []
+        self.nonce = 10
+        self.nonce_reads = 0
+        self.bundles = 0
+
+    async def send(self, calls: list[Any], nonce: int, fee_cap: int | None) -> TxResult:
+        self.sent.append((calls, nonce))
+        failure = self.script.pop(0) if self.script else None
+        if failure is not None:
+            raise translate(failure) from failure  # what fulcrum.tx.send raises
+        accounts = calls[-1]
+        if self.reject & set(accounts):
+            raise InsufficientMargin("margin: insufficient margin (contract rejected the call)")
+        if nonce != self.nonce:
+            raise NonceError("invalid nonce (RPC 52)", status=52)
+        self.nonce += 1
+        return TxResult(len(self.sent), 1_000, 0, 0, [accounts], fee=10**15)
+
+    async def read_nonce(self) -> int:
+        self.nonce_reads += 1
+        return self.nonce
+
+    async def calls_for(self, accounts: list[int]) -> list[Any]:
+        self.bundles += 1
+        return [("bundle", self.bundles), list(accounts)]
+
+
+def submitter(node: FakeNode, **policy: Any) -> Submitter:
+    def decode(tx: TxResult) -> BatchReport:
+        (accounts,) = tx.events
+        return BatchReport(tx, [Outcome(a, FULL) for a in accounts], 0, 0, 0)
+
+    base = SubmitPolicy(retries=3, backoff=0.001, max_backoff=0.004, cooldown_ticks=2)
+    return Submitter(node.send, node.read_nonce, node.calls_for, decode, KeeperMetrics(), replace(base, **policy))
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    async def main() -> Any:
+        return await coro
+
+    return asyncio.run(main())
+
+
+def value(counter: Any) -> float:
+    return float(counter._value.get())
+
+
+def bundles_of(node: FakeNode) -> list[int]:
+    return [calls[0][1] for calls, _ in node.sent]
+
+
+def test_rate_limited_batch_is_retried_whole_with_a_fresh_bundle_each_time() -> None:
+    node = FakeNode([ClientError("slow down", code="429"), TransientError("HTTP 503", status=503)])
+    sub = submitter(node)
+    reports = run(sub.submit([1, 2, 3, 4]))
+    assert [o.account for r in reports for o in r.outcomes] == [1, 2, 3, 4]
+    assert len(node.sent) == 3 and all(calls[-1] == [1, 2, 3, 4] for calls, _ in node.sent)  # never split
+    assert bundles_of(node) == [1, 2, 3]  # a new bundle per attempt
+    assert value(sub.metrics.retries.labels("TransientError")) == 2
+    assert value(sub.metrics.batches.labels("rejected")) == 0
+
+
+def test_a_node_that_stays_away_fails_the_batch_without_splitting() -> None:
+    node = FakeNode([TransientError("HTTP 429", status=429)] * 10)
+    sub = submitter(node, retries=2)
+    with pytest.raises(TransientError):
+        run(sub.submit([1, 2, 3, 4]))
+    assert len(node.sent) == 3
+    assert value(sub.metrics.batches.labels("failed")) == 1 and sub.nonce is None
+
+
+def test_a_nonce_error_rereads_the_nonce_and_resends_at_once() -> None:
+    node = FakeNode()
+    sub = submitter(node)
+    sub.nonce = 3  # stale: another process used this account
+    reports = run(sub.submit([7]))
+    assert len(reports) == 1 and [n for _, n in node.sent] == [3, 10]
+    assert node.nonce_reads == 1 and sub.nonce == 11
+    run(sub.submit([8]))  # the tracked nonce is used: no read
+    assert node.nonce_reads == 1 and [n for _, n in node.sent][-1] == 11
+
+
+def test_a_rejected_account_is_isolated_by_halving_and_cooled_down() -> None:
+    node = FakeNode(reject={6})
+    sub = submitter(node)
+    reports = run(sub.submit(list(range(1, 9)), tick=10))
+    done = sorted(o.account for r in reports for o in r.outcomes)
+    assert done == [1, 2, 3, 4, 5, 7, 8]
+    assert len(set(bundles_of(node))) == len(node.sent)  # each half carried its own bundle
+    assert sub.cooling(6, 11) and sub.cooling(6, 12) and not sub.cooling(6, 13)
+    assert not sub.cooling(5, 11)
+    run(sub.submit([6], tick=13))  # rejected again: the cooldown doubles
+    assert sub.cooling(6, 17) and not sub.cooling(6, 18)
+    node.reject = set()
+    run(sub.submit([6], tick=18))  # goes through: the count resets
+    assert 6 not in sub.rejections
+    assert value(sub.metrics.cooldowns) == 2
+
+
+def test_an_empty_fee_balance_halts_submission() -> None:
+    node = FakeNode([FeeBalanceError("the signer cannot pay the fee (RPC 54)", status=54)])
+    sub = submitter(node)
+    assert run(sub.submit([1, 2])) == [] and "cannot pay" in sub.halted
+    assert run(sub.submit([3])) == [] and len(node.sent) == 1  # nothing more is sent
+    assert value(sub.metrics.batches.labels("halted")) == 1
+
+
+def test_a_fee_above_the_cap_splits_then_cools_the_account() -> None:
+    node = FakeNode([FeeCapExceeded("fee"), None, None])
+    sub = submitter(node)
+    reports = run(sub.submit([1, 2], tick=1))
+    assert sorted(o.account for r in reports for o in r.outcomes) == [1, 2]
+    node.script = [FeeCapExceeded("fee")]
+    assert run(sub.submit([3], tick=1)) == [] and sub.cooling(3, 2)
+
+
+def test_undecodable_events_do_not_escape() -> None:
+    node = FakeNode()
+    sub = submitter(node)
+    sub.decode = lambda tx: (_ for _ in ()).throw(ValueError("no BatchLiquidated event"))
+    assert run(sub.submit([1])) == []
+    assert value(sub.metrics.batches.labels("undecoded")) == 1
+
+
+# --- logs ------------------------------------------------------------------------------------------------
+def test_logfmt_lines_are_single_lines_with_fields() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LogfmtFormatter())
+    logger = logging.getLogger("fulcrum.test.logfmt")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("tick failed: %s", "node said\nno", extra={})
+        logger.info("tick", extra={"fields": {"tick": 3, "scan_ms": 1.5, "dry_run": False, "note": "a b"}})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("unexpected")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert lines[0].endswith('msg="tick failed: node said\\nno"') and "level=warning" in lines[0]
+    assert 'tick=3 scan_ms=1.5 dry_run=false note="a b"' in lines[1]
+    assert "exc=" in lines[2] and "ValueError: boom" in lines[2]
+
+
