@@ -68,7 +68,16 @@ class NonceError(NodeError):
 
 
 class FeeBalanceError(NodeError):
-    """The signer cannot pay the fee (RPC 53/54: insufficient resources or balance): stop submitting."""
+    """The signer's balance cannot pay the fee (RPC 54): stop submitting until it is topped up."""
+
+
+class ReceiptUnknown(FulcrumError):
+    """A transaction was sent (its nonce is used) but no receipt arrived: its outcome is unknown. Never
+    resent blindly: the accounts are re-scanned instead."""
+
+    def __init__(self, message: str, tx_hash: int) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
 
 
 class FeeCapExceeded(FulcrumError):

@@ -153,10 +153,13 @@ class PricePusher:
             updates += [p.sign(pair, raw, ts) for p in self.publishers[:publishers]]
         return updates
 
+    def peek(self, pair: int, now: int) -> int:
+        """The timestamp :meth:`stamp` would give `pair` at block time `now` (nothing recorded)."""
+        return max(now, self._last.get(pair, 0) + 1)
+
     def stamp(self, pair: int, now: int) -> int:
         """The timestamp to sign `pair` with at block time `now`: strictly after the last one signed."""
-        ts = max(now, self._last.get(pair, 0) + 1)
-        self._last[pair] = ts
+        ts = self._last[pair] = self.peek(pair, now)
         return ts
 
     async def push(self, prices: dict[str, float | int], publishers: int | None = None) -> TxResult:
@@ -169,10 +172,13 @@ class PricePusher:
             await self.resync(prices)
             return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
 
-    async def resync(self, pairs: Iterable[str]) -> None:
-        """Continues after the newest on-chain entry of these pairs by any of the publishers."""
+    async def resync(self, pairs: Iterable[str], forget: bool = False) -> None:
+        """Continues after the newest on-chain entry of these pairs by any of the publishers (with
+        `forget`, also forgets timestamps signed here that never reached the chain)."""
         for name in pairs:
             pair = pair_id(name)
+            if forget:
+                self._last.pop(pair, None)
             for publisher in self.publishers:
                 _, ts = await self.oracle.entry(pair, publisher.public_key)
                 self._last[pair] = max(self._last.get(pair, 0), ts)

@@ -19,6 +19,7 @@ from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call
 from starknet_py.net.http_client import ServerError
 from starknet_py.transaction_errors import TransactionNotReceivedError, TransactionRevertedError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from fulcrum.errors import (
     FeeBalanceError,
@@ -26,9 +27,9 @@ from fulcrum.errors import (
     FulcrumError,
     NodeError,
     NonceError,
+    ReceiptUnknown,
     TransientError,
     contract_error_from_message,
-    find_error_code,
 )
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,13 @@ FAILURES = (
 )
 
 #: Starknet JSON-RPC error codes (spec 0.10) by what a caller should do about them.
-RPC_CONTRACT = {10, 40, 41, 55}  # no trace / contract error / execution error / validation failure
+RPC_CONTRACT = {10, 40, 41}  # no trace / contract error / transaction execution error
 RPC_NONCE = {52}  # invalid transaction nonce
-RPC_FEE = {53, 54}  # insufficient resources for validate / insufficient account balance
-RPC_TRANSIENT = {1, 63, -32603}  # failed to receive the transaction / unexpected / internal error
+RPC_FEE = {54}  # insufficient account balance
+# failed to receive the transaction / insufficient resources for validate (gas prices rose since the
+# estimate: estimate again) / unexpected / internal error
+RPC_TRANSIENT = {1, 53, 63, -32603}
+# 55 (validation failure: the signer's own account refused) and anything unlisted: NodeError
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,8 @@ def translate(exc: BaseException) -> Exception:
 
     - transient (retry later): connection failures, timeouts, HTTP 408/429/5xx, RPC 1/63/-32603, a receipt
       that did not arrive, a malformed answer;
-    - :class:`NonceError` (RPC 52), :class:`FeeBalanceError` (RPC 53/54);
-    - a contract's rejection (RPC 10/40/41/55, a reverted receipt): the matching :class:`ContractError`;
+    - :class:`NonceError` (RPC 52), :class:`FeeBalanceError` (RPC 54);
+    - a contract's rejection (RPC 10/40/41, a reverted receipt): the matching :class:`ContractError`;
     - anything else the node refused: :class:`NodeError`.
     """
     if isinstance(exc, FulcrumError):
@@ -106,7 +110,7 @@ def translate(exc: BaseException) -> Exception:
             return FeeBalanceError(f"the signer cannot pay the fee (RPC {code}): {short}", status=code)
         if code in RPC_TRANSIENT:
             return TransientError(f"node error RPC {code}: {short}", status=code)
-        if code in RPC_CONTRACT or find_error_code(str(exc)) is not None:
+        if code in RPC_CONTRACT:
             return contract_error_from_message(str(exc))
         return NodeError(f"node refused the request (RPC {code}): {short}", status=code)
     if isinstance(exc, aiohttp.ClientError):
@@ -138,9 +142,9 @@ async def send(
         if fee_cap is not None and fee > fee_cap:
             raise FeeCapExceeded(f"estimated fee bound {fee} fri is above the cap of {fee_cap} fri")
         sent = await account.client.send_transaction(tx)
-        receipt = await account.client.wait_for_tx(sent.transaction_hash, check_interval=0.05)
     except FAILURES as exc:
         raise translate(exc) from exc
+    receipt = await wait_receipt(account.client, sent.transaction_hash)
     resources = receipt.execution_resources
     return TxResult(
         tx_hash=sent.transaction_hash,
@@ -152,6 +156,27 @@ async def send(
     )
 
 
+async def wait_receipt(client: Client, tx_hash: int, attempts: int = 5) -> Any:
+    """The receipt of a sent transaction. Transient failures while polling are retried (jittered backoff);
+    after `attempts` the outcome is unknown (:class:`ReceiptUnknown`: the nonce is used, do not resend)."""
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=0.25, max=4.0, jitter=0.25),
+        retry=retry_if_exception_type(TransientError),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                try:
+                    return await client.wait_for_tx(tx_hash, check_interval=0.05)
+                except FAILURES as exc:
+                    raise translate(exc) from exc
+    except TransientError as exc:
+        raise ReceiptUnknown(f"transaction {tx_hash:#x} was sent but no receipt arrived: {exc}", tx_hash) from exc
+    raise AssertionError("unreachable: tenacity reraises the last failure")
+
+
 async def call_view(prepared: Any) -> Any:
     """Calls a view function (a starknet-py ``ContractFunction`` prepared call), mapping errors."""
     try:
@@ -160,7 +185,15 @@ async def call_view(prepared: Any) -> Any:
         raise translate(exc) from exc
 
 
+async def block_time(client: Client, block: int | str = "latest") -> int:
+    """Timestamp of a block (read with transaction hashes only: starknet-py 0.30 cannot parse an
+    L1-handler transaction's RPC 0.10 fields in a full block)."""
+    try:
+        return int((await client.get_block_with_tx_hashes(block_number=block)).timestamp)  # type: ignore[arg-type]
+    except FAILURES as exc:
+        raise translate(exc) from exc
+
+
 async def latest_block_time(client: Client) -> int:
-    """Timestamp of the latest block (read with transaction hashes only: starknet-py 0.30 cannot parse
-    an L1-handler transaction's RPC 0.10 fields in a full block)."""
-    return int((await client.get_block_with_tx_hashes(block_number="latest")).timestamp)
+    """Timestamp of the latest block."""
+    return await block_time(client)

@@ -23,7 +23,10 @@ import pytest_asyncio
 
 from fulcrum.deploy import deploy_protocol, deployment_path
 from fulcrum.devnet import free_port
+from fulcrum.errors import StalePrice
 from fulcrum.keeper import EventIndexer, Keeper, KeeperConfig
+from fulcrum.keeper.bundle import MedianRefresher
+from fulcrum.keeper.checkpoint import Checkpoint
 from fulcrum.liquidation import partition_of
 from fulcrum.margin import market_id
 from fulcrum.model import FULL, PARTIAL, SCALE, SKIPPED_HEALTHY, account_health, pending_index
@@ -32,7 +35,7 @@ from fulcrum.sdk import Fulcrum
 from fulcrum.traders import open_trader
 from tests.integration.fixtures.cli import Cli
 from tests.integration.fixtures.protocol import SEED_LIQUIDITY, Protocol, events
-from tests.integration.fixtures.proxy import OutageProxy
+from tests.integration.fixtures.proxy import OutageProxy, RateLimitProxy
 
 USDC = 10**6
 ETH = market_id("ETH-PERP")
@@ -51,14 +54,23 @@ class Fresh:
     async def sdk(self, index: int) -> Fulcrum:
         return self.admin.with_account(await self.protocol.devnet.account(index))
 
-    async def keeper(self, index: int = KEEPERS[0], url: str | None = None, **overrides: object) -> Keeper:
+    async def keeper(
+        self, index: int = KEEPERS[0], url: str | None = None, bundled: bool = False, **overrides: object
+    ) -> Keeper:
+        """A keeper signing with predeployed account `index` (through `url` if given); with `bundled`,
+        the devnet price source puts freshly re-signed medians ahead of each transaction."""
         account = await self.protocol.devnet.account(index)
         if url is not None:
             account = await self._account_via(url, index)
-        config = KeeperConfig(interval=0.2, checkpoint="", backoff=0.05, max_backoff=0.2).with_overrides(
-            **overrides
-        )
-        return Keeper(config, self.admin.with_account(account).margin)
+        config = KeeperConfig(
+            interval=0.2, checkpoint="", backoff=0.05, max_backoff=0.2, min_fee_balance=0.0
+        ).with_overrides(**overrides)
+        sdk = self.admin.with_account(account)
+        source = None
+        if bundled:
+            pairs = [p.pair for p in self.protocol.config.oracle.pairs]
+            source = MedianRefresher(sdk.oracle, devnet_publishers(self.protocol.config.oracle.publishers), pairs)
+        return Keeper(config, sdk.margin, oracle=sdk.oracle, source=source)
 
     async def _account_via(self, url: str, index: int):  # type: ignore[no-untyped-def]
         from fulcrum.devnet import Devnet
@@ -216,7 +228,7 @@ async def test_two_keepers_share_the_work_without_overlap(fresh: Fresh) -> None:
 
 
 async def test_restart_resumes_from_the_checkpoint_and_misses_nothing(fresh: Fresh, tmp_path: Path) -> None:
-    checkpoint = tmp_path / "keeper.json"
+    checkpoint = tmp_path / "keeper.sqlite"
     first = await fresh.keeper(checkpoint=str(checkpoint), checkpoint_every=0.0)
     await first.tick()
     await first.shutdown()
@@ -291,9 +303,91 @@ async def test_dry_run_plans_but_submits_nothing(fresh: Fresh) -> None:
     assert crossed <= set((await live.tick()).liquidated)
     assert not await fresh.unhealthy(traders)
     # A batch planned before someone else liquidated its accounts: skipped outcomes, no revert, no retry.
-    late = await keeper.submit(sorted(crossed), [])
+    late = await keeper.submit(sorted(crossed))
     assert len(late) == 1 and [o.status for o in late[0].outcomes] == [SKIPPED_HEALTHY] * len(crossed)
     assert keeper.metrics.batches.labels("ok")._value.get() == 1
+    await fresh.close_all(range(36, 38))
+
+
+async def test_stale_feed_tick_of_several_batches_liquidates_everyone_with_fresh_bundles(fresh: Fresh) -> None:
+    """The feed goes stale in a crash; one tick of three or more batches liquidates every unhealthy account,
+    each transaction carrying its own freshly signed bundle (a reused one fails with UpdateNotNewer)."""
+    traders = await fresh.traders(range(6, 16), 1_000, lambda n: 3 + n * 0.17)
+    await fresh.pusher.move_to({"ETH/USD": 1_820})
+    crossed = await fresh.unhealthy(traders)
+    assert len(crossed) >= 5
+    staleness = fresh.protocol.config.margin.max_staleness if fresh.protocol.config.margin else 120
+    await fresh.protocol.devnet.increase_time(staleness + 60)
+    with pytest.raises(StalePrice):
+        await fresh.admin.margin.price(pair_id("ETH/USD"))
+    blind = await fresh.keeper(max_batch=2)
+    with pytest.raises(StalePrice):  # without a price source the keeper cannot even scan
+        await blind.tick()
+    before = await fresh.admin.oracle.median(pair_id("ETH/USD"))
+    keeper = await fresh.keeper(bundled=True, max_batch=2)
+    report = await keeper.tick()
+    first_round = (len(crossed) + 1) // 2
+    assert len(report.planned) >= max(3, first_round)
+    assert crossed <= set(report.liquidated)
+    assert not await fresh.unhealthy(traders)
+    batches_ok = keeper.metrics.batches.labels("ok")._value.get()
+    assert batches_ok == len(report.reports) == report.attempts >= 3  # one transaction per batch, no retry
+    assert keeper.metrics.batches.labels("rejected")._value.get() == 0
+    after = await fresh.admin.oracle.median(pair_id("ETH/USD"))
+    assert after.price == before.price and after.timestamp >= before.timestamp + report.attempts - 1
+    print(f"stale feed: {len(report.planned)} batches, {len(report.liquidated)} accounts liquidated, "
+          f"{report.steps} steps, {report.attempts} transactions")  # fmt: skip
+    await fresh.pusher.push(BASE)
+    await fresh.close_all(range(6, 16))
+
+
+async def test_keeper_behind_a_rate_limiting_node_retries_without_splitting(fresh: Fresh) -> None:
+    """HTTP 429 on fee estimation and submission: the batch is retried whole (jittered backoff, a fresh
+    bundle each time), never split, no account is cooled down, and every unhealthy account is liquidated."""
+    target = fresh.protocol.devnet.url
+    proxy = RateLimitProxy(target)
+    await proxy.up()
+    try:
+        traders = await fresh.traders(range(16, 28), 1_000, lambda n: 4 + 0.2 * (n % 3))
+        await fresh.pusher.move_to({"ETH/USD": 1_800})
+        crossed = await fresh.unhealthy(traders)
+        assert len(crossed) >= 8
+        keeper = await fresh.keeper(KEEPERS[1], url=proxy.url, bundled=True, retries=6)
+        await keeper.indexer.sync()  # the view first, so that only the tick's own requests are counted
+        start = proxy.total
+        # two refusals of the fee estimate, then two of the submission itself
+        proxy.limit({"starknet_estimateFee": 2, "starknet_addInvokeTransaction": 2})
+        report = await keeper.tick()
+        assert proxy.refused == 4
+        assert crossed <= set(report.liquidated)
+        assert not await fresh.unhealthy(traders)
+        m = keeper.metrics
+        assert m.batches.labels("rejected")._value.get() == 0 and m.cooldowns._value.get() == 0
+        assert m.retries.labels("TransientError")._value.get() == 4
+        assert report.attempts == len(report.reports) + 4
+        print(f"429s: {proxy.refused} refused, {proxy.total - start} requests in the tick, "
+              f"{report.attempts} transactions prepared, {len(report.reports)} batches")  # fmt: skip
+    finally:
+        await proxy.down()
+    await fresh.close_all(range(16, 28))
+
+
+async def test_reconciliation_finds_a_view_that_drifted_and_rebuilds_it(fresh: Fresh) -> None:
+    """A sampled account whose indexed state differs from the engine's health view (a lost event) makes the
+    keeper rebuild its view from block 0, after which it equals the chain again."""
+    traders = await fresh.traders(range(36, 38), 1_000, lambda n: 3.0)
+    keeper = await fresh.keeper(dry_run=True)
+    await keeper.indexer.sync()
+    view = keeper.indexer.view
+    assert await keeper.reconcile(len(view.accounts)) == 0
+    view.accounts[traders[0]].quote += SCALE  # as if a Deposited event had been missed
+    assert await keeper.reconcile(len(view.accounts)) == 1
+    assert keeper.metrics.reconciliations.labels("mismatch")._value.get() == 1
+    assert keeper.indexer.view is not view and keeper.indexer.view.accounts == {}
+    await keeper.tick()  # the next tick rebuilds from block 0
+    rebuilt = keeper.indexer.view.accounts[traders[0]]
+    assert rebuilt.quote == await fresh.admin.margin.quote_balance(traders[0])
+    assert await keeper.reconcile(len(keeper.indexer.view.accounts)) == 0
     await fresh.close_all(range(36, 38))
 
 
@@ -343,22 +437,33 @@ async def test_keeper_command_liquidates_with_bundled_prices(
     crossed = await fresh.unhealthy(traders)
     assert crossed
     before = await fresh.admin.oracle.median(pair_id("ETH/USD"))
-    checkpoint = tmp_path / "keeper.json"
+    # `keeper scan`: one shot, nothing sent; the JSON names exactly the accounts below maintenance
+    nonce = await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce()
+    for extra in ([], ["--bundle-prices"]):
+        scanned = await cli("keeper", "scan", "--network", keeper_network, "--json", *extra)
+        assert scanned.exit_code == 0, scanned.output
+        found = json.loads(scanned.stdout)
+        assert {int(c["account"], 16) for c in found["candidates"]} == crossed
+        assert all(int(c["health_factor"]) < SCALE for c in found["candidates"])
+    table = await cli.ok("keeper", "scan", "--network", keeper_network)
+    assert f"{len(crossed)} of " in table and "below maintenance" in table
+    assert await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce() == nonce
+    checkpoint = tmp_path / "keeper.sqlite"
     common = ["keeper", "run", "--network", keeper_network, "--account-index", str(KEEPERS[0])]
     out = await cli.ok(*common, "--ticks", "1", "--checkpoint", str(checkpoint), "--bundle-prices", "--live")
     assert "stopped after 1 ticks" in out
     assert not await fresh.unhealthy(traders)
     after = await fresh.admin.oracle.median(pair_id("ETH/USD"))
     assert after.timestamp > before.timestamp and after.price == before.price
-    saved = json.loads(checkpoint.read_text())
-    assert int(saved["margin"], 16) == fresh.admin.margin.address and saved["block"] > 0
+    saved = Checkpoint(checkpoint).load()
+    assert saved.margin == fresh.admin.margin.address and saved.block > 0
 
     # A checkpoint of another engine is set aside and the view rebuilt (a dry run: nothing to submit).
-    saved["margin"] = hex(0x123)
-    checkpoint.write_text(json.dumps(saved))
+    saved.margin = 0x123
+    await Checkpoint(checkpoint).save(saved)
     nonce = await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce()
     await cli.ok(*common, "--ticks", "1", "--checkpoint", str(checkpoint), "--dry-run")
-    assert int(json.loads(checkpoint.read_text())["margin"], 16) == fresh.admin.margin.address
+    assert Checkpoint(checkpoint).load().margin == fresh.admin.margin.address
     assert await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce() == nonce
 
     out = await cli.fails("ConfigError", *common, "--partition", "2", "--partitions", "2", "--ticks", "1")
@@ -375,7 +480,7 @@ async def test_keeper_process_stops_cleanly_on_sigterm(
 ) -> None:
     """The real process: serves /health, and on SIGTERM finishes its tick, writes the checkpoint, exits 0."""
     port = free_port()
-    checkpoint = tmp_path / "keeper.json"
+    checkpoint = tmp_path / "keeper.sqlite"
     env = {**os.environ, "FULCRUM_DEVNET_URL": fresh.protocol.devnet.url}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "fulcrum.cli", "keeper", "run", "--network", keeper_network, "--account-index",
@@ -402,4 +507,4 @@ async def test_keeper_process_stops_cleanly_on_sigterm(
             await proc.wait()
     assert proc.returncode == 0, output.decode()
     assert b"stopped after" in output
-    assert json.loads(checkpoint.read_text())["block"] > 0
+    assert Checkpoint(checkpoint).load().block > 0

@@ -77,17 +77,19 @@ def test_plan_batches_fills_every_bound_and_keeps_order() -> None:
         batches = plan_batches(cands, model, limits, bundled)
         assert [c for b in batches for c in b] == cands
         assert len(batches) >= 3
+        base_gas = model.fixed + model.gas_per_price * bundled
+        base_events = model.fixed_events + model.events_per_price * bundled
         for b in batches:
-            gas = model.fixed + sum(model.gas(c) for c in b)
-            events = model.fixed_events + bundled + sum(model.events(c) for c in b)
+            gas = base_gas + sum(model.gas(c) for c in b)
+            events = base_events + sum(model.events(c) for c in b)
             calldata = model.fixed_calldata + model.calldata_per_price * bundled + len(b)
             assert gas <= limits.max_l2_gas * limits.safety
             assert events <= limits.max_events * limits.safety
             assert calldata <= limits.max_calldata * limits.safety
         # each batch but the last is full: the next account would not have fitted
         for b, nxt in itertools.pairwise(batches):
-            gas = model.fixed + sum(model.gas(c) for c in b) + model.gas(nxt[0])
-            events = model.fixed_events + bundled + sum(model.events(c) for c in b) + model.events(nxt[0])
+            gas = base_gas + sum(model.gas(c) for c in b) + model.gas(nxt[0])
+            events = base_events + sum(model.events(c) for c in b) + model.events(nxt[0])
             assert gas > limits.max_l2_gas * limits.safety or events > limits.max_events * limits.safety
     assert [len(b) for b in plan_batches(cands[:10], max_accounts=4)] == [4, 4, 2]
     assert plan_batches([]) == []
@@ -144,7 +146,7 @@ def test_view_round_trips_through_json_and_the_checkpoint(
     _, view, accounts = synthetic
     raw = view.to_json()
     assert EngineView.from_json(json.loads(json.dumps(raw))).to_json() == raw
-    checkpoint = Checkpoint(tmp_path / "k.sqlite", chunk=100)
+    checkpoint = Checkpoint(tmp_path / "k.sqlite", slice_seconds=0.0)
     view.unsaved = set(view.accounts)
     assert asyncio.run(checkpoint.save(view)) == len(view.accounts)
     assert view.unsaved == set()
@@ -200,11 +202,13 @@ def test_node_failures_are_classified_by_status_and_code_not_text() -> None:
         (ClientError("forbidden: insufficient margin", code="403"), NodeError),  # text does not matter
         (ClientError("Invalid transaction nonce", code=52), NonceError),
         (ClientError("nonce", code=54), FeeBalanceError),
-        (ClientError("x", code=53), FeeBalanceError),
+        (ClientError("x", code=53), TransientError),  # gas prices rose since the estimate
+        (ClientError("Account validation failed: ('margin: stale price')", code=55), NodeError),
         (ClientError("Internal error", code=-32603), TransientError),
         (ClientError("Transaction execution error: ('margin: insufficient margin')", code=41), InsufficientMargin),
         (ClientError("Transaction execution error: something else", code=41), UnknownContractError),
         (ClientError("Invalid params", code=-32602), NodeError),
+        (ClientError("('margin: stale price')", code=99), NodeError),  # an unknown code: text is not read
         (TransactionNotReceivedError(), TransientError),
         (TimeoutError(), TransientError),
     ]
@@ -336,6 +340,36 @@ def test_a_fee_above_the_cap_splits_then_cools_the_account() -> None:
     assert sorted(o.account for r in reports for o in r.outcomes) == [1, 2]
     node.script = [FeeCapExceeded("fee")]
     assert run(sub.submit([3], tick=1)) == [] and sub.cooling(3, 2)
+
+
+def test_a_refused_bundle_resyncs_the_source_and_retries_whole() -> None:
+    from fulcrum.errors import FutureTimestamp, UpdateNotNewer
+
+    node = FakeNode([UpdateNotNewer("oracle: update not newer"), FutureTimestamp("oracle: future timestamp")])
+    sub = submitter(node)
+    resyncs: list[int] = []
+
+    async def resync() -> None:
+        resyncs.append(1)
+
+    sub.reset_prices = resync
+    reports = run(sub.submit([1, 2, 3, 4], tick=5))
+    assert [o.account for r in reports for o in r.outcomes] == [1, 2, 3, 4]
+    assert len(resyncs) == 2 and len(node.sent) == 3 and bundles_of(node) == [1, 2, 3]
+    assert sub.cooldown == {} and value(sub.metrics.batches.labels("rejected")) == 0
+    node.script = [UpdateNotNewer("oracle: update not newer")] * 10  # a source that never recovers
+    assert run(sub.submit([5, 6], tick=5)) == [] and sub.cooldown == {}  # not the accounts' fault
+    assert all(calls[-1] == [5, 6] for calls, _ in node.sent[3:])
+
+
+def test_a_sent_transaction_without_receipt_is_not_resent() -> None:
+    from fulcrum.errors import ReceiptUnknown
+
+    node = FakeNode([ReceiptUnknown("no receipt", 0xABC)])
+    sub = submitter(node)
+    assert run(sub.submit([1, 2])) == [] and len(node.sent) == 1
+    assert sub.nonce == 11  # its nonce is used: the next transaction does not collide with it
+    assert value(sub.metrics.batches.labels("unconfirmed")) == 1 and sub.cooldown == {}
 
 
 def test_undecodable_events_do_not_escape() -> None:

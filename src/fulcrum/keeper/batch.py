@@ -38,6 +38,8 @@ class GasModel:
     events_per_asset: int = 1  # CollateralSeized
     fixed_calldata: int = 8  # multicall header and the array length
     calldata_per_price: int = 6  # a bundled signed price
+    gas_per_price: int = 3_000_000  # a bundled signed price: signature check, entry, median
+    events_per_price: int = 2  # its PriceSubmitted and the pair's updated median
 
     def gas(self, c: Candidate) -> int:
         return self.per_account + self.per_position * c.positions + self.per_asset * c.assets
@@ -60,7 +62,22 @@ def fits_alone(
     """Whether `c` alone (with the bundle) fits one transaction within the safety margin."""
     gas_cap = int(limits.max_l2_gas * limits.safety)
     events_cap = int(limits.max_events * limits.safety)
-    return model.fixed + model.gas(c) <= gas_cap and model.fixed_events + bundled_prices + model.events(c) <= events_cap
+    calldata_cap = int(limits.max_calldata * limits.safety)
+    base_gas, base_events, base_calldata = _base(model, bundled_prices)
+    return (
+        base_gas + model.gas(c) <= gas_cap
+        and base_events + model.events(c) <= events_cap
+        and base_calldata + 1 <= calldata_cap
+    )
+
+
+def _base(model: GasModel, bundled_prices: int) -> tuple[int, int, int]:
+    """Gas, events and calldata of a transaction before its first account: the batch and the bundle."""
+    return (
+        model.fixed + model.gas_per_price * bundled_prices,
+        model.fixed_events + model.events_per_price * bundled_prices,
+        model.fixed_calldata + model.calldata_per_price * bundled_prices,
+    )
 
 
 def plan_batches(
@@ -76,19 +93,18 @@ def plan_batches(
     gas_cap = int(limits.max_l2_gas * limits.safety)
     events_cap = int(limits.max_events * limits.safety)
     calldata_cap = int(limits.max_calldata * limits.safety)
-    base_calldata = model.fixed_calldata + model.calldata_per_price * bundled_prices
-    base_events = model.fixed_events + bundled_prices
+    base_gas, base_events, base_calldata = _base(model, bundled_prices)
     batches: list[list[Candidate]] = []
     current: list[Candidate] = []
-    gas, events, calldata = model.fixed, base_events, base_calldata
+    gas, events, calldata = base_gas, base_events, base_calldata
     for c in candidates:
         g, e = model.gas(c), model.events(c)
         if not fits_alone(c, model, limits, bundled_prices):
-            raise BatchTooLarge(f"account {c.account:#x} alone needs ~{model.fixed + g} L2 gas, {e} events")
+            raise BatchTooLarge(f"account {c.account:#x} alone needs ~{base_gas + g} L2 gas, {base_events + e} events")
         full = max_accounts is not None and len(current) >= max_accounts
         if current and (full or gas + g > gas_cap or events + e > events_cap or calldata + 1 > calldata_cap):
             batches.append(current)
-            current, gas, events, calldata = [], model.fixed, base_events, base_calldata
+            current, gas, events, calldata = [], base_gas, base_events, base_calldata
         current.append(c)
         gas, events, calldata = gas + g, events + e, calldata + 1
     if current:

@@ -35,6 +35,10 @@ class PriceSource(Protocol):
         """A fresh bundle of the prices last quoted, never sent before."""
         ...
 
+    async def resync(self) -> None:
+        """The feed refused a bundle (a timestamp not newer, or too far ahead): realign with the chain."""
+        ...
+
 
 def to_scale(median: MedianPrice) -> int:
     """A feed price [10^decimals] as the engine normalises it [SCALE]."""
@@ -43,9 +47,15 @@ def to_scale(median: MedianPrice) -> int:
     return int(median.price // 10 ** (median.decimals - 18))
 
 
+#: Most seconds a signed timestamp may run ahead of block time (the feed refuses more than its
+#: `max_future`, 60 s by default): past it, timestamps of bundles that never landed are forgotten.
+MAX_LEAD = 30
+
+
 class MedianRefresher:
     """The devnet source: each pair's current median, re-signed by every publisher at block time
-    (strictly after the newest entry these publishers have on chain, and after every bundle it signed)."""
+    (strictly after the newest entry these publishers have on chain, and after every bundle it signed;
+    at most `MAX_LEAD` seconds ahead of block time)."""
 
     def __init__(self, oracle: OracleClient, publishers: list[Publisher], pairs: list[str]):
         if not publishers or not pairs:
@@ -73,6 +83,8 @@ class MedianRefresher:
         if not self._medians:
             await self.quote()
         now = await self.clock.block_time()
+        if any(self.clock.peek(pair, now) > now + MAX_LEAD for pair in self.pairs):
+            await self.resync()
         updates: list[SignedPrice] = []
         for pair, median in self._medians.items():
             if not median.price:
@@ -80,6 +92,10 @@ class MedianRefresher:
             ts = self.clock.stamp(pair, now)
             updates += [p.sign(pair, median.price, ts) for p in self.publishers]
         return updates
+
+    async def resync(self) -> None:
+        await self.clock.resync(self.names, forget=True)
+        self._synced = True
 
     async def __call__(self) -> list[SignedPrice]:
         """A fresh bundle at the current medians (quote, then sign)."""

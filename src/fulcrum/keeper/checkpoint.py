@@ -2,8 +2,9 @@
 
 One row holds the view's header (block, engine, block hash, assets, markets, books) and one row each
 account. A save writes only the accounts changed since the previous one (``EngineView.unsaved``): the
-rows are serialised on the event loop in chunks of ``chunk`` accounts, yielding between chunks, then
-written in a worker thread in one transaction, so a crash mid-write leaves the previous checkpoint whole.
+rows are serialised on the event loop in slices of at most ``slice_seconds`` (5 ms), yielding between
+slices (a waiting task may wait out about three slices: asyncio wakes it two loop iterations after its
+timer), then written in a worker thread in one transaction, so a crash mid-write leaves the previous checkpoint whole.
 The view must not change during a save: the keeper saves from inside its tick, which holds its lock.
 
 A file that is not a checkpoint, or one that does not decode, raises :class:`CheckpointError`; the keeper
@@ -33,9 +34,9 @@ class CheckpointError(FulcrumError):
 
 
 class Checkpoint:
-    def __init__(self, path: Path, chunk: int = 2_000):
+    def __init__(self, path: Path, slice_seconds: float = 0.005):
         self.path = path
-        self.chunk = chunk
+        self.slice_seconds = slice_seconds
         self.last_seconds = 0.0
 
     def _connect(self) -> sqlite3.Connection:
@@ -59,6 +60,11 @@ class Checkpoint:
                 raw["accounts"] = {
                     address: json.loads(body) for address, body in db.execute("SELECT address, body FROM accounts")
                 }
+                if len(raw["accounts"]) != raw.get("account_count"):
+                    raise CheckpointError(
+                        f"checkpoint {self.path} holds {len(raw['accounts'])} accounts, its header says "
+                        f"{raw.get('account_count')}: written by two keepers, or incomplete"
+                    )
             finally:
                 db.close()
             view = EngineView.from_json(raw)
@@ -74,12 +80,13 @@ class Checkpoint:
         started = time.perf_counter()
         changed = [a for a in view.unsaved if a in view.accounts]
         rows: list[tuple[str, str]] = []
-        for i in range(0, len(changed), self.chunk):
-            rows += [
-                (hex(a), json.dumps(EngineView.account_json(view.accounts[a]))) for a in changed[i : i + self.chunk]
-            ]
-            await asyncio.sleep(0)  # let the loop breathe between chunks
-        header = json.dumps(view.header_json())
+        sliced = time.perf_counter()
+        for i, address in enumerate(changed):
+            rows.append((hex(address), json.dumps(EngineView.account_json(view.accounts[address]))))
+            if i % 32 == 31 and time.perf_counter() - sliced > self.slice_seconds:
+                await asyncio.sleep(0)  # let the loop breathe between slices
+                sliced = time.perf_counter()
+        header = json.dumps({**view.header_json(), "account_count": len(view.accounts)})
         await asyncio.to_thread(self._write, header, rows)
         view.unsaved.difference_update(changed)
         self.last_seconds = time.perf_counter() - started
@@ -96,4 +103,5 @@ class Checkpoint:
 
     def clear(self) -> None:
         """Forgets everything saved (a view rebuilt from block 0 starts a new checkpoint)."""
-        self.path.unlink(missing_ok=True)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)

@@ -13,6 +13,7 @@ block 0, which is always correct.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class EventIndexer:
         if view is None and self.checkpoint is not None:
             self.checkpoint.clear()  # a new view: nothing of an earlier one may survive in the file
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_failures = 0
         self._saved_at = 0.0
 
     @classmethod
@@ -132,5 +134,9 @@ class EventIndexer:
             return
         if force or time.monotonic() - self._saved_at >= self.checkpoint_every:
             self.view.block_hash = await self._block_hash(self.view.block) or 0
-            await self.checkpoint.save(self.view)
+            try:
+                await self.checkpoint.save(self.view)
+            except (sqlite3.Error, OSError) as exc:  # a full disk must not stop liquidations
+                self.checkpoint_failures += 1
+                log.error("checkpoint %s not written: %s: %s", self.checkpoint.path, type(exc).__name__, exc)
             self._saved_at = time.monotonic()

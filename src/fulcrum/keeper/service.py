@@ -38,9 +38,13 @@ from fulcrum.liquidation import BatchReport, LiquidationClient, decode_batch, pa
 from fulcrum.margin import MarginClient
 from fulcrum.model import account_health, pending_index
 from fulcrum.oracle import OracleClient
-from fulcrum.tx import FAILURES, latest_block_time, send, translate
+from fulcrum.tx import FAILURES, block_time, latest_block_time, send, translate
 
 log = logging.getLogger("fulcrum.keeper")
+
+#: A halted keeper tries to submit again after this many ticks even if its fee balance did not grow
+#: (a node that answered "insufficient balance" wrongly must not stop liquidations for good).
+HALT_PROBE_TICKS = 20
 
 
 @dataclass
@@ -102,11 +106,13 @@ class Keeper:
         self.submitter = Submitter(
             sender or self._send, self._read_nonce, self._calls_for,
             lambda tx: decode_batch(tx, margin.address), self.metrics, policy,
+            source.resync if source is not None else None,
         )  # fmt: skip
         self.ticks = 0
         self.last_success = 0.0
         self.unhealthy_since: dict[int, int] = {}  # other partitions' accounts -> first tick seen
         self._halt_balance: int | None = None  # fee balance when submission halted
+        self._halt_tick = 0
         self._rng = random.Random()
         self._lock = asyncio.Lock()
 
@@ -211,10 +217,19 @@ class Keeper:
         if self.submitter.halted:
             if self._halt_balance is None:
                 self._halt_balance = balance
-            elif balance > self._halt_balance:
-                log.info("fee balance grew to %.4f: submission resumes", balance / 10**18)
+            elif balance > self._halt_balance or self.ticks - self._halt_tick >= HALT_PROBE_TICKS:
+                log.info("fee balance %.4f: submission resumes", balance / 10**18)
                 self.submitter.halted, self._halt_balance = "", None
         m.halted.set(int(bool(self.submitter.halted)))
+
+    async def _halted(self) -> None:
+        """Submission just halted: remember the balance it halted at (growth resumes it)."""
+        self._halt_tick = self.ticks
+        try:
+            self._halt_balance = await self.fee_balance()
+        except FulcrumError:
+            self._halt_balance = None
+        self.metrics.halted.set(1)
 
     # --- one tick -------------------------------------------------------------------------------------
     async def prices(self) -> dict[int, int]:
@@ -309,6 +324,7 @@ class Keeper:
         if self.config.dry_run or not batches:
             return set()
         stepped: set[int] = set()
+        failed_in_a_row = 0
         for batch in batches:
             if self.submitter.halted:
                 log.error("submission halted (%s): %d batches not sent", self.submitter.halted, len(batches))
@@ -316,11 +332,18 @@ class Keeper:
             try:
                 sent = await self.submitter.submit([c.account for c in batch], self.ticks)
             except TransientError:
-                raise
+                failed_in_a_row += 1
+                if failed_in_a_row >= 2:  # the node is away, not one batch's trouble: back off
+                    raise
+                log.warning("batch of %d failed through every retry; going on with the next", len(batch))
+                continue
             except Exception:  # one batch's failure never ends the tick for the others
                 self.metrics.tick_errors.labels("batch").inc()
                 log.exception("batch of %d failed", len(batch))
                 continue
+            failed_in_a_row = 0
+            if self.submitter.halted and self._halt_balance is None:
+                await self._halted()
             for r in sent:
                 report.reports.append(r)
                 stepped |= {o.account for o in r.outcomes if o.liquidated}
@@ -345,8 +368,7 @@ class Keeper:
         except ContractError:
             self.metrics.reconciliations.labels("skipped").inc()
             return 0
-        header = await self.account.client.get_block_with_tx_hashes(block_number=block)
-        now = int(header.timestamp)
+        now = await block_time(self.account.client, block)
         indices = {
             m: pending_index(view.market_state(m), p, prices[p.pair_id], now) for m, p in view.markets.items()
         }

@@ -3,10 +3,15 @@
 Failures are classified by :func:`fulcrum.tx.translate` (HTTP status and JSON-RPC code, never message text)
 and handled by kind:
 
-- transient (HTTP 429/5xx, timeouts, a receipt that did not arrive): retried with jittered exponential
-  backoff (tenacity) at a re-read nonce, the same batch, never split;
+- transient (HTTP 429/5xx, timeouts, gas prices that rose since the estimate): retried with jittered
+  exponential backoff (tenacity) at a re-read nonce, the same batch, never split;
 - :class:`~fulcrum.errors.NonceError`: the nonce is re-read and the batch sent again at once;
-- :class:`~fulcrum.errors.FeeBalanceError`: submission halts (``halted``) until the fee balance grows;
+- the oracle refusing the bundle (:class:`~fulcrum.errors.OracleError`: a timestamp not newer or too far in
+  the future, a deviation): the price source's fault, not the accounts': it is resynchronised
+  (``reset_prices``) and the batch retried with backoff, never split;
+- a transaction sent whose receipt never came (:class:`~fulcrum.errors.ReceiptUnknown`): its nonce is
+  used; it is not resent (the accounts are re-scanned instead);
+- :class:`~fulcrum.errors.FeeBalanceError`: submission halts (``halted``) until the keeper resumes it;
 - a contract's rejection or a fee above the cap: the batch is split in halves to isolate the cause, and a
   single account rejected alone is put in a cooldown of ``cooldown_ticks`` x 2^(rejections - 1) ticks
   (capped at 64x), as Drift throttles users whose liquidation fails.
@@ -35,6 +40,8 @@ from fulcrum.errors import (
     FeeCapExceeded,
     NodeError,
     NonceError,
+    OracleError,
+    ReceiptUnknown,
     TransientError,
 )
 from fulcrum.keeper.metrics import KeeperMetrics
@@ -65,6 +72,7 @@ class Submitter:
     decode: Callable[[TxResult], BatchReport]
     metrics: KeeperMetrics
     policy: SubmitPolicy = field(default_factory=SubmitPolicy)
+    reset_prices: Callable[[], Awaitable[None]] | None = None  # after the oracle refused a bundle
     nonce: int | None = None
     halted: str = ""  # why submission stopped ("" while it runs)
     cooldown: dict[int, int] = field(default_factory=dict)  # account -> first tick it may be tried again
@@ -94,6 +102,14 @@ class Submitter:
         nonce = self.nonce if self.nonce is not None else await self.read_nonce()
         try:
             tx = await self.send(calls, nonce, self.policy.fee_cap)
+        except ReceiptUnknown:
+            self.nonce = nonce + 1  # it was sent: its nonce is used whatever became of it
+            raise
+        except OracleError:
+            self.nonce = None
+            if self.reset_prices is not None:
+                await self.reset_prices()
+            raise
         except BaseException:
             self.nonce = None  # whatever happened, read it again before the next transaction
             raise
@@ -104,7 +120,7 @@ class Submitter:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.policy.retries + 1),
             wait=self._wait,
-            retry=retry_if_exception_type((TransientError, NonceError)),
+            retry=retry_if_exception_type((TransientError, NonceError, OracleError)),
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -124,6 +140,14 @@ class Submitter:
         except TransientError:
             self.metrics.batches.labels("failed").inc()
             raise
+        except ReceiptUnknown as exc:
+            self.metrics.batches.labels("unconfirmed").inc()
+            log.warning("batch of %d: %s; its accounts are re-scanned", len(accounts), exc)
+            return []
+        except OracleError as exc:  # the bundle, through every retry: not the accounts' fault
+            self.metrics.batches.labels("failed").inc()
+            log.error("batch of %d: the oracle refused every bundle: %s: %s", len(accounts), type(exc).__name__, exc)
+            return []
         except FeeBalanceError as exc:
             self.metrics.batches.labels("halted").inc()
             self.halted = str(exc)

@@ -1,0 +1,134 @@
+"""The keeper behind a rate-limiting node: requests, transactions and outcomes of one liquidation tick
+when the node answers HTTP 429 to the first `--refuse` fee estimations / submissions.
+
+A devnet is started (or $FULCRUM_DEVNET_URL used), the protocol deployed, `--traders` leveraged longs
+opened and ETH dropped until they are below maintenance; then one keeper tick runs through an HTTP proxy
+that counts every JSON-RPC request and refuses the first `--refuse` of `starknet_estimateFee` /
+`starknet_addInvokeTransaction` with 429. The view is synced before the proxy is armed, so the figures are
+the tick's own. The script uses only API that earlier versions of the keeper had too, so the same file
+measures an older checkout (``PYTHONPATH=<old>/src``) for a before/after comparison.
+
+Half of the refusals go to each of the two methods.
+
+Run: .venv/bin/python scripts/bench_keeper_429.py [--traders 12] [--refuse 4] [--json out/bench_keeper_429.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from fulcrum.config import load_config
+from fulcrum.deploy import deploy_protocol
+from fulcrum.keeper import Keeper, KeeperConfig
+from fulcrum.margin import market_id
+from fulcrum.model import SCALE
+from fulcrum.oracle import PricePusher, devnet_publishers
+from fulcrum.sdk import Fulcrum
+from fulcrum.traders import open_trader
+from fulcrum.workflow import build_contracts, open_devnet
+
+ROOT = Path(__file__).resolve().parents[1]
+USDC = 10**6
+KEEPER = 1
+LIMITED = {"starknet_estimateFee", "starknet_addInvokeTransaction"}
+
+
+def _proxy_class() -> Any:
+    spec = importlib.util.spec_from_file_location("proxy", ROOT / "tests" / "integration" / "fixtures" / "proxy.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RateLimitProxy
+
+
+async def measure(traders: int, refuse: int) -> dict[str, Any]:
+    config = load_config(ROOT / "deploy" / "devnet.toml")
+    build = await build_contracts()
+    devnet = await open_devnet(accounts=traders + 3)
+    try:
+        admin_account = await devnet.account(0)
+        deployment = await deploy_protocol(admin_account, build, config, await devnet.chain_id())
+        admin = Fulcrum(admin_account, deployment, build)
+        pusher = PricePusher(admin.oracle, devnet_publishers(config.oracle.publishers))
+        await pusher.push({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+        usdc = admin.token("usdc")
+        await usdc.mint(admin_account.address, 2_000_000 * USDC)
+        await admin.pool.add_liquidity(usdc.address, admin.margin.address, 2_000_000 * USDC)
+        await usdc.mint(admin_account.address, 100_000 * USDC)
+        await admin.liquidation.fund_insurance(usdc.address, 100_000 * USDC)
+        for n in range(traders):
+            if n % 8 == 7:
+                await pusher.push({"ETH/USD": 2_000})
+            trader = admin.with_account(await devnet.account(2 + n))
+            size = int((4 + 0.2 * (n % 3)) * SCALE)
+            await open_trader(trader, {"usdc": 1_000 * USDC}, {"ETH-PERP": size})
+        await pusher.move_to({"ETH/USD": 1_800})
+
+        proxy = _proxy_class()(devnet.url)
+        await proxy.up()
+        try:
+            accounts = await devnet.predeployed_accounts()
+            from fulcrum.devnet import Devnet
+
+            signer = await Devnet(proxy.url).account_from_key(accounts[KEEPER].address, accounts[KEEPER].private_key)
+            keeper_config = KeeperConfig(interval=0.2, checkpoint="", backoff=0.05, max_backoff=0.2, retries=6)
+            keeper = Keeper(keeper_config, admin.with_account(signer).margin)
+            await keeper.indexer.sync()
+            start = proxy.total
+            proxy.limit({method: refuse // 2 for method in LIMITED})
+            try:
+                report = await keeper.tick()
+                failure = ""
+            except Exception as exc:  # an older keeper may fail the tick: that is a figure too
+                report, failure = None, f"{type(exc).__name__}: {exc}"[:200]
+            requests = dict(proxy.requests)
+            total = proxy.total - start
+        finally:
+            await proxy.down()
+        batches = keeper.metrics.batches
+        unhealthy = 0
+        for n in range(traders):
+            address = (await devnet.account(2 + n)).address
+            unhealthy += bool((await admin.margin.health(address)).below_maintenance)
+        eth = market_id("ETH-PERP")
+        open_after = 0
+        for n in range(traders):
+            open_after += bool((await admin.margin.position((await devnet.account(2 + n)).address, eth)).size)
+        return {
+            "traders": traders, "refused (429)": proxy.refused, "requests in the tick": total,
+            "estimateFee": requests.get("starknet_estimateFee", 0),
+            "addInvokeTransaction": requests.get("starknet_addInvokeTransaction", 0),
+            "batches ok": batches.labels("ok")._value.get(),
+            "batches rejected (splits)": batches.labels("rejected")._value.get(),
+            "batches failed": batches.labels("failed")._value.get(),
+            "accounts liquidated": len(report.liquidated) if report else 0,
+            "still unhealthy after the tick": unhealthy, "tick failure": failure,
+            "open ETH positions after": open_after,
+        }  # fmt: skip
+    finally:
+        devnet.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--traders", type=int, default=12)
+    parser.add_argument("--refuse", type=int, default=4, help="429s answered to estimate/submit requests")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    figures = asyncio.run(measure(args.traders, args.refuse))
+    for name, value in figures.items():
+        print(f"{name:32} {value}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main()
