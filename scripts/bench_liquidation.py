@@ -1,5 +1,5 @@
 """L2 gas of liquidation on a real devnet: a single `liquidate`, batches of 1, 10 and 50 accounts, and the
-largest batch that fits Starknet's per-transaction limits (1.1e9 L2 gas, 1,000 events, 5,000 calldata
+largest batch that fits Starknet's per-transaction limits (1e9 L2 gas of execution, 1,000 events, 5,000 calldata
 felts), with the marginal gas per extra account. Prints a table, writes out/bench_liquidation.json.
 
 Run: .venv/bin/python scripts/bench_liquidation.py
@@ -25,7 +25,7 @@ from fulcrum.sdk import Fulcrum
 from fulcrum.workflow import build_contracts, open_devnet
 
 log = logging.getLogger("bench_liquidation")
-MAX_L2_GAS = 1_100_000_000
+MAX_L2_GAS = 1_000_000_000
 MAX_EVENTS = 1_000
 MAX_CALLDATA = 5_000
 ACCOUNTS = 255  # devnet's most predeployed accounts

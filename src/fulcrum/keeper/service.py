@@ -113,6 +113,7 @@ class Keeper:
         self.unhealthy_since: dict[int, int] = {}  # other partitions' accounts -> first tick seen
         self._halt_balance: int | None = None  # fee balance when submission halted
         self._halt_tick = 0
+        self.scan_time = 0  # block time of the last scan
         self._rng = random.Random()
         self._lock = asyncio.Lock()
 
@@ -249,7 +250,7 @@ class Keeper:
             self.scanner = HealthScanner(view, self.config.tolerance)
         if not view.markets:
             return _empty_scan()
-        now = await latest_block_time(self.account.client)
+        now = self.scan_time = await latest_block_time(self.account.client)
         return self.scanner.scan(await self.prices(), now)
 
     def select(self, unhealthy: list[Candidate]) -> list[Candidate]:
@@ -298,7 +299,7 @@ class Keeper:
                 await self._check_fee_balance()
             scan = await self.scan()
             view = self.indexer.view
-            report = TickReport(self.ticks, view.block, 0, scan, scan.candidates, [], [])
+            report = TickReport(self.ticks, view.block, self.scan_time, scan, scan.candidates, [], [])
             mine = self._admit(self.select(scan.candidates), report)
             report.mine = mine
             for round_ in range(self.config.rounds):
@@ -307,7 +308,6 @@ class Keeper:
                     break
                 again = await self.scan()
                 mine = self._admit([c for c in again.candidates if c.account in stepped], report)
-            report.block_time = await latest_block_time(self.account.client)
             await self._maybe_reconcile()
             report.attempts = self.submitter.attempts - attempts
             report.seconds = time.perf_counter() - started
