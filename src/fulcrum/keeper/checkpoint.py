@@ -78,17 +78,20 @@ class Checkpoint:
     async def save(self, view: EngineView) -> int:
         """Writes the header and the accounts changed since the last save; returns accounts written."""
         started = time.perf_counter()
-        changed = [a for a in view.unsaved if a in view.accounts]
+        changed, view.unsaved = view.unsaved, set()  # O(1): accounts are never removed from a view
         rows: list[tuple[str, str]] = []
         sliced = time.perf_counter()
-        for i, address in enumerate(changed):
-            rows.append((hex(address), json.dumps(EngineView.account_json(view.accounts[address]))))
-            if i % 32 == 31 and time.perf_counter() - sliced > self.slice_seconds:
-                await asyncio.sleep(0)  # let the loop breathe between slices
-                sliced = time.perf_counter()
-        header = json.dumps({**view.header_json(), "account_count": len(view.accounts)})
-        await asyncio.to_thread(self._write, header, rows)
-        view.unsaved.difference_update(changed)
+        try:
+            for i, address in enumerate(changed):
+                rows.append((hex(address), json.dumps(EngineView.account_json(view.accounts[address]))))
+                if i % 32 == 31 and time.perf_counter() - sliced > self.slice_seconds:
+                    await asyncio.sleep(0)  # let the loop breathe between slices
+                    sliced = time.perf_counter()
+            header = json.dumps({**view.header_json(), "account_count": len(view.accounts)})
+            await asyncio.to_thread(self._write, header, rows)
+        except BaseException:
+            view.unsaved |= changed  # nothing was written: the next save takes them again
+            raise
         self.last_seconds = time.perf_counter() - started
         return len(rows)
 
