@@ -15,7 +15,7 @@ from starknet_py.net.client_models import Call
 
 from fulcrum.client import ContractClient
 from fulcrum.config import short_string
-from fulcrum.errors import check_u256
+from fulcrum.errors import ConfigError, check_u256
 from fulcrum.tx import FAILURES, TxResult, translate
 
 WITHDRAW_MESSAGE = short_string("FULCRUM_WITHDRAW")
@@ -82,11 +82,15 @@ class BridgeOperator:
     async def relay_deposit(self, deposit: Deposit, *, from_l1: int | None = None, fee: int = 10**12) -> int:
         """Delivers `deposit` as if the L1 bridge (or `from_l1`) sent it; returns the L2 transaction hash.
         A refused message raises the bridge's typed error (the L1 sender would cancel it on L1)."""
+        sender = self.l1_bridge if from_l1 is None else from_l1
+        if len(hex(sender)) != 42:  # starknet-py's postman asserts hex(sender) has 40 digits
+            raise ConfigError(f"L1 sender {sender:#x}: the devnet postman takes only 40-hex-digit L1 "
+                              "addresses (first digit non-zero)")  # fmt: skip
         try:
             tx_hash = await self.client.send_message_to_l2(
                 l2_contract_address=self.bridge,
                 entry_point_selector=DEPOSIT_SELECTOR,
-                l1_contract_address=self.l1_bridge if from_l1 is None else from_l1,
+                l1_contract_address=sender,
                 payload=list[int | str](deposit.payload()),
                 nonce=deposit.nonce,
                 paid_fee_on_l1=fee,
@@ -98,7 +102,10 @@ class BridgeOperator:
 
     async def withdrawals(self) -> list[Withdrawal]:
         """Every L2 -> L1 withdrawal message the bridge sent that the postman holds (dry run: no L1 node)."""
-        flushed = await self.client.postman_flush(dry_run=True)
+        try:
+            flushed = await self.client.postman_flush(dry_run=True)
+        except FAILURES as exc:
+            raise translate(exc) from exc
         out = []
         for m in flushed.messages_to_l1:
             p = [int(x) for x in m.payload]

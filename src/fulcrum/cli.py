@@ -1,39 +1,41 @@
-"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|keeper|demo``."""
+"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|keeper|demo``.
+
+Every command runs inside one error boundary (:mod:`fulcrum.commands.boundary`, applied by the root
+group): one ``error: <Name>: <message>`` line on stderr and exit 1 (refused), 2 (usage) or 3 (retry
+later).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
 from fulcrum import build as build_mod
 from fulcrum import toolchain as toolchain_mod
-from fulcrum.commands.common import console, fails_cleanly, run
+from fulcrum.commands.boundary import BoundaryGroup
+from fulcrum.commands.bridge import bridge_app
+from fulcrum.commands.common import UrlOption, console, node_url, probe, run
 from fulcrum.commands.demo import demo_cmd
 from fulcrum.commands.keeper import keeper_app
 from fulcrum.commands.oracle import oracle_app
 from fulcrum.commands.pool import pool_app
 from fulcrum.commands.trade import account_app, trade_app
+from fulcrum.logs import setup_logging
 
-app = typer.Typer(help="Fulcrum: automated margin protocol for Starknet.", no_args_is_help=True)
+app = typer.Typer(
+    cls=BoundaryGroup, help="Fulcrum: automated margin protocol for Starknet.", no_args_is_help=True
+)
 toolchain_app = typer.Typer(help="Install or check the pinned Cairo/devnet toolchain.", no_args_is_help=True)
 app.add_typer(toolchain_app, name="toolchain")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
-    )
+    """Rich on a terminal, one logfmt line per record elsewhere (systemd, Docker, a pipe)."""
+    setup_logging(verbose)
 
 
 @app.callback()
@@ -42,7 +44,6 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 
 
 @toolchain_app.command("install")
-@fails_cleanly
 def toolchain_install(
     devnet: bool = typer.Option(True, help="Also build starknet-devnet when it is missing."),
 ) -> None:
@@ -51,7 +52,6 @@ def toolchain_install(
 
 
 @toolchain_app.command("check")
-@fails_cleanly
 def toolchain_check() -> None:
     """Show which binaries are used and where the corelib is."""
     tc = toolchain_mod.resolve(require_devnet=False)
@@ -69,7 +69,6 @@ def toolchain_check() -> None:
 
 
 @app.command("build")
-@fails_cleanly
 def build_cmd(force: bool = typer.Option(False, help="Rebuild even when sources are unchanged.")) -> None:
     """Compile every contract to target/dev (Scarb layout: Sierra + CASM)."""
     toolchain_mod.ensure_corelib(download=False)
@@ -84,7 +83,6 @@ def build_cmd(force: bool = typer.Option(False, help="Rebuild even when sources 
 
 
 @app.command("devnet")
-@fails_cleanly
 def devnet_cmd(
     seed: int = typer.Option(424242, help="Seed of the predeployed accounts."),
     port: int = typer.Option(0, help="Port (0: a free one)."),
@@ -117,18 +115,17 @@ def devnet_cmd(
 
 
 @app.command("deploy")
-@fails_cleanly
 def deploy_cmd(
     config: Path = typer.Option(Path("deploy/devnet.toml"), help="Deployment config (TOML)."),
-    url: str = typer.Option("", help="Node URL (default: $FULCRUM_DEVNET_URL)."),
+    url: UrlOption = "",
     account_index: int = typer.Option(0, help="Predeployed devnet account that deploys."),
 ) -> None:
-    """Declare and deploy the protocol from a TOML config; write deployments/<network>.json."""
+    """Declare and deploy the protocol from a TOML config; write deployments/<network>.json (addresses,
+    class hashes and ABIs, the config)."""
     from fulcrum.workflow import deploy_on
 
-    node = url or os.environ.get("FULCRUM_DEVNET_URL", "")
-    if not node:
-        raise typer.BadParameter("give --url or set FULCRUM_DEVNET_URL (start one with `fulcrum devnet`)")
+    node = node_url(url)
+    run(probe(node))  # an unreachable node fails now (exit 3), not after the build
     deployment, path = run(deploy_on(node, config, account_index))
     table = Table("contract", "address")
     for key in deployment.contracts:
@@ -137,9 +134,6 @@ def deploy_cmd(
     console.print(f"written to {path}")
 
 
-bridge_app = typer.Typer(
-    help="Bridge operator: relay L1 deposits, read L2 -> L1 withdrawals (devnet postman)."
-)
 app.add_typer(bridge_app, name="bridge")
 app.add_typer(trade_app, name="trade")
 app.add_typer(account_app, name="account")
@@ -147,56 +141,6 @@ app.add_typer(pool_app, name="pool")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keeper_app, name="keeper")
 app.command("demo")(demo_cmd)
-
-
-def _operator(url: str, network: str) -> Any:
-    from starknet_py.devnet_utils.devnet_client import DevnetClient
-
-    from fulcrum.bridge import BridgeOperator
-    from fulcrum.deploy import Deployment, deployment_path
-
-    node = url or os.environ.get("FULCRUM_DEVNET_URL", "")
-    if not node:
-        raise typer.BadParameter("give --url or set FULCRUM_DEVNET_URL")
-    deployment = Deployment.load(deployment_path(network))
-    entry = deployment.contracts.get("bridge")
-    if entry is None:
-        raise typer.BadParameter(f"deployment {network!r} has no bridge")
-    return BridgeOperator(
-        DevnetClient(node_url=node), deployment.address("bridge"), int(entry["l1_bridge"], 16)
-    )
-
-
-@bridge_app.command("deposit")
-@fails_cleanly
-def bridge_deposit(
-    l1_token: str = typer.Option(..., help="L1 token address (hex)."),
-    account: str = typer.Option(..., help="L2 account to credit (hex)."),
-    amount: int = typer.Option(..., help="Amount [token decimals]."),
-    nonce: int = typer.Option(..., help="The L1 bridge's deposit nonce."),
-    url: str = typer.Option("", help="Devnet URL (default: $FULCRUM_DEVNET_URL)."),
-    network: str = typer.Option("devnet", help="Deployment name (deployments/<network>.json)."),
-) -> None:
-    """Relay one L1 deposit message to the L2 bridge (devnet postman)."""
-    from fulcrum.bridge import Deposit
-
-    operator = _operator(url, network)
-    tx = run(operator.relay_deposit(Deposit(int(l1_token, 16), int(account, 16), amount, nonce)))
-    console.print(f"deposit {nonce} relayed in L2 transaction {tx:#x}")
-
-
-@bridge_app.command("withdrawals")
-@fails_cleanly
-def bridge_withdrawals(
-    url: str = typer.Option("", help="Devnet URL (default: $FULCRUM_DEVNET_URL)."),
-    network: str = typer.Option("devnet", help="Deployment name (deployments/<network>.json)."),
-) -> None:
-    """List the L2 -> L1 withdrawal messages the bridge sent, to reconcile with L1."""
-    operator = _operator(url, network)
-    table = Table("nonce", "l1 recipient", "l1 token", "amount", "to (L1 bridge)")
-    for w in run(operator.withdrawals()):
-        table.add_row(str(w.nonce), hex(w.l1_recipient), hex(w.l1_token), str(w.amount), hex(w.to_address))
-    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -145,14 +145,14 @@ def parse_bridge(raw: dict[str, Any], source: str) -> BridgeConfig:
         at = f"{where}.assets[{i}]"
         decimals = _require(a, "decimals", int, at)
         symbol = _require(a, "symbol", str, at)
-        cap = Decimal(_require(a, "bridge_cap", str, at)) * 10**decimals
+        cap = to_units(_require(a, "bridge_cap", str, at), decimals, f"{at}.bridge_cap")
         assets.append(
             BridgeAssetConfig(
-                l1_token=int(_require(a, "l1_token", str, at), 16),
+                l1_token=_hex(_require(a, "l1_token", str, at), f"{at}.l1_token"),
                 name=_require(a, "name", str, at),
                 symbol=symbol,
                 decimals=decimals,
-                bridge_cap=int(cap),
+                bridge_cap=cap,
                 collateral=CollateralConfig(
                     token=symbol,
                     pair=_require(a, "pair", str, at),
@@ -161,10 +161,10 @@ def parse_bridge(raw: dict[str, Any], source: str) -> BridgeConfig:
                 ),
             )
         )
-    l1_bridge = int(_require(raw, "l1_bridge", str, where), 16)
+    l1_bridge = _hex(_require(raw, "l1_bridge", str, where), f"{where}.l1_bridge")
     if not 0 < l1_bridge < 2**160:
         raise ConfigError(f"{where}: l1_bridge must be an Ethereum address")
-    return BridgeConfig(l1_bridge, int(raw.get("window", 3600)), tuple(assets))
+    return BridgeConfig(l1_bridge, _int(raw, "window", 3600, where), tuple(assets))
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,31 @@ class DeployConfig:
             if token.key == key:
                 return token
         raise ConfigError(f"unknown token key {key!r}")
+
+
+def to_units(value: str, decimals: int, where: str) -> int:
+    """A decimal amount from the config -> integer token units, exactly."""
+    try:
+        scaled = Decimal(value).scaleb(decimals)
+    except InvalidOperation as exc:
+        raise ConfigError(f"{where}: {value!r} is not a number") from exc
+    if scaled != scaled.to_integral_value() or scaled < 0:
+        raise ConfigError(f"{where}: {value!r} must be non-negative with at most {decimals} decimals")
+    return int(scaled)
+
+
+def _hex(text: str, where: str) -> int:
+    try:
+        return int(text, 16)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {text!r} is not a hex address (0x...)") from exc
+
+
+def _int(table: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: `{key}` must be an integer, got {value!r}")
+    return value
 
 
 def _require(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -233,14 +258,14 @@ def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
         if not 0 <= decimals <= 36:
             raise ConfigError(f"{where}.pairs[{i}]: decimals must be within 0..36")
         pairs.append(PairConfig(_require(pair, "pair", str, f"{where}.pairs[{i}]"), decimals))
-    publishers = int(raw.get("publishers", 1))
+    publishers = _int(raw, "publishers", 1, where)
     if not 1 <= publishers <= 16:
         raise ConfigError(f"{where}: publishers must be within 1..16")
     return OracleConfig(
         publishers=publishers,
         max_deviation=to_fixed(raw.get("max_deviation", "0.2"), f"{where}.max_deviation"),
-        max_entry_age=int(raw.get("max_entry_age", 300)),
-        max_future=int(raw.get("max_future", 60)),
+        max_entry_age=_int(raw, "max_entry_age", 300, where),
+        max_future=_int(raw, "max_future", 60, where),
         pairs=tuple(pairs),
     )
 
@@ -270,12 +295,12 @@ def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
         )
     return MarginConfig(
         quote=_require(raw, "quote", str, where),
-        max_staleness=int(raw.get("max_staleness", 120)),
-        min_sources=int(raw.get("min_sources", 1)),
+        max_staleness=_int(raw, "max_staleness", 120, where),
+        min_sources=_int(raw, "min_sources", 1, where),
         oi_pool_ratio=to_fixed(raw.get("oi_pool_ratio", "1"), f"{where}.oi_pool_ratio"),
         pool_name=str(raw.get("pool_name", "Fulcrum LP")),
         pool_symbol=str(raw.get("pool_symbol", "FLP")),
-        timelock_delay=int(raw.get("timelock_delay", 0)),
+        timelock_delay=_int(raw, "timelock_delay", 0, where),
         assets=assets,
         markets=tuple(markets),
     )
@@ -286,4 +311,7 @@ def load_config(path: Path) -> DeployConfig:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    return parse_config(data, str(path))
+    try:
+        return parse_config(data, str(path))
+    except (TypeError, AttributeError) as exc:  # a table where a value belongs, or the reverse
+        raise ConfigError(f"{path}: malformed config: {exc}") from exc

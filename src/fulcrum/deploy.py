@@ -1,27 +1,31 @@
 """Declare (v3, with the compiled-class hash) and deploy (universal deployer) with starknet-py.
 
 Declaring a class that is already declared is not an error: the class hash is computed locally and the
-node is asked for it first. Addresses are written to ``deployments/<network>.json``.
+node is asked for it first. ``deployments/<network>.json`` records the addresses, each class's hash and
+Sierra ABI, and the config deployed, so that reading the protocol needs that file and a node only (no
+compiler, no checkout).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+import types
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from starknet_py.common import create_sierra_compiled_contract
 from starknet_py.contract import Contract, ContractData
 from starknet_py.hash.sierra_class_hash import compute_sierra_class_hash
 from starknet_py.net.account.base_account import BaseAccount
+from starknet_py.net.client import Client
 from starknet_py.net.client_errors import ClientError
 
 from fulcrum.build import BuildResult, project_root
 from fulcrum.config import DeployConfig
-from fulcrum.errors import DeploymentError
-from fulcrum.tx import translate
+from fulcrum.errors import DeploymentError, FulcrumError, TransientError
+from fulcrum.tx import FAILURES, translate
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +43,25 @@ class Deployment:
     deployer: int
     classes: dict[str, int] = field(default_factory=dict)  # contract name -> class hash
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {address, contract}
+    abis: dict[str, list[Any]] = field(default_factory=dict)  # contract name -> its class's Sierra ABI
+    config: dict[str, Any] | None = None  # the DeployConfig deployed, as data (`config_data`)
 
     def record(self, key: str, contract_name: str, address: int, **extra: Any) -> None:
         self.contracts[key] = {"address": address, "contract": contract_name, **extra}
+
+    def record_class(self, contract_name: str, class_hash: int, abi: list[Any]) -> None:
+        self.classes[contract_name] = class_hash
+        self.abis[contract_name] = abi
+
+    def deploy_config(self) -> DeployConfig | None:
+        """The config this deployment was made from, when the file records it."""
+        if self.config is None:
+            return None
+        try:
+            decoded: DeployConfig = _decode(DeployConfig, self.config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeploymentError(f"deployment {self.network!r}: unreadable config ({exc!r})") from exc
+        return decoded
 
     def address(self, key: str) -> int:
         try:
@@ -68,16 +88,76 @@ class Deployment:
                 deployer=int(data["deployer"], 16),
                 classes={k: int(v, 16) for k, v in data["classes"].items()},
                 contracts={k: {**v, "address": int(v["address"], 16)} for k, v in data["contracts"].items()},
+                abis=dict(data.get("abis", {})),
+                config=data.get("config"),
             )
-        except (OSError, KeyError, ValueError) as exc:
-            raise DeploymentError(f"cannot read deployment {path}: {exc}") from exc
+        except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise DeploymentError(f"cannot read deployment {path}: {exc!r}") from exc
+
+
+def config_data(config: DeployConfig) -> dict[str, Any]:
+    """`config` as JSON data, as a deployment file holds it (read back by :meth:`Deployment.deploy_config`)."""
+    data: dict[str, Any] = json.loads(json.dumps(asdict(config)))
+    return data
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    """`value` (JSON data) as the type `hint`: dataclasses, `X | None` and `tuple[X, ...]` of them."""
+    origin = get_origin(hint)
+    if value is None:
+        return None
+    if origin in (Union, types.UnionType):
+        return _decode(next(a for a in get_args(hint) if a is not type(None)), value)
+    if origin is tuple:
+        return tuple(_decode(get_args(hint)[0], item) for item in value)
+    if is_dataclass(hint) and isinstance(hint, type):
+        hints = get_type_hints(hint)
+        return hint(**{f.name: _decode(hints[f.name], value[f.name]) for f in fields(hint)})
+    return value
+
+
+def deployment_path(network: str, root: Path | None = None) -> Path:
+    return (root or project_root()) / "deployments" / f"{network}.json"
+
+
+def sierra_abi(path: Path) -> list[Any]:
+    """The ABI of a compiled Sierra class file."""
+    raw = json.loads(path.read_text())["abi"]
+    return list(json.loads(raw) if isinstance(raw, str) else raw)
+
+
+async def chain_abi(client: Client, address: int) -> list[Any]:
+    """The ABI of the class deployed at `address`, read from the node."""
+    try:
+        found = await client.get_class_by_hash(await client.get_class_hash_at(address))
+    except FAILURES as exc:
+        raise translate(exc) from exc
+    raw = getattr(found, "abi", None)
+    if not raw:
+        raise DeploymentError(f"the class at {address:#x} has no ABI")
+    return list(json.loads(raw) if isinstance(raw, str) else raw)
+
+
+def _failed(what: str, exc: BaseException) -> FulcrumError:
+    """A transient failure as such (retry later), anything else as a DeploymentError."""
+    typed = translate(exc)
+    return typed if isinstance(typed, TransientError) else DeploymentError(f"{what} failed: {exc}")
 
 
 _CONTRACT_DATA: dict[tuple[str, int], ContractData] = {}
 
 
-def deployment_path(network: str, root: Path | None = None) -> Path:
-    return (root or project_root()) / "deployments" / f"{network}.json"
+def bind_contract(account: BaseAccount, abi: list[Any], address: int, cache_key: str) -> Contract:
+    """A Contract at `address` bound to `account`. Parsing a large ABI costs seconds in starknet-py (a
+    lark parser per type), so the parsed `ContractData` is shared by every Contract of `cache_key` (one
+    per class) at that address."""
+    data = _CONTRACT_DATA.get((cache_key, address))
+    if data is None:
+        data = _CONTRACT_DATA[(cache_key, address)] = ContractData.from_abi(address, abi, 1)
+    contract = Contract(address=address, abi=[], provider=account, cairo_version=1)
+    contract.data = data
+    contract._functions = Contract._make_functions(data, contract.client, contract.account, 1)
+    return contract
 
 
 class Deployer:
@@ -90,8 +170,7 @@ class Deployer:
 
     def abi(self, name: str) -> list[Any]:
         if name not in self._abis:
-            raw = json.loads(self.build.sierra(name).read_text())["abi"]
-            self._abis[name] = json.loads(raw) if isinstance(raw, str) else raw
+            self._abis[name] = sierra_abi(self.build.sierra(name))
         return self._abis[name]
 
     async def is_declared(self, class_hash: int) -> bool:
@@ -100,6 +179,8 @@ class Deployer:
         except ClientError as exc:
             if str(exc.code) == "28" or "not found" in str(exc).lower():  # CLASS_HASH_NOT_FOUND
                 return False
+            raise translate(exc) from exc
+        except FAILURES as exc:
             raise translate(exc) from exc
         return True
 
@@ -117,10 +198,10 @@ class Deployer:
                 auto_estimate=True,
             )
             await result.wait_for_acceptance(check_interval=0.05)
-        except ClientError as exc:
+        except FAILURES as exc:
             if "already declared" in str(exc).lower():
                 return class_hash
-            raise DeploymentError(f"declare {name} failed: {exc}") from exc
+            raise _failed(f"declare {name}", exc) from exc
         if result.class_hash != class_hash:
             raise DeploymentError(f"{name}: node class hash {result.class_hash:#x} != local {class_hash:#x}")
         log.info("declared %s (%#x)", name, class_hash)
@@ -135,22 +216,14 @@ class Deployer:
                 auto_estimate=True, salt=salt,
             )  # fmt: skip
             await result.wait_for_acceptance(check_interval=0.05)
-        except ClientError as exc:
-            raise DeploymentError(f"deploy {name} failed: {exc}") from exc
+        except FAILURES as exc:
+            raise _failed(f"deploy {name}", exc) from exc
         log.info("deployed %s at %#x", name, result.deployed_contract.address)
         return result.deployed_contract
 
     def contract_at(self, name: str, address: int) -> Contract:
-        """A Contract bound to this account. Parsing a large ABI costs seconds in starknet-py (a lark
-        parser per type), so the parsed `ContractData` is shared by every Contract at that address."""
-        key = (str(self.build.sierra(name)), address)
-        data = _CONTRACT_DATA.get(key)
-        if data is None:
-            data = _CONTRACT_DATA[key] = ContractData.from_abi(address, self.abi(name), 1)
-        contract = Contract(address=address, abi=[], provider=self.account, cairo_version=1)
-        contract.data = data
-        contract._functions = Contract._make_functions(data, contract.client, contract.account, 1)
-        return contract
+        """A Contract of the built class `name` at `address`, bound to this account."""
+        return bind_contract(self.account, self.abi(name), address, str(self.build.sierra(name)))
 
 
 async def deploy_protocol(
@@ -161,9 +234,9 @@ async def deploy_protocol(
     from fulcrum.vault import VaultClient
 
     deployer = Deployer(account, build)
-    deployment = Deployment(config.network, chain_id, account.address)
+    deployment = Deployment(config.network, chain_id, account.address, config=config_data(config))
     for name in ("TestToken", "Vault", "PriceFeed", "Margin", "Pool", "Governance", "Bridge", "BridgedToken"):
-        deployment.classes[name] = await deployer.declare(name)
+        deployment.record_class(name, await deployer.declare(name), deployer.abi(name))
     for token in config.tokens:
         contract = await deployer.deploy(
             "TestToken",

@@ -1,20 +1,30 @@
-"""`fulcrum trade|account|pool|oracle` through typer's runner against the session devnet.
+"""`fulcrum trade|account|pool|oracle|bridge` through typer's runner against the session devnet.
 
 Each command runs in a worker thread (its own event loop, as from a shell) on a deployment file written
 under a throwaway network name. Accounts 36 (trader) and 37 (LP, relayer) only. Every check reads the
-chain after the command, not just its output.
+chain after the command, not just its output. Scripts' contract: exit 1 refused, 2 usage, 3 node
+unreachable, the error the last stderr line; ``--json`` alone on stdout; reading needs only the deployment
+file (a subprocess without compiler or checkout).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fulcrum import deploy
+from fulcrum.bridge import BridgeOperator, Deposit
+from fulcrum.commands.bridge import withdrawal_data
 from fulcrum.commands.common import fmt_units
+from fulcrum.commands.output import jsonable
 from fulcrum.margin import market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import devnet_publishers, pair_id
@@ -24,6 +34,8 @@ from tests.integration.fixtures.protocol import Protocol
 
 NETWORK = "devnet-cli-commands"
 TRADER, LP = 36, 37
+DOWN = "http://127.0.0.1:9"  # a closed local port: the node is down
+TOOLCHAIN = ("starknet-compile", "starknet-sierra-compile", "starknet-devnet", "scarb", "cairo-test")
 USDC = 10**6
 ETH_PERP = market_id("ETH-PERP")
 ETH, BTC = pair_id("ETH/USD"), pair_id("BTC/USD")
@@ -225,3 +237,159 @@ async def test_pool_add_status_remove(protocol: Protocol, cli: Cli, tmp_path: Pa
     assert await pool.balance_of(me) == 0
     assert abs(paid - redeem) <= redeem // 10**6
     assert await margin.pool_cash() == cash0 + 10_000 * SCALE - paid * 10**12
+
+
+def failed(result: Any, code: int, error: str) -> str:
+    """`result` exited with `code`; its last stderr line is `error: <error>: ...` and stdout has no error."""
+    assert result.exit_code == code, result.output
+    assert "error:" not in result.stdout, result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {error}: "), result.stderr
+    return str(last)
+
+
+async def read_json(cli: Cli, *args: str, env: dict[str, str | None] | None = None) -> Any:
+    result = await cli(*args, "--json", env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # stdout is the JSON and nothing else
+
+
+async def test_exit_codes_for_scripts(protocol: Protocol, cli: Cli) -> None:
+    """1: refused by the protocol (named), 2: usage, 3: node unreachable; a bad hex address is a
+    ConfigError (1), like a bad amount: a value the parser accepted as text but Fulcrum could not read."""
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    me = (await protocol.as_account(TRADER)).account.address
+    refused = await cli("trade", "withdraw", *on(TRADER), "usdc", "1000000")
+    assert "margin: insufficient balance" in failed(refused, 1, "MarginInsufficientBalance")
+    assert "'0xZZ' is not an address" in failed(await cli("account", "status", "--network", NETWORK, "0xZZ"),
+                                                 1, "ConfigError")  # fmt: skip
+    deposit = ["bridge", "deposit", "--account", hex(me), "--amount", "1", "--nonce", "1", "--l1-token"]
+    failed(await cli(*deposit, "xyz", "--network", NETWORK), 1, "ConfigError")
+    failed(await cli("pool", "remove", *on(LP)), 2, "BadParameter")
+    failed(await cli("account", "status", "--network", NETWORK), 2, "BadParameter")  # no signer, no address
+    parsed = await cli("bridge", "deposit", "--network", NETWORK, "--l1-token", "0x1")  # typer: missing options
+    assert parsed.exit_code == 2 and parsed.stdout == ""
+    for args in (["account", "status", hex(me)], ["pool", "status"], ["oracle", "show"], ["bridge", "withdrawals"],
+                 ["trade", "deposit", "--account-index", str(TRADER), "usdc", "1"], [*deposit, "0x1"]):  # fmt: skip
+        down = await cli(*args, "--network", NETWORK, "--url", DOWN)
+        assert "node unreachable" in failed(down, 3, "TransientError")
+
+
+async def test_json_reads_equal_the_views(protocol: Protocol, cli: Cli) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    trader, lp = await protocol.as_account(TRADER), await protocol.as_account(LP)
+    me, margin = trader.account.address, trader.margin
+    await trader.token("usdc").mint(me, 4_000 * USDC)
+    await cli.ok("trade", "deposit", *on(TRADER), "usdc", "4000")
+    await cli.ok("trade", "open", *on(TRADER), "ETH-PERP", "5")  # 10,000 notional: a liquidation price
+
+    data = await read_json(cli, "account", "status", "--network", NETWORK, hex(me))
+    assert data["account"] == hex(me) and data["quote"] == "tUSDC"
+    assert int(data["quote_balance"]) == await margin.quote_balance(me)
+    assert int(data["collateral"]["tWETH"]) == await margin.collateral(me, trader.token("weth").address)
+    health = dataclasses.asdict(await margin.health(me))
+    assert {k: int(v) for k, v in data["health"].items()} == health
+    position = await margin.position(me, ETH_PERP)
+    (row,) = [p for p in data["positions"] if p["market"] == "ETH-PERP"]
+    assert (int(row["size"]), int(row["cost"])) == (position.size, position.cost)
+    assert int(row["mark_price"]) == await margin.price(ETH)
+    liquidation = await margin.liquidation_price(me, ETH_PERP)
+    assert liquidation is not None and int(row["liquidation_price"]) == liquidation
+
+    data = await read_json(cli, "pool", "status", *on(LP))
+    liquidation = lp.liquidation
+    assert int(data["pool_cash"]) == await margin.pool_cash()
+    assert int(data["pool_value"]) == await margin.pool_value()
+    assert int(data["total_shares"]) == await lp.pool.total_supply()
+    assert int(data["your_shares"]) == await lp.pool.balance_of(lp.account.address)
+    assert int(data["insurance_cash"]) == await liquidation.insurance_cash()
+    assert int(data["bad_debt"]) == await liquidation.bad_debt()
+    state = await margin.market_state(ETH_PERP)
+    (oi,) = [m for m in data["open_interest"] if m["market"] == "ETH-PERP"]
+    assert (int(oi["long_oi"]), int(oi["short_oi"])) == (state.long_oi, state.short_oi)
+
+    data = await read_json(cli, "oracle", "show", "--network", NETWORK)
+    assert int(data["block_timestamp"]) == await protocol.block_time()
+    assert [p["pair"] for p in data["pairs"]] == ["ETH/USD", "BTC/USD", "USDC/USD"]
+    for p in data["pairs"]:
+        m = await trader.oracle.median(pair_id(p["pair"]))
+        assert [int(p[k]) for k in ("price", "decimals", "timestamp", "sources")] == [
+            m.price, m.decimals, m.timestamp, m.num_sources]  # fmt: skip
+    await cli.ok("trade", "close", *on(TRADER), "ETH-PERP")
+
+
+async def test_bridge_json_lists_the_withdrawals(protocol: Protocol, cli: Cli) -> None:
+    bc = protocol.config.bridge
+    assert bc is not None
+    trader = await protocol.as_account(TRADER)
+    me, beth, bridge = trader.account.address, trader.token("bETH"), trader.bridge
+    operator = BridgeOperator(protocol.devnet.client, bridge.address, bc.l1_bridge)
+    await operator.relay_deposit(Deposit(bc.assets[0].l1_token, me, 10**18, 4_242))
+    await trader.margin.send([
+        trader.margin.prepare("withdraw", beth.address, 10**17),
+        bridge.initiate_withdrawal_call(beth.address, 0xB0B, 10**17),
+    ])  # fmt: skip
+    data = await read_json(cli, "bridge", "withdrawals", "--network", NETWORK)
+    expected = await operator.withdrawals()
+    assert data == {"withdrawals": [jsonable(withdrawal_data(w)) for w in expected]}
+    (mine,) = [w for w in data["withdrawals"] if int(w["nonce"]) == await bridge.withdrawal_nonce()]
+    assert (mine["l1_recipient"], int(mine["amount"])) == ("0xb0b", 10**17)
+
+
+async def test_starknet_environment_names(protocol: Protocol, cli: Cli, tmp_path: Path) -> None:
+    """STARKNET_RPC, STARKNET_ACCOUNT and STARKNET_KEYSTORE work where the FULCRUM_ names are unset."""
+    import eth_keyfile
+
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    trader = await protocol.as_account(TRADER)
+    me, usdc, margin = trader.account.address, trader.token("usdc"), trader.margin
+    await usdc.mint(me, 10 * USDC)
+    starknet = {"FULCRUM_DEVNET_URL": None, "STARKNET_RPC": protocol.devnet.url, "STARKNET_ACCOUNT": hex(me)}
+    q0 = await margin.quote_balance(me)
+    key = hex(trader.account.signer.private_key)
+    await cli.ok("trade", "deposit", "--network", NETWORK, "usdc", "10", env={**starknet, "FULCRUM_PRIVATE_KEY": key})
+    assert await margin.quote_balance(me) == q0 + 10 * SCALE
+
+    keystore = tmp_path / "trader.json"
+    secret = trader.account.signer.private_key.to_bytes(32, "big")
+    keystore.write_text(json.dumps(eth_keyfile.create_keyfile_json(secret, b"pw", kdf="pbkdf2", iterations=1000)))
+    env = {**starknet, "STARKNET_KEYSTORE": str(keystore), "FULCRUM_KEYSTORE_PASSWORD": "pw"}
+    data = await read_json(cli, "pool", "status", "--network", NETWORK, env=env)
+    assert data["your_shares"] == str(await trader.pool.balance_of(me))  # the keystore's account
+
+
+async def test_reading_needs_only_the_deployment_file(protocol: Protocol, tmp_path: Path) -> None:
+    """A subprocess in an empty directory, no compiler on PATH, an empty cache: the deployment file (ABIs
+    and config recorded) and the node are all `account status` and `pool status` need. Its recorded config
+    is the one used (a renamed quote symbol shows)."""
+    trader = await protocol.as_account(TRADER)
+    me = trader.account.address
+    recorded = protocol.deployment
+    assert set(recorded.abis) >= {"Margin", "Pool", "TestToken", "PriceFeed"} and recorded.config is not None
+    config = json.loads(json.dumps(recorded.config))
+    config["tokens"][0]["symbol"] = "tUSDX"  # usdc: the quote
+    path = tmp_path / "deployment" / "fulcrum.json"
+    dataclasses.replace(recorded, config=config).save(path)
+    cwd, cache = tmp_path / "empty", tmp_path / "cache"
+    cwd.mkdir()
+    cache.mkdir()
+    dirs = os.environ["PATH"].split(os.pathsep)
+    env = {
+        "PATH": os.pathsep.join(d for d in dirs if not any((Path(d) / b).exists() for b in TOOLCHAIN)),
+        "FULCRUM_CACHE": str(cache), "HOME": str(tmp_path), "STARKNET_RPC": protocol.devnet.url,
+    }  # fmt: skip
+
+    async def fulcrum(*args: str) -> Any:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fulcrum.cli", *args, "--network", str(path), "--json",
+            cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+        assert proc.returncode == 0, err.decode()
+        return json.loads(out)
+
+    status = await fulcrum("account", "status", hex(me))
+    assert status["quote"] == "tUSDX" and int(status["quote_balance"]) == await trader.margin.quote_balance(me)
+    pool = await fulcrum("pool", "status")
+    assert pool["quote"] == "tUSDX" and int(pool["pool_cash"]) == await trader.margin.pool_cash()
+    assert not (cwd / "target").exists() and not any(cache.iterdir())

@@ -1,12 +1,18 @@
 """What every subcommand shares: the node, the deployment, the signer, amounts, assets and markets.
 
-- Node: ``--url`` or ``$FULCRUM_DEVNET_URL``.
-- Deployment: ``deployments/<--network>.json`` (written by ``fulcrum deploy``), and the TOML config it was
-  deployed from (``--config``: token decimals, markets, oracle pairs).
-- Signer, first that applies: ``--keystore PATH`` (password from ``$FULCRUM_KEYSTORE_PASSWORD``, address from
-  ``$FULCRUM_ACCOUNT_ADDRESS``), ``--account-index N`` (a predeployed devnet account), or the environment's
-  ``FULCRUM_ACCOUNT_ADDRESS`` + ``FULCRUM_PRIVATE_KEY``. Secrets are read from the environment only.
+- Node: ``--url``, else ``$FULCRUM_DEVNET_URL``, else ``$STARKNET_RPC``.
+- Deployment: ``--network NAME`` reads ``deployments/NAME.json`` (written by ``fulcrum deploy``); a value
+  ending in ``.json`` or holding a ``/`` is that file's path. The file records every class's ABI and the
+  config deployed, so no compiler and no checkout are needed; ``--config FILE`` (TOML: token decimals,
+  markets, oracle pairs) replaces the recorded config.
+- Signer, first that applies: ``--keystore PATH`` or ``--account-index N`` (a predeployed devnet account;
+  not both), ``$FULCRUM_PRIVATE_KEY``, ``$STARKNET_KEYSTORE`` (a keystore path). The address of a key or
+  keystore is ``$FULCRUM_ACCOUNT_ADDRESS``, else ``$STARKNET_ACCOUNT``; a keystore's password is
+  ``$FULCRUM_KEYSTORE_PASSWORD``, else asked at a terminal. FULCRUM_ names win over STARKNET_ ones;
+  secrets come from the environment (or the prompt) only.
 - Amounts: decimal strings ("1500.5") converted exactly to token units with ``decimal.Decimal``.
+- Errors: :mod:`fulcrum.commands.boundary` (exit 1 refused, 2 usage, 3 retry later); output:
+  :mod:`fulcrum.commands.output` (``--json``).
 """
 
 from __future__ import annotations
@@ -15,60 +21,45 @@ import asyncio
 import inspect
 import os
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast, get_type_hints
+from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
 
 from fulcrum.build import BuildResult, project_root
+from fulcrum.commands.boundary import fails_cleanly as fails_cleanly
+from fulcrum.commands.output import console as console
 from fulcrum.config import DeployConfig, MarketConfig, load_config
-from fulcrum.errors import (
-    ConfigError,
-    DeploymentError,
-    DevnetError,
-    FulcrumError,
-    InvalidAmount,
-    TransientError,
-)
+from fulcrum.errors import ConfigError, DeploymentError, DevnetError, InvalidAmount, TransientError
 
 if TYPE_CHECKING:  # starknet-py is imported when a command runs, so `fulcrum --help` starts fast
-    from starknet_py.devnet_utils.devnet_client import DevnetClient
     from starknet_py.net.account.base_account import BaseAccount
+    from starknet_py.net.client import Client
+    from starknet_py.net.signer.key_pair import KeyPair
 
     from fulcrum.deploy import Deployment
     from fulcrum.sdk import Fulcrum
     from fulcrum.tx import TxResult
 
-console = Console()
-
-P = ParamSpec("P")
 T = TypeVar("T")
 
 ENV_URL = "FULCRUM_DEVNET_URL"
+ENV_RPC = "STARKNET_RPC"
 ENV_ADDRESS = "FULCRUM_ACCOUNT_ADDRESS"
+ENV_STARKNET_ACCOUNT = "STARKNET_ACCOUNT"
 ENV_PRIVATE_KEY = "FULCRUM_PRIVATE_KEY"
+ENV_KEYSTORE = "STARKNET_KEYSTORE"
 ENV_KEYSTORE_PASSWORD = "FULCRUM_KEYSTORE_PASSWORD"
 DEFAULT_CONFIG = Path("deploy/devnet.toml")
 READ_ONLY_ADDRESS = 0x1  # the caller of views when no signer is given (views need no signature)
-
-
-def fails_cleanly(fn: Callable[P, T]) -> Callable[P, T]:
-    """Turns a FulcrumError into one red line and exit code 1."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except FulcrumError as exc:
-            console.print(f"[bold red]error[/]: {type(exc).__name__}: {exc}")
-            raise typer.Exit(1) from exc
-
-    return wrapper
+ADDRESS_BOUND = 2**251  # Starknet addresses are below it
+L1_ADDRESS_BOUND = 2**160  # Ethereum addresses
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -79,12 +70,22 @@ def run(coro: Awaitable[T]) -> T:
 
 
 # --- options every command takes (typer reads these aliases' metadata) -----------------------------------
-UrlOption = Annotated[str, typer.Option("--url", help="Node URL (default: $FULCRUM_DEVNET_URL).")]
+UrlOption = Annotated[
+    str, typer.Option("--url", help=f"Node URL (default: ${ENV_URL}, else ${ENV_RPC}).")
+]
 NetworkOption = Annotated[
-    str, typer.Option("--network", help="Deployment name (deployments/<network>.json).")
+    str,
+    typer.Option(
+        "--network", help="Deployment: a name (deployments/<name>.json) or the path of a deployment file."
+    ),
 ]
 ConfigOption = Annotated[
-    Path, typer.Option("--config", help="Deployment config (TOML): token decimals, markets, oracle pairs.")
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Deployment config (TOML): token decimals, markets, oracle pairs (default: the one the "
+        "deployment file records, else deploy/devnet.toml).",
+    ),
 ]
 AccountIndexOption = Annotated[
     int | None, typer.Option("--account-index", help="Sign with this predeployed devnet account.")
@@ -93,25 +94,58 @@ KeystoreOption = Annotated[
     Path | None,
     typer.Option(
         "--keystore",
-        help="Sign with this keystore's key (password: $FULCRUM_KEYSTORE_PASSWORD, "
-        "address: $FULCRUM_ACCOUNT_ADDRESS). Without a flag: $FULCRUM_ACCOUNT_ADDRESS + "
-        "$FULCRUM_PRIVATE_KEY.",
+        help=f"Sign with this keystore's key (default: ${ENV_KEYSTORE}; password: ${ENV_KEYSTORE_PASSWORD} "
+        f"or a prompt; address: ${ENV_ADDRESS} or ${ENV_STARKNET_ACCOUNT}). Without a flag: "
+        f"${ENV_ADDRESS} + ${ENV_PRIVATE_KEY}.",
     ),
 ]
 
 
+def env(*names: str) -> tuple[str, str] | None:
+    """The first of `names` set (not empty) in the environment, and its value."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
 def node_url(url: str = "") -> str:
-    """`url`, else $FULCRUM_DEVNET_URL; a usage error when neither is given."""
-    node = url or os.environ.get(ENV_URL, "")
-    if not node:
-        raise typer.BadParameter(f"give --url or set {ENV_URL} (start a node with `fulcrum devnet`)")
-    return node
+    """`url`, else $FULCRUM_DEVNET_URL, else $STARKNET_RPC; a usage error when none is given, a
+    ConfigError when it is not an http(s) URL."""
+    found = ("--url", url) if url else env(ENV_URL, ENV_RPC)
+    if found is None:
+        raise typer.BadParameter(
+            f"give --url or set {ENV_URL} or {ENV_RPC} (start a node with `fulcrum devnet`)"
+        )
+    where, value = found
+    if not is_http_url(value):
+        raise ConfigError(f"{where}: {value!r} is not a node URL (http://host:port)")
+    return value
+
+
+def is_http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number below 65536
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def deployment_file(network: str) -> Path:
+    """`network` as a name (deployments/<network>.json) or, ending in .json or holding a "/", a path."""
+    from fulcrum.deploy import deployment_path
+
+    if network.endswith(".json") or "/" in network or os.sep in network:
+        return Path(network).expanduser()
+    return deployment_path(network)
 
 
 def load_deployment(network: str) -> Deployment:
-    from fulcrum.deploy import Deployment, deployment_path
+    from fulcrum.deploy import Deployment
 
-    path = deployment_path(network)
+    path = deployment_file(network)
     if not path.is_file():
         raise DeploymentError(
             f"no deployment {network!r} ({path} is missing): run `fulcrum deploy` first, "
@@ -124,23 +158,28 @@ def load_deploy_config(path: Path) -> DeployConfig:
     """The TOML config; a relative path is tried from the working directory, then from the repository."""
     if not path.is_absolute() and not path.exists() and (project_root() / path).exists():
         path = project_root() / path
-    config = load_config(path)
+    return load_config(path)
+
+
+def target_config(deployment: Deployment, path: Path | None) -> DeployConfig:
+    """The config at `path`, else the one the deployment records, else deploy/devnet.toml; it must have a
+    margin engine."""
+    config = load_deploy_config(path) if path is not None else deployment.deploy_config()
+    if config is None:
+        config = load_deploy_config(DEFAULT_CONFIG)
     if config.margin is None:
-        raise ConfigError(f"{path}: no [margin] section: these commands need the margin engine's markets")
+        raise ConfigError(f"{path or deployment.network}: no [margin] section: these commands need the "
+                          "margin engine's markets")  # fmt: skip
     return config
 
 
-async def load_build(deployment: Deployment) -> BuildResult:
-    """The compiled classes (their ABIs): target/dev as it is when every contract the deployment uses is
-    there, else a build."""
-    out_dir = project_root() / "target" / "dev"
-    names = sorted({str(entry["contract"]) for entry in deployment.contracts.values()})
-    result = BuildResult(out_dir, names, skipped=True)
-    if names and all(result.sierra(n).is_file() for n in names):
-        return result
-    from fulcrum.workflow import build_contracts
+def local_build() -> BuildResult:
+    """target/dev as it is (never compiled here): the last place an ABI is looked for."""
+    return BuildResult(project_root() / "target" / "dev", [], skipped=True)
 
-    return await build_contracts()
+
+def key_in_env() -> bool:
+    return env(ENV_PRIVATE_KEY) is not None and env(ENV_ADDRESS, ENV_STARKNET_ACCOUNT) is not None
 
 
 @dataclass(frozen=True)
@@ -151,36 +190,35 @@ class Target:
     deployment: Deployment
     config: DeployConfig
     account_index: int | None = None
-    keystore: Path | None = None
+    keystore: Path | None = None  # --keystore, else $STARKNET_KEYSTORE when no other signer is given
 
     @classmethod
     def resolve(
         cls,
         url: str,
         network: str,
-        config: Path = DEFAULT_CONFIG,
+        config: Path | None = None,
         account_index: int | None = None,
         keystore: Path | None = None,
     ) -> Target:
         if account_index is not None and keystore is not None:
             raise typer.BadParameter("give either --account-index or --keystore, not both")
-        return cls(
-            node_url(url), load_deployment(network), load_deploy_config(config), account_index, keystore
-        )
+        if keystore is None and account_index is None and not key_in_env():
+            found = env(ENV_KEYSTORE)
+            keystore = Path(found[1]).expanduser() if found else None
+        node = node_url(url)
+        deployment = load_deployment(network)
+        return cls(node, deployment, target_config(deployment, config), account_index, keystore)
 
     @property
     def has_signer(self) -> bool:
-        return (
-            self.keystore is not None
-            or self.account_index is not None
-            or bool(os.environ.get(ENV_ADDRESS) and os.environ.get(ENV_PRIVATE_KEY))
-        )
+        return self.keystore is not None or self.account_index is not None or key_in_env()
 
 
 _TARGET_OPTIONS: list[tuple[str, Any, Any]] = [
     ("url", UrlOption, ""),
     ("network", NetworkOption, "devnet"),
-    ("config", ConfigOption, DEFAULT_CONFIG),
+    ("config", ConfigOption, None),
     ("account_index", AccountIndexOption, None),
     ("keystore", KeystoreOption, None),
 ]
@@ -208,13 +246,15 @@ def targeted(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def parse_address(text: str, what: str = "address") -> int:
+def parse_address(text: str, what: str = "address", bound: int = ADDRESS_BOUND) -> int:
+    """A hex (0x...) or decimal address below `bound`; a ConfigError naming `what` otherwise."""
     try:
-        value = int(text, 16) if text.lower().startswith("0x") else int(text)
+        value = int(text, 16) if text.strip().lower().startswith("0x") else int(text)
     except ValueError as exc:
         raise ConfigError(f"{what}: {text!r} is not an address (hex, 0x...)") from exc
-    if not 0 < value < 2**251:
-        raise ConfigError(f"{what}: {text!r} is out of range for a Starknet address")
+    if not 0 < value < bound:
+        kind = "an Ethereum" if bound == L1_ADDRESS_BOUND else "a Starknet"
+        raise ConfigError(f"{what}: {text!r} is out of range for {kind} address")
     return value
 
 
@@ -225,76 +265,130 @@ def _private_key(text: str, where: str) -> int:
         raise ConfigError(f"{where} is not a private key (0x-hex)") from None  # never echo the secret
 
 
-async def _chain(client: DevnetClient) -> int:
-    from starknet_py.net.models.chains import parse_chain
-
-    from fulcrum.tx import FAILURES, translate
-
-    try:
-        return int(parse_chain(await client.get_chain_id()))
-    except FAILURES as exc:
-        raise translate(exc) from exc
+def signer_address() -> int:
+    """$FULCRUM_ACCOUNT_ADDRESS, else $STARKNET_ACCOUNT (a usage error when neither is set)."""
+    found = env(ENV_ADDRESS, ENV_STARKNET_ACCOUNT)
+    if found is None:
+        raise typer.BadParameter(f"a keystore signs for the account in {ENV_ADDRESS} or {ENV_STARKNET_ACCOUNT}: "
+                                 "set one")  # fmt: skip
+    return parse_address(found[1], found[0])
 
 
-async def load_account(target: Target, *, watch: int | None = None) -> BaseAccount:
-    """The signer `target` names. Without one: an account at `watch` that can only call views (a usage
-    error when `watch` is None too)."""
-    from starknet_py.devnet_utils.devnet_client import DevnetClient
-    from starknet_py.net.account.account import Account
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def keystore_password(path: Path) -> str:
+    """$FULCRUM_KEYSTORE_PASSWORD, else asked (hidden) at a terminal; a usage error without one."""
+    password = os.environ.get(ENV_KEYSTORE_PASSWORD)
+    if password is not None:
+        return password
+    if not interactive():
+        raise typer.BadParameter(f"set {ENV_KEYSTORE_PASSWORD} to open keystore {path} (no terminal to ask on)")
+    return str(typer.prompt(f"Password of keystore {path}", hide_input=True, err=True))
+
+
+def keystore_key(path: Path) -> KeyPair:
     from starknet_py.net.signer.key_pair import KeyPair
 
+    secret: Any = keystore_password(path).encode()  # starknet-py annotates it str; eth-keyfile wants bytes
+    try:
+        return KeyPair.from_keystore(str(path), secret)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot open keystore {path}: {exc}") from exc
+
+
+async def node_call(pending: Awaitable[T]) -> T:
+    """Awaits a request to the node, its failures typed (:func:`fulcrum.tx.translate`: exit 3 when the
+    node is unreachable)."""
+    from fulcrum.tx import call_view
+
+    return cast(T, await call_view(pending))
+
+
+async def chain_id(client: Client) -> int:
+    from starknet_py.net.models.chains import parse_chain
+
+    return int(parse_chain(await node_call(client.get_chain_id())))
+
+
+async def block_time(client: Client) -> int:
+    """The latest block's timestamp."""
+    from fulcrum.tx import latest_block_time
+
+    return await node_call(latest_block_time(client))
+
+
+async def probe(url: str) -> int:
+    """Checks that the node at `url` answers (exit 3 when it does not) before a long job starts."""
+    from starknet_py.net.full_node_client import FullNodeClient
+
+    return await chain_id(FullNodeClient(node_url=url))
+
+
+async def _devnet_account(target: Target, index: int) -> BaseAccount:
     from fulcrum.devnet import Devnet
     from fulcrum.tx import FAILURES, translate
 
+    try:
+        return await Devnet(target.url).account(index)
+    except FAILURES as exc:
+        error = translate(exc)
+        if isinstance(error, TransientError):
+            raise error from exc
+        raise DevnetError(f"--account-index needs starknet-devnet's predeployed accounts: {exc}") from exc
+
+
+async def _bind(target: Target, address: int, key_pair: KeyPair) -> BaseAccount:
+    from starknet_py.devnet_utils.devnet_client import DevnetClient
+    from starknet_py.net.account.account import Account
+
     client = DevnetClient(node_url=target.url)
-    if target.keystore is not None:
-        password = os.environ.get(ENV_KEYSTORE_PASSWORD)
-        address = os.environ.get(ENV_ADDRESS)
-        if password is None or not address:
-            raise typer.BadParameter(f"--keystore needs {ENV_KEYSTORE_PASSWORD} and {ENV_ADDRESS} set")
-        secret: Any = password.encode()  # starknet-py annotates it str; eth-keyfile underneath wants bytes
-        try:
-            key_pair = KeyPair.from_keystore(str(target.keystore), secret)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"cannot open keystore {target.keystore}: {exc}") from exc
-        return Account(
-            address=parse_address(address, ENV_ADDRESS),
-            client=client,
-            key_pair=key_pair,
-            chain=await _chain(client),
-        )
+    return Account(address=address, client=client, key_pair=key_pair, chain=await chain_id(client))
+
+
+async def view_account(target: Target, address: int) -> BaseAccount:
+    """An account at `address` that only calls views: no key or password is asked for."""
+    from starknet_py.net.signer.key_pair import KeyPair
+
+    return await _bind(target, address, KeyPair.from_private_key(1))
+
+
+async def load_account(target: Target, *, watch: int | None = None) -> BaseAccount:
+    """The signer `target` names. Without one: a view-only account at `watch` (a usage error when `watch`
+    is None too)."""
+    from starknet_py.net.signer.key_pair import KeyPair
+
     if target.account_index is not None:
-        try:
-            return await Devnet(target.url).account(target.account_index)
-        except FAILURES as exc:
-            error = translate(exc)
-            if isinstance(error, TransientError):
-                raise error from exc
-            raise DevnetError(f"--account-index needs starknet-devnet's predeployed accounts: {exc}") from exc
-    address, key = os.environ.get(ENV_ADDRESS), os.environ.get(ENV_PRIVATE_KEY)
-    if address and key:
-        return Account(
-            address=parse_address(address, ENV_ADDRESS),
-            client=client,
-            key_pair=KeyPair.from_private_key(_private_key(key, ENV_PRIVATE_KEY)),
-            chain=await _chain(client),
-        )
-    if watch is None:
-        raise typer.BadParameter(
-            "choose a signer: --account-index N (devnet), --keystore PATH, "
-            f"or {ENV_ADDRESS} + {ENV_PRIVATE_KEY}"
-        )
-    return Account(
-        address=watch, client=client, key_pair=KeyPair.from_private_key(1), chain=await _chain(client)
+        return await _devnet_account(target, target.account_index)
+    if target.keystore is not None:
+        return await _bind(target, signer_address(), keystore_key(target.keystore))
+    if key_in_env():
+        key = _private_key(os.environ[ENV_PRIVATE_KEY], ENV_PRIVATE_KEY)
+        return await _bind(target, signer_address(), KeyPair.from_private_key(key))
+    if watch is not None:
+        return await view_account(target, watch)
+    raise typer.BadParameter(
+        "choose a signer: --account-index N (devnet), --keystore PATH (or $STARKNET_KEYSTORE), "
+        f"or {ENV_ADDRESS} + {ENV_PRIVATE_KEY}"
     )
+
+
+async def _sdk(target: Target, account: BaseAccount) -> Fulcrum:
+    """The SDK with the deployment's ABIs (else the node's, else target/dev's: never a compiler)."""
+    from fulcrum.sdk import Fulcrum
+
+    return await Fulcrum.connect(account, target.deployment, local_build())
 
 
 async def connect(target: Target, *, watch: int | None = None) -> Fulcrum:
     """The SDK bound to `target`'s signer (or, with `watch`, to a view-only account when none is given)."""
-    from fulcrum.sdk import Fulcrum
+    return await _sdk(target, await load_account(target, watch=watch))
 
-    account = await load_account(target, watch=watch)
-    return Fulcrum(account, target.deployment, await load_build(target.deployment))
+
+async def connect_view(target: Target, address: int = READ_ONLY_ADDRESS) -> Fulcrum:
+    """The SDK as a view-only account at `address`, whatever signer `target` names (none is loaded)."""
+    return await _sdk(target, await view_account(target, address))
 
 
 # --- amounts, assets, markets --------------------------------------------------------------------------

@@ -9,10 +9,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fulcrum.commands.common import console, fails_cleanly, run
+from fulcrum.commands.common import ENV_URL, console, env, probe, run
 
 
-@fails_cleanly
 def demo_cmd(
     config: Annotated[Path, typer.Option(help="Deployment config (TOML).")] = Path("deploy/devnet.toml"),
     out: Annotated[Path, typer.Option(help="Directory for demo.json and demo.png.")] = Path("out"),
@@ -35,6 +34,9 @@ def demo_cmd(
         raise typer.BadParameter("need --traders >= 1, 0 < --drop < 1, 0 <= --rebound <= 1, --steps-down >= 1, "
                                  "--step-seconds >= 1")  # fmt: skip
     options = DemoOptions(config, out, traders, seed, scenario, drop, rebound, steps_down, steps_up, step_seconds)
+    borrowed = env(ENV_URL)  # the demo runs on this node instead of starting one
+    if borrowed is not None:
+        run(probe(borrowed[1]))
     with Progress(
         TextColumn("[bold]{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.fields[note]}"), console=console,

@@ -10,7 +10,6 @@ progress; the checkpoint is written on the way out.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from dataclasses import dataclass
@@ -22,16 +21,17 @@ from rich.table import Table
 
 from fulcrum.commands.common import (
     DEFAULT_CONFIG,
-    READ_ONLY_ADDRESS,
     KeystoreOption,
     Target,
     connect,
+    connect_view,
     console,
     fails_cleanly,
     fmt_units,
     run,
     targeted,
 )
+from fulcrum.commands.output import JsonOption, emit_json
 
 if TYPE_CHECKING:
     from fulcrum.keeper import KeeperConfig, TickReport
@@ -151,7 +151,7 @@ def scan_cmd(
     target: Target,
     bundle_prices: BundleOption = False,
     limit: Annotated[int, typer.Option(help="Show at most this many accounts (0: all).")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """One scan, nothing submitted: every account below maintenance, lowest health first."""
     if limit < 0:
@@ -159,16 +159,15 @@ def scan_cmd(
     result = run(_scan(target, bundle_prices))
     rows = result.candidates[: limit or None]
     if as_json:
-        print(json.dumps({
+        emit_json({
             "block": result.block, "accounts": result.accounts, "unhealthy": len(result.candidates),
-            "prices": {hex(p): str(v) for p, v in result.prices.items()},
+            "prices": {hex(p): v for p, v in result.prices.items()},
             "candidates": [
-                {"account": hex(c.account), "health_factor": str(c.health.health_factor),
-                 "equity": str(c.health.equity), "maintenance": str(c.health.maintenance_margin),
-                 "positions": c.positions, "assets": c.assets}
+                {"account": hex(c.account), "health_factor": c.health.health_factor, "equity": c.health.equity,
+                 "maintenance": c.health.maintenance_margin, "positions": c.positions, "assets": c.assets}
                 for c in rows
             ],
-        }))  # fmt: skip
+        })  # fmt: skip
         return
     table = Table("account", "health", "equity", "maintenance", "positions", "assets",
                   title=f"{len(result.candidates)} of {result.accounts} accounts below maintenance "
@@ -192,7 +191,7 @@ class ScanSummary:
 async def _scan(target: Target, bundle_prices: bool) -> ScanSummary:
     from fulcrum.keeper import Keeper, KeeperConfig
 
-    sdk = await connect(target, watch=READ_ONLY_ADDRESS)
+    sdk = await connect_view(target)
     source = price_source(target, sdk) if bundle_prices else None
     keeper = Keeper(KeeperConfig(checkpoint="", dry_run=True), sdk.margin, oracle=sdk.oracle, source=source)
     scan = await keeper.scan()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,15 +20,16 @@ import typer
 from rich.table import Table
 
 from fulcrum.commands.common import (
-    READ_ONLY_ADDRESS,
     Target,
+    block_time,
     connect,
+    connect_view,
     console,
-    fails_cleanly,
     fmt_units,
     run,
     targeted,
 )
+from fulcrum.commands.output import JsonOption, render
 from fulcrum.config import SCALE, DeployConfig
 from fulcrum.config import short_string as pair_id
 from fulcrum.errors import ConfigError
@@ -100,20 +102,16 @@ class Relay:
     async def init(self) -> None:
         """Continues after the newest entry of these publishers (replays are refused) and learns the
         chain's clock."""
-        from fulcrum.tx import latest_block_time
-
         for name in self.decimals:
             for publisher in self.publishers:
                 _, ts = await self.oracle.entry(pair_id(name), publisher.public_key)
                 self.floor = max(self.floor, ts)
-        self.offset = await latest_block_time(self.oracle.account.client) - time.time()
+        self.offset = await block_time(self.oracle.account.client) - time.time()
 
     async def timestamp(self) -> int:
         """Chain time, but after the last one signed; waits when that would run too far ahead."""
-        from fulcrum.tx import latest_block_time
-
         while True:
-            now = max(await latest_block_time(self.oracle.account.client), int(time.time() + self.offset))
+            now = max(await block_time(self.oracle.account.client), int(time.time() + self.offset))
             ts = max(now, self.floor + 1)
             ahead = ts - now - (self.max_future - FUTURE_MARGIN)
             if ahead <= 0:
@@ -133,7 +131,6 @@ class Relay:
 
 
 @oracle_app.command("push")
-@fails_cleanly
 @targeted
 def push_cmd(
     scenario: Annotated[Path | None, typer.Option("--scenario", help="Path file (.csv or .toml).")] = None,
@@ -219,34 +216,55 @@ async def medians(sdk: Fulcrum, pairs: list[str]) -> dict[str, tuple[float, int,
     return out
 
 
+@dataclass(frozen=True)
+class PairView:
+    pair: str
+    price: int  # [10^decimals]; 0: never published
+    decimals: int
+    timestamp: int  # [seconds] of the median's newest entry; 0: never published
+    age: int | None  # [seconds] before the latest block
+    sources: int
+
+
+@dataclass(frozen=True)
+class OracleStatus:
+    network: str
+    block_timestamp: int  # [seconds] of the latest block
+    pairs: list[PairView]
+
+
 @oracle_app.command("show")
-@fails_cleanly
 @targeted
 def show_cmd(
+    as_json: JsonOption = False,
     *,
     target: Target,
 ) -> None:
     """The median, decimals, timestamp and number of sources of every pair in the config."""
+    render(run(read_status(target)), as_json, show_status)
 
-    async def go() -> None:
-        from fulcrum.tx import latest_block_time
 
-        sdk = await connect(target, watch=READ_ONLY_ADDRESS)
-        now = await latest_block_time(sdk.account.client)
-        table = Table("pair", "median", "decimals", "updated (UTC)", "age", "sources", title="oracle")
-        for pair in target.config.oracle.pairs:
-            m = await sdk.oracle.median(pair_id(pair.pair))
-            when = (
-                datetime.fromtimestamp(m.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S") if m.timestamp else "-"
-            )
-            table.add_row(
-                pair.pair,
-                fmt_units(m.price, m.decimals) if m.price else "-",
-                str(m.decimals),
-                when,
-                f"{now - m.timestamp} s" if m.timestamp else "-",
-                str(m.num_sources),
-            )
-        console.print(table)
+async def read_status(target: Target) -> OracleStatus:
+    sdk = await connect_view(target)
+    now = await block_time(sdk.account.client)
+    pairs = []
+    for pair in target.config.oracle.pairs:
+        m = await sdk.oracle.median(pair_id(pair.pair))
+        age = now - m.timestamp if m.timestamp else None
+        pairs.append(PairView(pair.pair, m.price, m.decimals, m.timestamp, age, m.num_sources))
+    return OracleStatus(target.deployment.network, now, pairs)
 
-    run(go())
+
+def show_status(status: OracleStatus) -> None:
+    table = Table("pair", "median", "decimals", "updated (UTC)", "age", "sources", title="oracle")
+    for p in status.pairs:
+        when = datetime.fromtimestamp(p.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S") if p.timestamp else "-"
+        table.add_row(
+            p.pair,
+            fmt_units(p.price, p.decimals) if p.price else "-",
+            str(p.decimals),
+            when,
+            f"{p.age} s" if p.age is not None else "-",
+            str(p.sources),
+        )
+    console.print(table)

@@ -6,17 +6,19 @@ ETH-PERP; negative or ``--short`` for a short: ``fulcrum trade open ETH-PERP -- 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fulcrum.commands.common import (
     Target,
     asset_decimals,
     connect,
+    connect_view,
     console,
-    fails_cleanly,
     find_asset,
     find_market,
     fmt_units,
@@ -29,11 +31,13 @@ from fulcrum.commands.common import (
     run,
     targeted,
 )
-from fulcrum.config import short_string
+from fulcrum.commands.output import JsonOption, render
+from fulcrum.config import MarketConfig, short_string
 from fulcrum.errors import ContractError, InvalidAmount
-from fulcrum.model import SCALE, U128_MAX, Position, unrealized_pnl
+from fulcrum.model import SCALE, U128_MAX, AccountHealth, Position, unrealized_pnl
 
 if TYPE_CHECKING:
+    from fulcrum.margin import MarginClient
     from fulcrum.sdk import Fulcrum
 
 trade_app = typer.Typer(help="Trade on the margin engine: deposit, withdraw, open and close positions.",
@@ -48,7 +52,6 @@ MarketArg = Annotated[str, typer.Argument(help="Market id, e.g. ETH-PERP.")]
 
 
 @trade_app.command("deposit")
-@fails_cleanly
 @targeted
 def deposit_cmd(
     asset: AssetArg,
@@ -61,7 +64,6 @@ def deposit_cmd(
 
 
 @trade_app.command("withdraw")
-@fails_cleanly
 @targeted
 def withdraw_cmd(
     asset: AssetArg,
@@ -88,7 +90,6 @@ async def _move(target: Target, name: str, text: str, *, deposit: bool) -> None:
 
 
 @trade_app.command("open")
-@fails_cleanly
 @targeted
 def open_cmd(
     market: MarketArg,
@@ -108,7 +109,6 @@ def open_cmd(
 
 
 @trade_app.command("close")
-@fails_cleanly
 @targeted
 def close_cmd(
     market: MarketArg,
@@ -158,58 +158,100 @@ def entry_price(position: Position) -> int:
     return abs(position.cost) * SCALE // abs(position.size) if position.size else 0
 
 
+@dataclass(frozen=True)
+class PositionView:
+    market: str
+    size: int  # [SCALE] base units, negative short
+    cost: int  # [SCALE] quote
+    entry_price: int  # [SCALE] quote per base
+    mark_price: int | None  # [SCALE]; None when the engine refused to price it (`unavailable`)
+    unrealized_pnl: int | None  # [SCALE]
+    liquidation_price: int | None  # [SCALE]; None also when no price liquidates the account
+    unavailable: str | None  # name of the ContractError that kept the prices out
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    network: str
+    account: str  # 0x-hex
+    quote: str  # symbol of the quote asset
+    quote_balance: int  # [SCALE], negative: a debt
+    collateral: dict[str, int]  # symbol -> [SCALE]
+    positions: list[PositionView]
+    health: AccountHealth | None  # [SCALE] fields; health_factor >= 2^128 - 1: no positions
+    health_unavailable: str | None  # "<ContractError>: <reason>" when the health view refused
+
+
 @account_app.command("status")
-@fails_cleanly
 @targeted
 def status_cmd(
     address: Annotated[
         str | None, typer.Argument(help="Account to show (hex); default: the signer's.")
     ] = None,
+    as_json: JsonOption = False,
     *,
     target: Target,
 ) -> None:
     """Collateral, quote balance, positions and health of an account."""
-    watch = parse_address(address) if address is not None else None
-    run(_status(target, watch))
+    watch = parse_address(address, "ADDRESS") if address is not None else None
+    render(run(read_status(target, watch)), as_json, show_status)
 
 
-async def _status(target: Target, watch: int | None) -> None:
-    sdk = await connect(target, watch=watch)
+async def read_status(target: Target, watch: int | None) -> AccountStatus:
+    sdk = await (connect(target) if watch is None else connect_view(target, watch))
     margin = sdk.margin
     me = watch if watch is not None else sdk.account.address
     quote = quote_asset(target.deployment, target.config)
-    console.print(f"account [bold]{me:#x}[/] on {target.deployment.network}")
+    collateral = {
+        asset.symbol: await margin.collateral(me, asset.address)
+        for asset in known_assets(target.deployment, target.config)
+        if asset.key != quote.key
+    }
+    positions = [await _position(margin, me, spec) for spec in markets(target.config)]
+    try:
+        health, problem = await margin.health(me), None
+    except ContractError as exc:
+        health, problem = None, f"{type(exc).__name__}: {exc}"
+    return AccountStatus(
+        target.deployment.network, f"{me:#x}", quote.symbol, await margin.quote_balance(me), collateral,
+        [p for p in positions if p is not None], health, problem,
+    )  # fmt: skip
 
+
+async def _position(margin: MarginClient, me: int, spec: MarketConfig) -> PositionView | None:
+    position = await margin.position(me, spec.market_id)
+    if not position.size:
+        return None
+    held = (spec.id, position.size, position.cost, entry_price(position))
+    try:
+        mark = await margin.price(short_string(spec.pair))
+        liquidation = await margin.liquidation_price(me, spec.market_id)
+    except ContractError as exc:
+        return PositionView(*held, None, None, None, type(exc).__name__)
+    return PositionView(*held, mark, unrealized_pnl(position, mark), liquidation, None)
+
+
+def show_status(status: AccountStatus) -> None:
+    console.print(f"account [bold]{status.account}[/] on {status.network}")
     balances = Table("asset", "held", title="collateral")
-    for asset in known_assets(target.deployment, target.config):
-        if asset.key != quote.key:
-            balances.add_row(asset.symbol, fmt_units(await margin.collateral(me, asset.address)))
-    balances.add_row(f"{quote.symbol} (quote balance)", fmt_units(await margin.quote_balance(me)))
+    for symbol, held in status.collateral.items():
+        balances.add_row(symbol, fmt_units(held))
+    balances.add_row(f"{status.quote} (quote balance)", fmt_units(status.quote_balance))
     console.print(balances)
 
     positions = Table("market", "size", "entry", "mark", "unrealized pnl", "liquidation", title="positions")
-    for spec in markets(target.config):
-        position = await margin.position(me, spec.market_id)
-        if not position.size:
-            continue
-        entry = fmt_units(entry_price(position), places=2)
-        try:
-            mark = await margin.price(short_string(spec.pair))
-            liquidation = await margin.liquidation_price(me, spec.market_id)
-            cells = [
-                fmt_units(mark, places=2),
-                fmt_units(unrealized_pnl(position, mark), places=2),
-                fmt_units(liquidation, places=2) if liquidation else "-",
-            ]
-        except ContractError as exc:
-            cells = [f"n/a ({type(exc).__name__})", "-", "-"]
-        positions.add_row(spec.id, fmt_units(position.size), entry, *cells)
+    for p in status.positions:
+        if p.unavailable is not None or p.mark_price is None or p.unrealized_pnl is None:
+            cells = [f"n/a ({p.unavailable})", "-", "-"]
+        else:
+            cells = [fmt_units(p.mark_price, places=2), fmt_units(p.unrealized_pnl, places=2),
+                     fmt_units(p.liquidation_price, places=2) if p.liquidation_price else "-"]  # fmt: skip
+        positions.add_row(p.market, fmt_units(p.size), fmt_units(p.entry_price, places=2), *cells)
     console.print(positions if positions.row_count else "positions: none")
 
-    try:
-        health = await margin.health(me)
-    except ContractError as exc:
-        console.print(f"[yellow]health unavailable[/]: {type(exc).__name__}: {exc}")
+    health = status.health
+    if health is None:
+        console.print(f"[yellow]health unavailable[/]: {escape(status.health_unavailable or '')}")
         return
     summary = Table("", "quote", title="health")
     for label, value in (

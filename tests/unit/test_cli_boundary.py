@@ -1,0 +1,360 @@
+"""The CLI's contract for scripts, without a devnet: exit codes and one stderr line, env-name precedence,
+--json shapes, and deployment files that carry ABIs and config (a closed local port stands in for a node
+that is down)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import typer
+from typer.main import get_command
+from typer.testing import CliRunner, Result
+
+from fulcrum import errors
+from fulcrum.build import project_root
+from fulcrum.cli import app
+from fulcrum.commands import common
+from fulcrum.commands.boundary import BoundaryGroup
+from fulcrum.commands.bridge import withdrawal_data
+from fulcrum.commands.output import jsonable
+from fulcrum.commands.trade import AccountStatus, PositionView
+from fulcrum.config import load_config
+from fulcrum.deploy import Deployment, config_data
+from fulcrum.model import AccountHealth
+
+DOWN = "http://127.0.0.1:9"  # nothing listens on the discard port: connection refused at once
+CONFIG = project_root() / "deploy" / "devnet.toml"
+L1_BRIDGE = "0x" + "ab" * 20
+KEYS = ("usdc", "weth", "vault", "oracle", "margin", "pool", "bridge", "bETH")
+CLEAN_ENV: dict[str, str | None] = {
+    name: None
+    for name in (
+        "FULCRUM_DEVNET_URL", "STARKNET_RPC", "FULCRUM_ACCOUNT_ADDRESS", "STARKNET_ACCOUNT",
+        "FULCRUM_PRIVATE_KEY", "STARKNET_KEYSTORE", "FULCRUM_KEYSTORE_PASSWORD",
+    )
+}  # fmt: skip
+
+
+def invoke(*args: str, env: dict[str, str | None] | None = None, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), env={**CLEAN_ENV, "COLUMNS": "200", **(env or {})}, input=stdin)
+
+
+def error_line(result: Result, code: int, name: str) -> str:
+    """The result failed with `code`, printed nothing on stdout and exactly one `error: <name>:` line on
+    stderr; returns that line."""
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert result.stdout.strip() == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {name}: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def deployment_file(tmp_path: Path) -> Path:
+    """A deployment of the devnet config at made-up addresses, with its config and no ABIs (so a command
+    asks the node for them)."""
+    deployment = Deployment("unit", 0x534E5F5345504F4C4941, 0x1, config=config_data(load_config(CONFIG)))
+    for i, key in enumerate(KEYS):
+        contract = {"usdc": "TestToken", "weth": "TestToken", "bETH": "BridgedToken"}.get(key, key.title())
+        deployment.record(key, contract, 0x1000 + i, **({"l1_bridge": L1_BRIDGE} if key == "bridge" else {}))
+    path = tmp_path / "unit.json"
+    deployment.save(path)
+    return path
+
+
+# --- the boundary on its own ----------------------------------------------------------------------------
+class Boom:
+    exc: BaseException = RuntimeError()
+
+
+toy = typer.Typer(cls=BoundaryGroup)
+toy_sub = typer.Typer()
+toy.add_typer(toy_sub, name="sub")
+
+
+@toy_sub.command("raise")
+def _raise() -> None:
+    raise Boom.exc
+
+
+@toy.command("ok")
+def _ok() -> None:
+    typer.echo("fine")
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "name"),
+    [
+        (errors.InsufficientMargin(), 1, "InsufficientMargin"),
+        (errors.ConfigError("bad"), 1, "ConfigError"),
+        (errors.InvalidAmount("bad"), 1, "InvalidAmount"),
+        (errors.NodeError("refused", status=400), 1, "NodeError"),
+        (errors.FeeBalanceError("poor", status=54), 1, "FeeBalanceError"),
+        (errors.TransientError("later", status=503), 3, "TransientError"),
+        (typer.BadParameter("give --url"), 2, "BadParameter"),
+        (aiohttp.ClientConnectionError("refused"), 3, "TransientError"),  # untranslated: named anyway
+        (errors.BuildError("failed:\nline 1\n\nline 2"), 1, "BuildError"),
+    ],
+)
+def test_boundary_exit_code_and_one_stderr_line(exc: BaseException, code: int, name: str) -> None:
+    Boom.exc = exc
+    result = CliRunner().invoke(toy, ["sub", "raise"])
+    line = error_line(result, code, name)
+    if isinstance(exc, typer.BadParameter):
+        assert line == "error: BadParameter: give --url"  # not typer's "Invalid value: " prefix
+    if isinstance(exc, errors.BuildError):
+        assert line == "error: BuildError: failed: | line 1 | line 2"
+
+
+def test_a_bug_keeps_its_traceback_and_success_is_untouched() -> None:
+    Boom.exc = KeyError("bug")
+    result = CliRunner().invoke(toy, ["sub", "raise"])
+    assert isinstance(result.exception, KeyError) and "error:" not in result.stderr
+    ok = CliRunner().invoke(toy, ["ok"])
+    assert (ok.exit_code, ok.stdout, ok.stderr) == (0, "fine\n", "")
+
+
+def test_every_command_of_the_cli_is_guarded() -> None:
+    def leaves(command: Any) -> list[Any]:
+        subs = getattr(command, "commands", {})
+        return [command] if not subs else [c for sub in subs.values() for c in leaves(sub)]
+
+    commands = leaves(get_command(app))
+    assert len(commands) >= 15
+    for command in commands:
+        assert getattr(command.callback, "__fulcrum_guarded__", False), command.name
+
+
+# --- the real CLI: bad input is named, a dead node is exit 3 ---------------------------------------------
+def test_bad_addresses_are_config_errors(deployment_file: Path) -> None:
+    base = ["bridge", "deposit", "--account", "0x1", "--amount", "1", "--nonce", "1", "--url", DOWN,
+            "--network", str(deployment_file)]  # fmt: skip
+    line = error_line(invoke(*base, "--l1-token", "xyz"), 1, "ConfigError")
+    assert "--l1-token: 'xyz' is not an address" in line
+    line = error_line(invoke(*base, "--l1-token", hex(2**160)), 1, "ConfigError")
+    assert "out of range for an Ethereum address" in line
+    status = ["account", "status", "--url", DOWN, "--network", str(deployment_file)]
+    error_line(invoke(*status, "0xnothex"), 1, "ConfigError")
+    env = {"FULCRUM_ACCOUNT_ADDRESS": "0x12", "FULCRUM_PRIVATE_KEY": "0x34", "STARKNET_ACCOUNT": None}
+    line = error_line(invoke(*status, env={**env, "FULCRUM_ACCOUNT_ADDRESS": "nope"}), 1, "ConfigError")
+    assert "FULCRUM_ACCOUNT_ADDRESS: 'nope'" in line
+    line = error_line(invoke(*status, env={**env, "FULCRUM_PRIVATE_KEY": "secret"}), 1, "ConfigError")
+    assert "secret" not in line  # a bad key is never echoed
+
+
+def test_bad_amounts_urls_and_deployments_are_named(deployment_file: Path, tmp_path: Path) -> None:
+    bridge = ["bridge", "deposit", "--l1-token", "0xabc", "--account", "0x1", "--nonce", "1"]
+    error_line(invoke(*bridge, "--amount", "-5", "--url", DOWN, "--network", str(deployment_file)), 1,
+               "InvalidAmount")  # fmt: skip
+    line = error_line(invoke("pool", "status", "--url", "localhost:5050", "--network", str(deployment_file)),
+                      1, "ConfigError")  # fmt: skip
+    assert "not a node URL" in line
+    error_line(invoke("pool", "status", "--url", DOWN, "--network", str(tmp_path / "none.json")), 1,
+               "DeploymentError")  # fmt: skip
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('["not", "a", "deployment"]')
+    error_line(invoke("oracle", "show", "--url", DOWN, "--network", str(corrupt)), 1, "DeploymentError")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG.read_text().replace('l1_bridge = "0x', 'l1_bridge = "0xZZ'))
+    line = error_line(invoke("oracle", "show", "--url", DOWN, "--network", str(deployment_file), "--config",
+                             str(bad)), 1, "ConfigError")  # fmt: skip
+    assert "l1_bridge" in line
+
+
+def test_usage_errors_exit_2(deployment_file: Path) -> None:
+    network = ["--network", str(deployment_file)]
+    line = error_line(invoke("pool", "status", *network), 2, "BadParameter")
+    assert "give --url or set FULCRUM_DEVNET_URL or STARKNET_RPC" in line
+    error_line(invoke("pool", "remove", "--url", DOWN, *network), 2, "BadParameter")
+    error_line(invoke("account", "status", "--url", DOWN, *network), 2, "BadParameter")  # no signer
+    both = invoke("trade", "deposit", "usdc", "1", "--url", DOWN, *network, "--account-index", "1",
+                  "--keystore", "k.json")  # fmt: skip
+    assert "not both" in error_line(both, 2, "BadParameter")
+    parsed = invoke("pool", "status", "--no-such-option")  # typer's parser: its usage panel, exit 2
+    assert parsed.exit_code == 2 and "No such option" in parsed.stderr and parsed.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["account", "status", "0x1234"],
+        ["account", "status", "0x1234", "--json"],
+        ["pool", "status"],
+        ["pool", "status", "--json"],
+        ["oracle", "show", "--json"],
+        ["bridge", "withdrawals", "--json"],
+        ["bridge", "deposit", "--l1-token", "0xabc", "--account", "0x1", "--amount", "1", "--nonce", "1"],
+        ["trade", "deposit", "usdc", "1"],
+        ["deploy"],
+    ],
+)
+def test_a_node_that_is_down_is_exit_3(command: list[str], deployment_file: Path) -> None:
+    env = {"FULCRUM_ACCOUNT_ADDRESS": "0x12", "FULCRUM_PRIVATE_KEY": "0x34"} if command[0] == "trade" else {}
+    network = [] if command[0] == "deploy" else ["--network", str(deployment_file)]
+    result = invoke(*command, "--url", DOWN, *network, env=env)
+    assert "node unreachable" in error_line(result, 3, "TransientError")
+
+
+# --- environment names: FULCRUM_ first, then Starknet's usual ones ---------------------------------------
+def test_node_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CLEAN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STARKNET_RPC", "http://rpc:1")
+    assert common.node_url() == "http://rpc:1"
+    monkeypatch.setenv("FULCRUM_DEVNET_URL", "http://devnet:2")
+    assert common.node_url() == "http://devnet:2"
+    assert common.node_url("http://flag:3") == "http://flag:3"
+    monkeypatch.setenv("FULCRUM_DEVNET_URL", "")  # empty counts as unset
+    assert common.node_url() == "http://rpc:1"
+
+
+def test_signer_address_and_keystore_precedence(monkeypatch: pytest.MonkeyPatch, deployment_file: Path) -> None:
+    for name in CLEAN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STARKNET_ACCOUNT", "0x5")
+    assert common.signer_address() == 5
+    monkeypatch.setenv("FULCRUM_ACCOUNT_ADDRESS", "0x6")
+    assert common.signer_address() == 6
+
+    def keystore(flag: Path | None = None, index: int | None = None) -> Path | None:
+        return common.Target.resolve(DOWN, str(deployment_file), None, index, flag).keystore
+
+    assert keystore() is None
+    monkeypatch.setenv("STARKNET_KEYSTORE", "/keys/env.json")
+    assert keystore() == Path("/keys/env.json")
+    assert keystore(Path("/keys/flag.json")) == Path("/keys/flag.json")
+    assert keystore(index=3) is None  # --account-index wins over the environment's keystore
+    monkeypatch.setenv("FULCRUM_PRIVATE_KEY", "0x7")
+    assert keystore() is None  # FULCRUM_ACCOUNT_ADDRESS + FULCRUM_PRIVATE_KEY win over STARKNET_KEYSTORE
+
+
+def keystore_file(tmp_path: Path) -> Path:
+    import eth_keyfile
+
+    path = tmp_path / "key.json"
+    data = eth_keyfile.create_keyfile_json((7).to_bytes(32, "big"), b"pw", kdf="pbkdf2", iterations=1000)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_keystore_password_from_env_prompt_or_usage_error(
+    tmp_path: Path, deployment_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = keystore_file(tmp_path)
+    args = ["pool", "status", "--url", DOWN, "--network", str(deployment_file), "--keystore", str(key)]
+    env: dict[str, str | None] = {"STARKNET_ACCOUNT": "0x77"}
+    line = error_line(invoke(*args, env=env), 2, "BadParameter")  # not a terminal: no prompt
+    assert "FULCRUM_KEYSTORE_PASSWORD" in line
+    error_line(invoke(*args, env={**env, "FULCRUM_KEYSTORE_PASSWORD": "pw"}), 3, "TransientError")
+    error_line(invoke(*args, env={**env, "FULCRUM_KEYSTORE_PASSWORD": "no"}), 1, "ConfigError")
+    from_env = invoke(*args[:-2], env={**env, "STARKNET_KEYSTORE": str(key), "FULCRUM_KEYSTORE_PASSWORD": "pw"})
+    error_line(from_env, 3, "TransientError")  # opened (right password), then the node is down
+
+    for view_only in (["account", "status", "0x1234"], ["oracle", "show"]):  # no signer needed: none opened
+        result = invoke(*view_only, *args[2:], env=env)
+        error_line(result, 3, "TransientError")
+
+    monkeypatch.setattr(common, "interactive", lambda: True)
+    prompted = CliRunner().invoke(app, args, env={**CLEAN_ENV, **env}, input="pw\n")
+    assert prompted.exit_code == 3 and "Password of keystore" in prompted.stderr  # decrypted, node down
+    wrong = CliRunner().invoke(app, args, env={**CLEAN_ENV, **env}, input="nope\n")
+    assert wrong.exit_code == 1 and "error: ConfigError: cannot open keystore" in wrong.stderr
+
+
+# --- --json shapes ----------------------------------------------------------------------------------------
+def test_jsonable_writes_integers_as_strings() -> None:
+    health = AccountHealth(*range(8), 2**128 - 1)
+    position = PositionView("ETH-PERP", -(10**18), 2 * 10**21, 2000 * 10**18, None, None, None, "StalePrice")
+    status = AccountStatus("devnet", "0xabc", "tUSDC", -5, {"tWETH": 10**30}, [position], health, None)
+    data = json.loads(json.dumps(jsonable(status)))
+    assert data["account"] == "0xabc" and data["quote_balance"] == "-5"
+    assert data["collateral"] == {"tWETH": str(10**30)}
+    assert data["positions"] == [{
+        "market": "ETH-PERP", "size": str(-(10**18)), "cost": str(2 * 10**21), "entry_price": str(2000 * 10**18),
+        "mark_price": None, "unrealized_pnl": None, "liquidation_price": None, "unavailable": "StalePrice",
+    }]  # fmt: skip
+    assert data["health"]["health_factor"] == str(2**128 - 1) and data["health_unavailable"] is None
+    assert jsonable({"flag": True, "ratio": 0.5, "pair": ("a", 1)}) == {"flag": True, "ratio": 0.5, "pair": ["a", "1"]}
+    with pytest.raises(TypeError):
+        jsonable(object())
+
+
+def test_withdrawal_json_keeps_addresses_hex() -> None:
+    from fulcrum.bridge import Withdrawal
+
+    data = jsonable(withdrawal_data(Withdrawal(0x1, 0x2, 0xDEAD, 0xBEEF, 2**130, 7)))
+    assert data == {"nonce": "7", "l1_recipient": "0xdead", "l1_token": "0xbeef", "amount": str(2**130),
+                    "from_address": "0x1", "to_address": "0x2"}  # fmt: skip
+
+
+# --- deployment files carry ABIs and the config ----------------------------------------------------------
+ABI = [
+    {"type": "impl", "name": "TokenImpl", "interface_name": "t::IToken"},
+    {"type": "interface", "name": "t::IToken", "items": [{"type": "function", "name": "decimals", "inputs": [],
+     "outputs": [{"type": "core::integer::u8"}], "state_mutability": "view"}]},
+]  # fmt: skip
+
+
+def test_deployment_records_abis_and_config(tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    deployment = Deployment("unit", 1, 2, config=config_data(config))
+    deployment.record_class("TestToken", 0x99, ABI)
+    deployment.record("usdc", "TestToken", 0x1234)
+    path = tmp_path / "d.json"
+    deployment.save(path)
+    loaded = Deployment.load(path)
+    assert loaded.abis == {"TestToken": ABI} and loaded.classes == {"TestToken": 0x99}
+    assert loaded.deploy_config() == config
+    old = json.loads(path.read_text())
+    del old["abis"], old["config"]  # a file written before ABIs were recorded still loads
+    path.write_text(json.dumps(old))
+    assert Deployment.load(path).abis == {} and Deployment.load(path).deploy_config() is None
+
+
+async def test_sdk_uses_the_recorded_abi_and_asks_the_node_for_missing_ones() -> None:
+    from starknet_py.net.account.account import Account
+    from starknet_py.net.full_node_client import FullNodeClient
+    from starknet_py.net.models.chains import StarknetChainId
+    from starknet_py.net.signer.key_pair import KeyPair
+
+    from fulcrum.sdk import Fulcrum
+    from fulcrum.token import TokenClient
+
+    account = Account(address=0x1, client=FullNodeClient(node_url=DOWN), key_pair=KeyPair.from_private_key(1),
+                      chain=StarknetChainId.SEPOLIA)  # fmt: skip
+    deployment = Deployment("unit", 1, 2)
+    deployment.record("usdc", "TestToken", 0x1234)
+    with pytest.raises(errors.DeploymentError, match="no ABI for TestToken"):
+        Fulcrum(account, deployment).token("usdc")
+    with pytest.raises(errors.TransientError):
+        await Fulcrum.connect(account, deployment)  # the node is asked, and it is down
+    deployment.record_class("TestToken", 0x99, ABI)
+    token = (await Fulcrum.connect(account, deployment)).token("usdc")  # nothing asked: recorded
+    assert isinstance(token, TokenClient) and "decimals" in token.contract.functions
+
+
+# --- config files: bad values are ConfigErrors, not tracebacks -------------------------------------------
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [('l1_token = "0x', 'l1_token = "0xq'), ('bridge_cap = "100"', 'bridge_cap = "lots"'),
+     ("max_future = 60", 'max_future = "soon"'), ("window = 300", "window = [1]")],
+)  # fmt: skip
+def test_config_values_are_checked(old: str, new: str, tmp_path: Path) -> None:
+    text = CONFIG.read_text()
+    assert old in text
+    path = tmp_path / "c.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(errors.ConfigError):
+        load_config(path)
+
+
+def test_parse_address_bounds() -> None:
+    assert common.parse_address("0x10") == 16 and common.parse_address("16") == 16
+    for bad in ("", "0x", "0", hex(2**251), "-1", "0xg"):
+        with pytest.raises(errors.ConfigError):
+            common.parse_address(bad)
+    assert common.parse_address(hex(2**160 - 1), bound=common.L1_ADDRESS_BOUND) == 2**160 - 1
