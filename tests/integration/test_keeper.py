@@ -396,6 +396,38 @@ async def test_reconciliation_finds_a_view_that_drifted_and_rebuilds_it(fresh: F
     await fresh.close_all(range(36, 38))
 
 
+async def test_a_stale_pair_only_holds_back_the_accounts_that_read_it(fresh: Fresh) -> None:
+    """BTC's feed is stale, ETH's fresh: a keeper without a price source still liquidates the ETH accounts;
+    the BTC account waits for a BTC price, then goes too."""
+    eth_traders = await fresh.traders(range(60, 62), 1_000, lambda n: 4.4)
+    btc_trader = await fresh.sdk(62)
+    await open_trader(btc_trader, {"usdc": 1_000 * USDC}, {"BTC-PERP": SCALE // 4})
+    btc = btc_trader.account.address
+    await fresh.pusher.move_to({"ETH/USD": 1_830, "BTC/USD": 27_000})
+    crossed = await fresh.unhealthy([*eth_traders, btc])
+    assert btc in crossed and len(crossed) >= 2
+    staleness = fresh.protocol.config.margin.max_staleness if fresh.protocol.config.margin else 120
+    await fresh.protocol.devnet.increase_time(staleness + 60)
+    await fresh.pusher.push({"ETH/USD": 1_830})  # ETH fresh again; BTC stays stale
+    keeper = await fresh.keeper()
+    report = await keeper.tick()
+    assert keeper.missing_pairs == {pair_id("BTC/USD")}
+    assert set(report.liquidated) == crossed - {btc}
+    assert not await fresh.unhealthy(eth_traders)  # (the BTC account's health has no price to read)
+    await fresh.pusher.push({"BTC/USD": 27_000})
+    assert await fresh.unhealthy([btc]) == {btc}
+    for _ in range(3):
+        await keeper.tick()
+        if not await fresh.unhealthy([btc]):
+            break
+    assert not await fresh.unhealthy([*eth_traders, btc]) and keeper.missing_pairs == set()
+    await fresh.pusher.move_to(BASE)
+    position = await btc_trader.margin.position(btc, market_id("BTC-PERP"))
+    if position.size:
+        await btc_trader.margin.trade(market_id("BTC-PERP"), -position.size)
+    await fresh.close_all(range(60, 62))
+
+
 def test_config_rejects_bad_values(tmp_path: Path) -> None:
     from fulcrum.errors import ConfigError
     from fulcrum.keeper.config import load_keeper_config

@@ -404,3 +404,13 @@ def test_logfmt_lines_are_single_lines_with_fields() -> None:
     assert "exc=" in lines[2] and "ValueError: boom" in lines[2]
 
 
+
+
+def test_the_default_checkpoint_is_per_partition() -> None:
+    from fulcrum.keeper.config import KeeperConfig
+
+    assert KeeperConfig().checkpoint_path == Path("out/keeper/checkpoint.sqlite")
+    two = [KeeperConfig(partitions=2, partition=i).checkpoint_path for i in range(2)]
+    assert two == [Path("out/keeper/checkpoint-0of2.sqlite"), Path("out/keeper/checkpoint-1of2.sqlite")]
+    assert KeeperConfig(partitions=2, checkpoint="k.sqlite").checkpoint_path == Path("k.sqlite")  # as given
+    assert KeeperConfig(checkpoint="").checkpoint_path is None

@@ -14,6 +14,8 @@ from typing import Any
 from fulcrum.errors import ConfigError
 from fulcrum.keeper.batch import GasModel, TxLimits
 
+DEFAULT_CHECKPOINT = "out/keeper/checkpoint.sqlite"
+
 #: Starknet's STRK fee token (the same address on mainnet, Sepolia and devnet).
 STRK = "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d"
 
@@ -29,7 +31,7 @@ class KeeperConfig:
     takeover_ticks: int = 0  # also take another partition's account unhealthy this many ticks (0: never)
     chunk_size: int = 1000  # get_events page size (starknet-py's default is 1)
     blocks_per_sync: int = 10_000  # block range fetched and applied at once
-    checkpoint: str = "out/keeper/checkpoint.sqlite"  # empty: no checkpoint
+    checkpoint: str = DEFAULT_CHECKPOINT  # empty: no checkpoint; the default gets "-<i>of<N>" per partition
     checkpoint_every: float = 10.0  # seconds
     dry_run: bool = False  # scan and plan, submit nothing
     max_batch: int = 0  # most accounts per transaction (0: only the limits decide)
@@ -78,7 +80,13 @@ class KeeperConfig:
 
     @property
     def checkpoint_path(self) -> Path | None:
-        return Path(self.checkpoint) if self.checkpoint else None
+        """The checkpoint file; the default one is per partition (two keepers never share a file)."""
+        if not self.checkpoint:
+            return None
+        path = Path(self.checkpoint)
+        if self.checkpoint == DEFAULT_CHECKPOINT and self.partitions > 1:
+            path = path.with_name(f"{path.stem}-{self.partition}of{self.partitions}{path.suffix}")
+        return path
 
 
 def _section(cls: type, raw: dict[str, Any], where: str) -> Any:

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -36,7 +36,7 @@ from fulcrum.keeper.scan import Candidate, HealthScanner, ScanResult
 from fulcrum.keeper.submit import Sender, SubmitPolicy, Submitter
 from fulcrum.liquidation import BatchReport, LiquidationClient, decode_batch, partition_of
 from fulcrum.margin import MarginClient
-from fulcrum.model import account_health, pending_index
+from fulcrum.model import SCALE, account_health, pending_index
 from fulcrum.oracle import OracleClient
 from fulcrum.tx import FAILURES, block_time, latest_block_time, send, translate
 
@@ -114,6 +114,8 @@ class Keeper:
         self._halt_balance: int | None = None  # fee balance when submission halted
         self._halt_tick = 0
         self.scan_time = 0  # block time of the last scan
+        self.missing_pairs: set[int] = set()  # pairs without a usable price at the last scan
+        self._known_prices: dict[int, int] = {}
         self._rng = random.Random()
         self._lock = asyncio.Lock()
 
@@ -235,12 +237,38 @@ class Keeper:
     # --- one tick -------------------------------------------------------------------------------------
     async def prices(self) -> dict[int, int]:
         """Price [SCALE] of every pair a health check reads: the source's quote where it has one (the
-        prices about to be signed), else the engine's guarded price."""
+        prices about to be signed), else the engine's guarded price. A pair the engine refuses (stale,
+        thin) gets its last known price and lands in `missing_pairs`: accounts that read it are left out
+        of the scan's candidates, the others are liquidated as usual. When every pair is refused, the
+        engine's error is raised."""
         quoted = await self.source.quote() if self.source is not None else {}
-        return {
-            pair: quoted[pair] if pair in quoted else await self.margin.price(pair)
-            for pair in sorted(self.indexer.view.pairs())
-        }
+        out: dict[int, int] = {}
+        self.missing_pairs = set()
+        refused: ContractError | None = None
+        pairs = sorted(self.indexer.view.pairs())
+        for pair in pairs:
+            if pair in quoted:
+                out[pair] = quoted[pair]
+                continue
+            try:
+                out[pair] = await self.margin.price(pair)
+            except ContractError as exc:
+                refused = exc
+                self.missing_pairs.add(pair)
+                out[pair] = self._known_prices.get(pair, SCALE)
+        if refused is not None and len(self.missing_pairs) == len(pairs):
+            raise refused
+        if self.missing_pairs:
+            log.warning("no usable price for %s: their accounts wait", [hex(p) for p in sorted(self.missing_pairs)])
+        self._known_prices.update({p: v for p, v in out.items() if p not in self.missing_pairs})
+        return out
+
+    def _reads_missing(self, account: int) -> bool:
+        view, missing = self.indexer.view, self.missing_pairs
+        state = view.accounts[account]
+        return any(view.markets[m].pair_id in missing for m, p in state.positions.items() if p.size) or any(
+            view.assets[a].pair_id in missing for a, v in state.collateral.items() if v and a in view.assets
+        )
 
     async def scan(self) -> ScanResult:
         """Sync, then the health of every indexed account (no submission)."""
@@ -251,7 +279,11 @@ class Keeper:
         if not view.markets:
             return _empty_scan()
         now = self.scan_time = await latest_block_time(self.account.client)
-        return self.scanner.scan(await self.prices(), now)
+        result = self.scanner.scan(await self.prices(), now)
+        if self.missing_pairs:
+            kept = [c for c in result.candidates if not self._reads_missing(c.account)]
+            result = replace(result, candidates=kept)
+        return result
 
     def select(self, unhealthy: list[Candidate]) -> list[Candidate]:
         """This keeper's share: its partition, plus others' accounts left unhealthy for `takeover_ticks`."""
@@ -357,36 +389,50 @@ class Keeper:
 
     async def reconcile(self, sample: int) -> int:
         """Checks `sample` random accounts: the exact model on the view at its block against the engine's
-        `health` view at the same block. A mismatch rebuilds the view from block 0. Returns mismatches
-        (0 also when the feed was stale at that block: nothing to compare against)."""
+        `health` view at the same block. Accounts that differ are checked again after a sync; those that
+        still differ rebuild the view from block 0. Returns them (0 also when the feed was stale at the
+        view's block: nothing to compare against)."""
         view = self.indexer.view
         if not view.accounts or not view.markets or view.block < 0:
             return 0
+        chosen = self._rng.sample(sorted(view.accounts), min(sample, len(view.accounts)))
+        differing = await self._differing(chosen)
+        if differing:
+            await self.indexer.sync()
+            differing = await self._differing(differing)
+        if differing is None:
+            self.metrics.reconciliations.labels("skipped").inc()
+            return 0
+        self.metrics.reconciliations.labels("ok").inc(len(chosen) - len(differing))
+        if differing:
+            self.metrics.reconciliations.labels("mismatch").inc(len(differing))
+            log.warning(
+                "view differs from the engine at block %d for %s: rebuilding from block 0",
+                self.indexer.view.block, [hex(a) for a in differing],
+            )  # fmt: skip
+            self.indexer.reset()
+        return len(differing)
+
+    async def _differing(self, accounts: list[int]) -> list[int] | None:
+        """The accounts whose model health differs from the engine's at the view's block (None: no
+        usable price at that block)."""
+        view = self.indexer.view
         block = view.block
         try:
             prices = {pair: await self.margin.price(pair, block=block) for pair in view.pairs()}
         except ContractError:
-            self.metrics.reconciliations.labels("skipped").inc()
-            return 0
+            return None
         now = await block_time(self.account.client, block)
         indices = {
             m: pending_index(view.market_state(m), p, prices[p.pair_id], now) for m, p in view.markets.items()
         }
-        mismatched = []
-        for address in self._rng.sample(sorted(view.accounts), min(sample, len(view.accounts))):
+        out = []
+        for address in accounts:
             s = view.accounts[address]
             mine = account_health(s.collateral, view.assets, s.quote, s.positions, view.markets, prices, indices)
             if mine != await self.margin.health(address, block=block):
-                mismatched.append(address)
-        self.metrics.reconciliations.labels("ok").inc(min(sample, len(view.accounts)) - len(mismatched))
-        if mismatched:
-            self.metrics.reconciliations.labels("mismatch").inc(len(mismatched))
-            log.warning(
-                "view differs from the engine at block %d for %s: rebuilding from block 0",
-                block, [hex(a) for a in mismatched],
-            )  # fmt: skip
-            self.indexer.reset()
-        return len(mismatched)
+                out.append(address)
+        return out
 
     def _record(self, report: TickReport, applied: int) -> None:
         m, view = self.metrics, self.indexer.view
