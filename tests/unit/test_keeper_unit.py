@@ -414,3 +414,18 @@ def test_the_default_checkpoint_is_per_partition() -> None:
     assert two == [Path("out/keeper/checkpoint-0of2.sqlite"), Path("out/keeper/checkpoint-1of2.sqlite")]
     assert KeeperConfig(partitions=2, checkpoint="k.sqlite").checkpoint_path == Path("k.sqlite")  # as given
     assert KeeperConfig(checkpoint="").checkpoint_path is None
+
+
+def test_health_is_503_while_submission_is_halted() -> None:
+    import time as clock
+
+    from fulcrum.keeper.metrics import HealthServer
+
+    status = {"last_success": clock.time(), "halted": ""}
+    server = HealthServer(KeeperMetrics(), lambda: status, watchdog=60.0)
+    assert run(server._health(None)).status == 200  # type: ignore[arg-type]
+    status["halted"] = "the signer cannot pay the fee (RPC 54)"
+    answer = run(server._health(None))  # type: ignore[arg-type]
+    assert answer.status == 503 and json.loads(answer.body)["halted"].startswith("the signer")
+    status.update(halted="", last_success=clock.time() - 61)
+    assert run(server._health(None)).status == 503  # type: ignore[arg-type]
