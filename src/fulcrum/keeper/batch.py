@@ -38,7 +38,7 @@ class GasModel:
     events_per_asset: int = 1  # CollateralSeized
     fixed_calldata: int = 8  # multicall header and the array length
     calldata_per_price: int = 6  # a bundled signed price
-    gas_per_price: int = 3_000_000  # a bundled signed price: signature check, entry, median
+    gas_per_price: int = 1_000_000  # a bundled signed price (devnet: 0.94M marginal, signature + entry + median)
     events_per_price: int = 2  # its PriceSubmitted and the pair's updated median
 
     def gas(self, c: Candidate) -> int:
