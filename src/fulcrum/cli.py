@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import warnings
 from pathlib import Path
 
 import typer
@@ -41,6 +42,8 @@ def _setup_logging(verbose: bool) -> None:
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     _setup_logging(verbose)
+    # starknet-py warns with the node's full URL (an API key may be in its path): never print it
+    warnings.filterwarnings("ignore", message=r"RPC node with the url .* uses incompatible version")
 
 
 @toolchain_app.command("install")

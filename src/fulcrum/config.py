@@ -309,7 +309,7 @@ def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
 def load_config(path: Path) -> DeployConfig:
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     try:
         return parse_config(data, str(path))

@@ -7,6 +7,7 @@ felt error becomes its :class:`~fulcrum.errors.ContractError`, a dead node a :cl
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from starknet_py.net.client import Client
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call
 from starknet_py.net.http_client import ServerError
+from starknet_py.serialization.errors import CairoSerializerException
 from starknet_py.transaction_errors import TransactionNotReceivedError, TransactionRevertedError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -34,7 +36,12 @@ from fulcrum.errors import (
 
 log = logging.getLogger(__name__)
 
+#: What a node that is not (or not quite) a Starknet JSON-RPC node makes starknet-py raise: HTML or
+#: garbage (JSONDecodeError), an answer without "result" (KeyError), results of the wrong shape.
+MALFORMED = (json.JSONDecodeError, KeyError, CairoSerializerException)
+
 FAILURES = (
+    *MALFORMED,
     ClientError,
     ServerError,
     TransactionRevertedError,
@@ -93,6 +100,8 @@ def translate(exc: BaseException) -> Exception:
         return TransientError("transaction receipt not received")
     if isinstance(exc, ServerError):
         return TransientError(f"malformed node answer: {str(exc.body)[:200]}")
+    if isinstance(exc, MALFORMED):
+        return TransientError(f"malformed node answer ({type(exc).__name__}): is this a Starknet JSON-RPC node?")
     if isinstance(exc, aiohttp.ContentTypeError):
         return TransientError(f"malformed node answer: {exc}")
     if isinstance(exc, TransactionRevertedError):

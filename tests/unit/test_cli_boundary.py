@@ -142,8 +142,10 @@ def test_bad_addresses_are_config_errors(deployment_file: Path) -> None:
     env = {"FULCRUM_ACCOUNT_ADDRESS": "0x12", "FULCRUM_PRIVATE_KEY": "0x34", "STARKNET_ACCOUNT": None}
     line = error_line(invoke(*status, env={**env, "FULCRUM_ACCOUNT_ADDRESS": "nope"}), 1, "ConfigError")
     assert "FULCRUM_ACCOUNT_ADDRESS: 'nope'" in line
-    line = error_line(invoke(*status, env={**env, "FULCRUM_PRIVATE_KEY": "secret"}), 1, "ConfigError")
+    signing = ["pool", "add", "100", "--url", DOWN, "--network", str(deployment_file)]  # reads never open keys
+    line = error_line(invoke(*signing, env={**env, "FULCRUM_PRIVATE_KEY": "secret"}), 1, "ConfigError")
     assert "secret" not in line  # a bad key is never echoed
+    error_line(invoke(*status, env={**env, "FULCRUM_PRIVATE_KEY": "secret"}), 3, "TransientError")
 
 
 def test_bad_amounts_urls_and_deployments_are_named(deployment_file: Path, tmp_path: Path) -> None:
@@ -245,7 +247,7 @@ def test_keystore_password_from_env_prompt_or_usage_error(
     tmp_path: Path, deployment_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = keystore_file(tmp_path)
-    args = ["pool", "status", "--url", DOWN, "--network", str(deployment_file), "--keystore", str(key)]
+    args = ["pool", "add", "100", "--url", DOWN, "--network", str(deployment_file), "--keystore", str(key)]
     env: dict[str, str | None] = {"STARKNET_ACCOUNT": "0x77"}
     line = error_line(invoke(*args, env=env), 2, "BadParameter")  # not a terminal: no prompt
     assert "FULCRUM_KEYSTORE_PASSWORD" in line
@@ -253,9 +255,12 @@ def test_keystore_password_from_env_prompt_or_usage_error(
     error_line(invoke(*args, env={**env, "FULCRUM_KEYSTORE_PASSWORD": "no"}), 1, "ConfigError")
     from_env = invoke(*args[:-2], env={**env, "STARKNET_KEYSTORE": str(key), "FULCRUM_KEYSTORE_PASSWORD": "pw"})
     error_line(from_env, 3, "TransientError")  # opened (right password), then the node is down
+    # a read needs the address only: no password asked, no key opened
+    read = ["pool", "status", "--url", DOWN, "--network", str(deployment_file), "--keystore", str(key)]
+    error_line(invoke(*read, env=env), 3, "TransientError")
 
     for view_only in (["account", "status", "0x1234"], ["oracle", "show"]):  # no signer needed: none opened
-        result = invoke(*view_only, *args[2:], env=env)
+        result = invoke(*view_only, *args[3:], env=env)
         error_line(result, 3, "TransientError")
 
     monkeypatch.setattr(common, "interactive", lambda: True)

@@ -429,3 +429,54 @@ def test_health_is_503_while_submission_is_halted() -> None:
     assert answer.status == 503 and json.loads(answer.body)["halted"].startswith("the signer")
     status.update(halted="", last_success=clock.time() - 61)
     assert run(server._health(None)).status == 503  # type: ignore[arg-type]
+
+
+def test_malformed_node_answers_are_transient_not_tracebacks() -> None:
+    from starknet_py.serialization.errors import InvalidValueException
+
+    for exc in (json.JSONDecodeError("Expecting value", "<html>", 0), KeyError("result"), InvalidValueException("x")):
+        assert type(translate(exc)) is TransientError, exc
+
+
+def test_redacted_urls_keep_no_path_or_credentials() -> None:
+    from fulcrum.commands.common import redact
+
+    assert redact("https://user:pw@rpc.example.org/v3/SECRETKEY?x=1") == "https://rpc.example.org/..."
+    assert redact("http://127.0.0.1:5050") == "http://127.0.0.1:5050"
+    assert "SECRET" not in redact("http://[::1")
+
+
+def test_keeper_config_refuses_bad_shapes_by_name(tmp_path: Path) -> None:
+    from fulcrum.errors import ConfigError
+    from fulcrum.keeper.config import KeeperConfig, load_keeper_config
+
+    with pytest.raises(ConfigError, match="metrics_port"):
+        KeeperConfig(metrics_port=70_000)
+    bad = tmp_path / "k.toml"
+    for text in ("keeper = 5\n", "[keeper]\nlimits = 5\n"):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match="must be tables"):
+            load_keeper_config(bad)
+    bad.write_bytes(b"[keeper]\ninterval = \xff\n")
+    with pytest.raises(ConfigError):
+        load_keeper_config(bad)
+    with pytest.raises(ConfigError):
+        load_keeper_config(tmp_path)  # a directory
+
+
+def test_starkli_account_files_and_key_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fulcrum.commands.common import _private_key, signer_address
+    from fulcrum.errors import ConfigError
+
+    account = tmp_path / "account.json"
+    account.write_text(json.dumps({"version": 1, "deployment": {"address": "0x123abc"}}))
+    monkeypatch.delenv("FULCRUM_ACCOUNT_ADDRESS", raising=False)
+    monkeypatch.setenv("STARKNET_ACCOUNT", str(account))
+    assert signer_address() == 0x123ABC
+    account.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="starkli account file"):
+        signer_address()
+    for key in ("0", "-5", "0x" + "f" * 70):
+        with pytest.raises(ConfigError, match="private key") as raised:
+            _private_key(key, "FULCRUM_PRIVATE_KEY")
+        assert key not in str(raised.value)

@@ -51,7 +51,7 @@ def _from_transport(exc: BaseException) -> tuple[int, BaseException] | None:
     """A starknet-py / aiohttp failure that a code path forgot to translate: named as `fulcrum.tx` does."""
     from fulcrum.tx import FAILURES, translate
 
-    if not isinstance(exc, FAILURES):
+    if not isinstance(exc, FAILURES) or type(exc) is KeyError:  # a KeyError outside a node call is a bug
         return None
     typed = translate(exc)
     return classify(typed) if isinstance(typed, FulcrumError) else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import re
 import sys
@@ -59,6 +60,7 @@ ENV_KEYSTORE_PASSWORD = "FULCRUM_KEYSTORE_PASSWORD"
 DEFAULT_CONFIG = Path("deploy/devnet.toml")
 READ_ONLY_ADDRESS = 0x1  # the caller of views when no signer is given (views need no signature)
 ADDRESS_BOUND = 2**251  # Starknet addresses are below it
+STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F  # private keys are below it
 L1_ADDRESS_BOUND = 2**160  # Ethereum addresses
 
 
@@ -124,9 +126,20 @@ def node_url(url: str = "") -> str:
     return value
 
 
-def is_http_url(text: str) -> bool:
-    parts = urlsplit(text)
+def redact(url: str) -> str:
+    """`url` without user info, path or query (where hosted nodes put API keys): scheme://host[:port]."""
     try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<node>"
+    return f"{parts.scheme}://{host}{port}" + ("/..." if parts.path.strip("/") or parts.query else "")
+
+
+def is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number below 65536
     except ValueError:
         return False
@@ -260,18 +273,40 @@ def parse_address(text: str, what: str = "address", bound: int = ADDRESS_BOUND) 
 
 def _private_key(text: str, where: str) -> int:
     try:
-        return int(text.strip(), 0)
+        key = int(text.strip(), 0)
     except ValueError:
         raise ConfigError(f"{where} is not a private key (0x-hex)") from None  # never echo the secret
+    if not 0 < key < STARK_ORDER:
+        raise ConfigError(f"{where} is not a private key (out of range)")
+    return key
 
 
 def signer_address() -> int:
-    """$FULCRUM_ACCOUNT_ADDRESS, else $STARKNET_ACCOUNT (a usage error when neither is set)."""
+    """$FULCRUM_ACCOUNT_ADDRESS, else $STARKNET_ACCOUNT: an address, or the path of starkli's account file
+    (its ``deployment.address``). A usage error when neither is set."""
     found = env(ENV_ADDRESS, ENV_STARKNET_ACCOUNT)
     if found is None:
         raise typer.BadParameter(f"a keystore signs for the account in {ENV_ADDRESS} or {ENV_STARKNET_ACCOUNT}: "
                                  "set one")  # fmt: skip
-    return parse_address(found[1], found[0])
+    where, value = found
+    if where == ENV_STARKNET_ACCOUNT and Path(value).expanduser().is_file():
+        try:
+            value = str(json.loads(Path(value).expanduser().read_text())["deployment"]["address"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{where}: {value} is not a starkli account file ({type(exc).__name__})") from None
+    return parse_address(value, where)
+
+
+async def own_address(target: Target) -> int:
+    """The signer's account address, without opening its key (reading needs none)."""
+    if target.account_index is not None:
+        return int((await _devnet_account(target, target.account_index)).address)
+    if not target.has_signer:
+        raise typer.BadParameter(
+            "choose a signer: --account-index N (devnet), --keystore PATH (or $STARKNET_KEYSTORE), "
+            f"or {ENV_ADDRESS} + {ENV_PRIVATE_KEY}; or give the account's address"
+        )
+    return signer_address()
 
 
 def interactive() -> bool:

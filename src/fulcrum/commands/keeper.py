@@ -28,13 +28,14 @@ from fulcrum.commands.common import (
     console,
     fails_cleanly,
     fmt_units,
+    redact,
     run,
     targeted,
 )
 from fulcrum.commands.output import JsonOption, emit_json
 
 if TYPE_CHECKING:
-    from fulcrum.keeper import KeeperConfig, TickReport
+    from fulcrum.keeper import KeeperConfig
     from fulcrum.keeper.bundle import PriceSource
     from fulcrum.keeper.scan import Candidate
     from fulcrum.sdk import Fulcrum
@@ -118,12 +119,8 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
     sdk = await connect(target)
     stop = asyncio.Event()
 
-    def counted(report: TickReport) -> None:
-        if ticks and report.tick >= ticks:
-            stop.set()
-
     source = price_source(target, sdk) if bundle_prices else None
-    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source, on_tick=counted)
+    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source)
     loop = asyncio.get_running_loop()
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -133,11 +130,11 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
         except (ValueError, RuntimeError):  # not the main thread (an embedding test runner): no signals
             log.debug("no handler for %s outside the main thread", sig.name)
     console.print(
-        f"keeper {sdk.account.address:#x} on {target.url} partition {settings.partition}/{settings.partitions}"
+        f"keeper {sdk.account.address:#x} on {redact(target.url)} partition {settings.partition}/{settings.partitions}"
         f"{' (dry run)' if settings.dry_run else ''}; Ctrl-C stops after the current tick"
     )
     try:
-        await keeper.run(stop)
+        await keeper.run(stop, max_ticks=ticks)
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)

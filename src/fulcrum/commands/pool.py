@@ -16,6 +16,7 @@ from fulcrum.commands.common import (
     console,
     fmt_units,
     markets,
+    own_address,
     parse_amount,
     print_tx,
     quote_asset,
@@ -134,7 +135,7 @@ def status_cmd(
 
 async def read_status(target: Target) -> PoolStatus:
     mine = target.has_signer
-    sdk = await (connect(target) if mine else connect_view(target))
+    sdk = await (connect_view(target, await own_address(target)) if mine else connect_view(target))
     margin, pool = sdk.margin, sdk.pool
     quote = quote_asset(target.deployment, target.config)
     share_decimals = await pool.decimals()

@@ -24,6 +24,7 @@ from fulcrum.commands.common import (
     fmt_units,
     known_assets,
     markets,
+    own_address,
     parse_address,
     parse_amount,
     print_tx,
@@ -198,7 +199,7 @@ def status_cmd(
 
 
 async def read_status(target: Target, watch: int | None) -> AccountStatus:
-    sdk = await (connect(target) if watch is None else connect_view(target, watch))
+    sdk = await connect_view(target, watch if watch is not None else await own_address(target))
     margin = sdk.margin
     me = watch if watch is not None else sdk.account.address
     quote = quote_asset(target.deployment, target.config)

@@ -67,6 +67,8 @@ class KeeperConfig:
             raise ConfigError(f"fee_token: {self.fee_token!r} is not a hex address") from None
         if self.rounds < 1:
             raise ConfigError("rounds must be >= 1")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port {self.metrics_port} is not within 0..65535")
         if not 0 < self.limits.safety <= 1:
             raise ConfigError("limits.safety must be within (0, 1]")
 
@@ -105,7 +107,10 @@ def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
 
 
 def parse_keeper(data: dict[str, Any], source: str = "<keeper config>") -> KeeperConfig:
-    raw = dict(data.get("keeper", {}))
+    keeper = data.get("keeper", {})
+    if not isinstance(keeper, dict) or not all(isinstance(keeper.get(k, {}), dict) for k in ("limits", "gas")):
+        raise ConfigError(f"{source}: [keeper], [keeper.limits] and [keeper.gas] must be tables")
+    raw = dict(keeper)
     limits = _section(TxLimits, raw.pop("limits", {}), f"{source}: keeper.limits")
     gas = _section(GasModel, raw.pop("gas", {}), f"{source}: keeper.gas")
     base: KeeperConfig = _section(KeeperConfig, raw, f"{source}: keeper")
@@ -117,6 +122,6 @@ def load_keeper_config(path: Path) -> KeeperConfig:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"keeper config {path} not found") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     return parse_keeper(data, str(path))

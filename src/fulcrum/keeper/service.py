@@ -26,7 +26,7 @@ from starknet_py.net.account.base_account import BaseAccount
 from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 
-from fulcrum.errors import ContractError, FulcrumError, TransientError
+from fulcrum.errors import ConfigError, ContractError, FulcrumError, TransientError
 from fulcrum.keeper.batch import fits_alone, plan_batches
 from fulcrum.keeper.bundle import PriceSource
 from fulcrum.keeper.config import KeeperConfig
@@ -122,7 +122,12 @@ class Keeper:
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         if self.config.metrics_port:
-            await self.server.start(self.config.metrics_host, self.config.metrics_port)
+            try:
+                await self.server.start(self.config.metrics_host, self.config.metrics_port)
+            except OSError as exc:  # in use, or not an address of this host
+                raise ConfigError(
+                    f"metrics on {self.config.metrics_host}:{self.config.metrics_port}: {exc.strerror or exc}"
+                ) from exc
             log.info(
                 "metrics and /health on http://%s:%d", self.config.metrics_host, self.config.metrics_port
             )
@@ -144,12 +149,15 @@ class Keeper:
             "dry_run": self.config.dry_run, "halted": self.submitter.halted,
         }  # fmt: skip
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Ticks every `interval` until `stop` is set; the tick in progress finishes first."""
+    async def run(self, stop: asyncio.Event, max_ticks: int = 0) -> None:
+        """Ticks every `interval` until `stop` is set (or `max_ticks` ticks were tried, failed ones
+        included); the tick in progress finishes first."""
         await self.start()
         delay = self.config.interval
+        tried = 0
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not (max_ticks and tried >= max_ticks):
+                tried += 1
                 try:
                     await self.tick()
                     delay = self.config.interval
@@ -164,6 +172,8 @@ class Keeper:
                 except Exception:
                     self.metrics.tick_errors.labels("unexpected").inc()
                     log.exception("tick failed unexpectedly")
+                if max_ticks and tried >= max_ticks:
+                    break
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 except TimeoutError:
