@@ -87,12 +87,24 @@ class Deployment:
                 chain_id=int(data["chain_id"], 16),
                 deployer=int(data["deployer"], 16),
                 classes={k: int(v, 16) for k, v in data["classes"].items()},
-                contracts={k: {**v, "address": int(v["address"], 16)} for k, v in data["contracts"].items()},
-                abis=dict(data.get("abis", {})),
+                contracts={
+                    k: {**v, "address": int(v["address"], 16), "contract": str(v["contract"])}
+                    for k, v in data["contracts"].items()
+                },
+                abis=_abis(data.get("abis", {})),
                 config=data.get("config"),
             )
         except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise DeploymentError(f"cannot read deployment {path}: {exc!r}") from exc
+
+
+def _abis(raw: Any) -> dict[str, list[Any]]:
+    """The recorded ABIs: contract name -> a list of ABI entries (anything else is a malformed file)."""
+    abis = dict(raw)
+    for name, abi in abis.items():
+        if not isinstance(abi, list):
+            raise TypeError(f"the ABI of {name} is not a list")
+    return abis
 
 
 def config_data(config: DeployConfig) -> dict[str, Any]:

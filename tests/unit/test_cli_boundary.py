@@ -363,3 +363,18 @@ def test_parse_address_bounds() -> None:
         with pytest.raises(errors.ConfigError):
             common.parse_address(bad)
     assert common.parse_address(hex(2**160 - 1), bound=common.L1_ADDRESS_BOUND) == 2**160 - 1
+
+
+def test_a_malformed_deployment_file_is_named(tmp_path: Path) -> None:
+    from fulcrum.deploy import Deployment
+    from fulcrum.errors import DeploymentError
+
+    base = {"network": "x", "chain_id": "0x1", "deployer": "0x2", "classes": {},
+            "contracts": {"margin": {"address": "0x3", "contract": "Margin"}}}  # fmt: skip
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(base))
+    assert Deployment.load(path).contracts["margin"]["contract"] == "Margin"
+    for broken in ({**base, "contracts": {"margin": {"address": "0x3"}}}, {**base, "abis": {"Margin": 5}}):
+        path.write_text(json.dumps(broken))
+        with pytest.raises(DeploymentError, match="cannot read deployment"):
+            Deployment.load(path)

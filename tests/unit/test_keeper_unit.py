@@ -480,3 +480,4 @@ def test_starkli_account_files_and_key_ranges(tmp_path: Path, monkeypatch: pytes
         with pytest.raises(ConfigError, match="private key") as raised:
             _private_key(key, "FULCRUM_PRIVATE_KEY")
         assert key not in str(raised.value)
+

@@ -48,7 +48,7 @@ def deposit_cmd(
     l1_token: Annotated[str, typer.Option(help="L1 token address (hex).")],
     account: Annotated[str, typer.Option(help="L2 account to credit (hex).")],
     amount: Annotated[int, typer.Option(help="Amount [token decimals].")],
-    nonce: Annotated[int, typer.Option(min=0, help="The L1 bridge's deposit nonce.")],
+    nonce: Annotated[int, typer.Option(min=0, max=2**256 - 1, help="The L1 bridge's deposit nonce.")],
     url: UrlOption = "",
     network: NetworkOption = "devnet",
 ) -> None:

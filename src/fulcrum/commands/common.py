@@ -292,7 +292,7 @@ def signer_address() -> int:
     if where == ENV_STARKNET_ACCOUNT and Path(value).expanduser().is_file():
         try:
             value = str(json.loads(Path(value).expanduser().read_text())["deployment"]["address"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: {value} is not a starkli account file ({type(exc).__name__})") from None
     return parse_address(value, where)
 
@@ -329,7 +329,7 @@ def keystore_key(path: Path) -> KeyPair:
     secret: Any = keystore_password(path).encode()  # starknet-py annotates it str; eth-keyfile wants bytes
     try:
         return KeyPair.from_keystore(str(path), secret)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"cannot open keystore {path}: {exc}") from exc
 
 
