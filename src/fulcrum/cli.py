@@ -42,6 +42,9 @@ def _setup_logging(verbose: bool) -> None:
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     _setup_logging(verbose)
+    from fulcrum.tx import set_request_timeout
+
+    set_request_timeout()  # $FULCRUM_RPC_TIMEOUT, else 30 s per node request (aiohttp's default: 300 s)
     # starknet-py warns with the node's full URL (an API key may be in its path): never print it
     warnings.filterwarnings("ignore", message=r"RPC node with the url .* uses incompatible version")
 

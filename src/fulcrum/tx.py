@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from starknet_py.transaction_errors import TransactionNotReceivedError, Transact
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from fulcrum.errors import (
+    ConfigError,
     FeeBalanceError,
     FeeCapExceeded,
     FulcrumError,
@@ -125,6 +127,27 @@ def translate(exc: BaseException) -> Exception:
     if isinstance(exc, aiohttp.ClientError):
         return TransientError(f"node request failed: {exc}")
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+ENV_RPC_TIMEOUT = "FULCRUM_RPC_TIMEOUT"
+DEFAULT_RPC_TIMEOUT = 30.0  # seconds
+
+
+def set_request_timeout(seconds: float | None = None) -> float:
+    """Makes every node request of this process give up after `seconds` (default $FULCRUM_RPC_TIMEOUT,
+    else 30 s) instead of aiohttp's 300 s, so a node that accepts and never answers is a TransientError
+    soon. starknet-py opens an aiohttp session per request with the library's default timeout; that
+    default is what is set here."""
+    if seconds is None:
+        raw = os.environ.get(ENV_RPC_TIMEOUT, "").strip()
+        try:
+            seconds = float(raw) if raw else DEFAULT_RPC_TIMEOUT
+        except ValueError:
+            raise ConfigError(f"{ENV_RPC_TIMEOUT}: {raw!r} is not a number of seconds") from None
+    if not 0 < seconds < 3600:
+        raise ConfigError(f"{ENV_RPC_TIMEOUT}: {seconds} is not within (0, 3600) seconds")
+    aiohttp.client.DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds, 30.0))  # type: ignore[misc]
+    return seconds
 
 
 def max_fee(bounds: Any) -> int:

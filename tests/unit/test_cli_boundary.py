@@ -34,7 +34,7 @@ CLEAN_ENV: dict[str, str | None] = {
     name: None
     for name in (
         "FULCRUM_DEVNET_URL", "STARKNET_RPC", "FULCRUM_ACCOUNT_ADDRESS", "STARKNET_ACCOUNT",
-        "FULCRUM_PRIVATE_KEY", "STARKNET_KEYSTORE", "FULCRUM_KEYSTORE_PASSWORD",
+        "FULCRUM_PRIVATE_KEY", "STARKNET_KEYSTORE", "FULCRUM_KEYSTORE_PASSWORD", "FULCRUM_RPC_TIMEOUT",
     )
 }  # fmt: skip
 
@@ -378,3 +378,27 @@ def test_a_malformed_deployment_file_is_named(tmp_path: Path) -> None:
         path.write_text(json.dumps(broken))
         with pytest.raises(DeploymentError, match="cannot read deployment"):
             Deployment.load(path)
+
+
+def test_a_node_that_never_answers_is_given_up_on(deployment_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    import aiohttp.client
+
+    monkeypatch.setattr(aiohttp.client, "DEFAULT_TIMEOUT", aiohttp.client.DEFAULT_TIMEOUT)  # restored after
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the kernel; nothing ever answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        result = invoke("oracle", "show", "--url", url, "--network", str(deployment_file), "--json",
+                        env={"FULCRUM_RPC_TIMEOUT": "1"})  # fmt: skip
+        error_line(result, 3, "TransientError")
+        assert time.monotonic() - started < 20
+    finally:
+        silent.close()
+    bad = invoke("oracle", "show", "--url", "http://127.0.0.1:9", "--network", str(deployment_file),
+                 env={"FULCRUM_RPC_TIMEOUT": "soon"})  # fmt: skip
+    assert "FULCRUM_RPC_TIMEOUT" in error_line(bad, 1, "ConfigError")
