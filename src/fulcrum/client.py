@@ -35,8 +35,8 @@ class ContractClient:
         result = await call_view(self.contract.functions[name].call(*args, block_number=block))
         return result[0] if len(result) == 1 else result
 
-    async def view_int(self, name: str, *args: Any) -> int:
-        return int(await self.view(name, *args))
+    async def view_int(self, name: str, *args: Any, block: BlockId = "latest") -> int:
+        return int(await self.view(name, *args, block=block))
 
     async def send(self, calls: Call | Sequence[Call]) -> TxResult:
         return await send(self.account, calls)

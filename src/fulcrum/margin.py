@@ -88,7 +88,7 @@ class MarginClient(ContractClient):
 
     async def price(self, pair: int, block: BlockId = "latest") -> int:
         """The engine's guarded price [SCALE] (raises StalePrice/ThinPrice when the feed fails its guards)."""
-        return int(await self.view("price", pair, block=block))
+        return await self.view_int("price", pair, block=block)
 
     async def fill_price(self, market: int, size_delta: int) -> int:
         return await self.view_int("fill_price", market, size_delta)

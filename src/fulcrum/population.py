@@ -11,6 +11,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from starknet_py.constants import STRK_FEE_CONTRACT_ADDRESS
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.account.account import Account
 from starknet_py.net.account.base_account import BaseAccount
@@ -23,7 +24,7 @@ from fulcrum.devnet import Devnet
 from fulcrum.model import SCALE
 from fulcrum.tx import send
 
-STRK = 0x04718F5A0FC34CC1AF16A1CDEE98FFB20C31F5CD61D6AB07201858F4287C938D
+STRK = int(STRK_FEE_CONTRACT_ADDRESS, 16)
 FEE_FUNDING = 10**21  # [fri] per deployed trader account
 HEADROOM = 0.93  # fraction of the initial-margin budget a trader uses (fees, slippage, price drift)
 

@@ -11,7 +11,6 @@ import json
 import logging
 import random
 import sys
-from collections.abc import Awaitable
 from dataclasses import fields, replace
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +21,7 @@ import pytest
 from starknet_py.net.client_errors import ClientError
 from starknet_py.transaction_errors import TransactionNotReceivedError
 
+from fulcrum.commands.common import run
 from fulcrum.errors import (
     FeeBalanceError,
     FeeCapExceeded,
@@ -260,13 +260,6 @@ def submitter(node: FakeNode, **policy: Any) -> Submitter:
 
     base = SubmitPolicy(retries=3, backoff=0.001, max_backoff=0.004, cooldown_ticks=2)
     return Submitter(node.send, node.read_nonce, node.calls_for, decode, KeeperMetrics(), replace(base, **policy))
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    async def main() -> Any:
-        return await coro
-
-    return asyncio.run(main())
 
 
 def value(counter: Any) -> float:

@@ -60,7 +60,6 @@ ENV_KEYSTORE_PASSWORD = "FULCRUM_KEYSTORE_PASSWORD"
 DEFAULT_CONFIG = Path("deploy/devnet.toml")
 READ_ONLY_ADDRESS = 0x1  # the caller of views when no signer is given (views need no signature)
 ADDRESS_BOUND = 2**251  # Starknet addresses are below it
-STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F  # private keys are below it
 L1_ADDRESS_BOUND = 2**160  # Ethereum addresses
 
 
@@ -276,6 +275,8 @@ def _private_key(text: str, where: str) -> int:
         key = int(text.strip(), 0)
     except ValueError:
         raise ConfigError(f"{where} is not a private key (0x-hex)") from None  # never echo the secret
+    from fulcrum.oracle import STARK_ORDER
+
     if not 0 < key < STARK_ORDER:
         raise ConfigError(f"{where} is not a private key (out of range)")
     return key
@@ -351,7 +352,7 @@ async def block_time(client: Client) -> int:
     """The latest block's timestamp."""
     from fulcrum.tx import latest_block_time
 
-    return await node_call(latest_block_time(client))
+    return await latest_block_time(client)  # its failures are typed already
 
 
 async def probe(url: str) -> int:

@@ -60,14 +60,21 @@ def fits_alone(
     c: Candidate, model: GasModel = GasModel(), limits: TxLimits = TxLimits(), bundled_prices: int = 0
 ) -> bool:
     """Whether `c` alone (with the bundle) fits one transaction within the safety margin."""
-    gas_cap = int(limits.max_l2_gas * limits.safety)
-    events_cap = int(limits.max_events * limits.safety)
-    calldata_cap = int(limits.max_calldata * limits.safety)
+    gas_cap, events_cap, calldata_cap = _caps(limits)
     base_gas, base_events, base_calldata = _base(model, bundled_prices)
     return (
         base_gas + model.gas(c) <= gas_cap
         and base_events + model.events(c) <= events_cap
         and base_calldata + 1 <= calldata_cap
+    )
+
+
+def _caps(limits: TxLimits) -> tuple[int, int, int]:
+    """Gas, events and calldata one transaction may use, within the safety margin."""
+    return (
+        int(limits.max_l2_gas * limits.safety),
+        int(limits.max_events * limits.safety),
+        int(limits.max_calldata * limits.safety),
     )
 
 
@@ -90,9 +97,7 @@ def plan_batches(
     """Splits `candidates` (in order) into batches that each fit every bound with the safety margin;
     `bundled_prices` signed prices ride in each transaction. Raises :class:`BatchTooLarge` for an account
     that fits no transaction (filter with :func:`fits_alone` first)."""
-    gas_cap = int(limits.max_l2_gas * limits.safety)
-    events_cap = int(limits.max_events * limits.safety)
-    calldata_cap = int(limits.max_calldata * limits.safety)
+    gas_cap, events_cap, calldata_cap = _caps(limits)
     base_gas, base_events, base_calldata = _base(model, bundled_prices)
     batches: list[list[Candidate]] = []
     current: list[Candidate] = []

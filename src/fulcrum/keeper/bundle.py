@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from fulcrum.model import to_fixed
 from fulcrum.oracle import MedianPrice, OracleClient, PricePusher, Publisher, SignedPrice, pair_id
 
 
@@ -41,10 +42,10 @@ class PriceSource(Protocol):
 
 
 def to_scale(median: MedianPrice) -> int:
-    """A feed price [10^decimals] as the engine normalises it [SCALE]."""
-    if median.decimals <= 18:
-        return int(median.price * 10 ** (18 - median.decimals))
-    return int(median.price // 10 ** (median.decimals - 18))
+    """A feed price [10^decimals] as the engine normalises it [SCALE] (rounded down)."""
+    value = to_fixed(median.price, median.decimals, False)
+    assert value is not None, "a u128 price always fits once scaled"
+    return value
 
 
 #: Most seconds a signed timestamp may run ahead of block time (the feed refuses more than its
@@ -96,8 +97,3 @@ class MedianRefresher:
     async def resync(self) -> None:
         await self.clock.resync(self.names, forget=True)
         self._synced = True
-
-    async def __call__(self) -> list[SignedPrice]:
-        """A fresh bundle at the current medians (quote, then sign)."""
-        await self.quote()
-        return await self.sign()

@@ -45,9 +45,6 @@ class Checkpoint:
         db.executescript(SCHEMA)
         return db
 
-    def exists(self) -> bool:
-        return self.path.exists()
-
     def load(self) -> EngineView:
         """The saved view (every account marked for the scanner, none unsaved)."""
         try:

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from starknet_py.constants import STRK_FEE_CONTRACT_ADDRESS
+
 from fulcrum.errors import ConfigError
 from fulcrum.keeper.batch import GasModel, TxLimits
 
 DEFAULT_CHECKPOINT = "out/keeper/checkpoint.sqlite"
 
-#: Starknet's STRK fee token (the same address on mainnet, Sepolia and devnet).
-STRK = "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d"
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class KeeperConfig:
     max_backoff: float = 30.0
     cooldown_ticks: int = 5  # an account rejected alone is skipped this many ticks (doubling per rejection)
     fee_cap: float = 0.0  # most fee one transaction may commit to [fee tokens] (0: no cap)
-    fee_token: str = STRK  # the token fees are paid in (its balance is a metric)
+    fee_token: str = STRK_FEE_CONTRACT_ADDRESS  # the token fees are paid in (its balance is a metric)
     min_fee_balance: float = 10.0  # below this [fee tokens]: warning and fulcrum_keeper_fee_balance_low
     reconcile_every: int = 30  # every N ticks, check a sample of accounts against the engine (0: never)
     reconcile_sample: int = 8

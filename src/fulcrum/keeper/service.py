@@ -156,7 +156,7 @@ class Keeper:
         delay = self.config.interval
         tried = 0
         try:
-            while not stop.is_set() and not (max_ticks and tried >= max_ticks):
+            while not stop.is_set():
                 tried += 1
                 try:
                     await self.tick()
@@ -310,14 +310,18 @@ class Keeper:
         self.unhealthy_since = {a: t for a, t in self.unhealthy_since.items() if a in seen}
         return mine
 
+    @property
+    def _bundle_size(self) -> int:
+        """Signed prices riding in each transaction."""
+        return self.source.size if self.source is not None else 0
+
     def _admit(self, candidates: list[Candidate], report: TickReport) -> list[Candidate]:
         """Drops accounts in cooldown and accounts too large for any transaction (reported)."""
-        bundled = self.source.size if self.source is not None else 0
         out = []
         for c in candidates:
             if self.submitter.cooling(c.account, self.ticks):
                 report.cooling.append(c.account)
-            elif not fits_alone(c, self.config.gas, self.config.limits, bundled):
+            elif not fits_alone(c, self.config.gas, self.config.limits, self._bundle_size):
                 report.oversized.append(c.account)
                 self.metrics.oversized.inc()
                 log.error(
@@ -360,8 +364,9 @@ class Keeper:
 
     async def _round(self, mine: list[Candidate], report: TickReport) -> set[int]:
         """Plans and submits one round; returns the accounts it stepped."""
-        bundled = self.source.size if self.source is not None else 0
-        batches = plan_batches(mine, self.config.gas, self.config.limits, bundled, self.config.max_batch or None)
+        batches = plan_batches(
+            mine, self.config.gas, self.config.limits, self._bundle_size, self.config.max_batch or None
+        )
         report.planned += [[c.account for c in b] for b in batches]
         if self.config.dry_run or not batches:
             return set()

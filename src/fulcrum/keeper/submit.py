@@ -79,6 +79,11 @@ class Submitter:
     rejections: dict[int, int] = field(default_factory=dict)  # account -> rejections in a row
     attempts: int = 0  # transactions prepared (each with its own bundle)
 
+    def __post_init__(self) -> None:
+        self._backoff = wait_exponential_jitter(
+            multiplier=self.policy.backoff, max=self.policy.max_backoff, jitter=self.policy.backoff
+        )
+
     def cooling(self, account: int, tick: int) -> bool:
         return self.cooldown.get(account, 0) > tick
 
@@ -86,10 +91,7 @@ class Submitter:
         failure = state.outcome.exception() if state.outcome is not None else None
         if isinstance(failure, NonceError):
             return 0.0
-        jitter = wait_exponential_jitter(
-            multiplier=self.policy.backoff, max=self.policy.max_backoff, jitter=self.policy.backoff
-        )
-        return float(jitter(state))
+        return float(self._backoff(state))
 
     def _before_sleep(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome is not None else None
