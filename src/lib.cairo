@@ -7,6 +7,7 @@ pub mod interfaces {
     pub mod igovernance;
     pub mod imargin;
     pub mod ioracle;
+    pub mod iorders;
     pub mod iownable;
     pub mod ipausable;
     pub mod ipool;
@@ -36,5 +37,6 @@ pub mod bridged_token;
 pub mod governance;
 pub mod margin;
 pub mod oracle;
+pub mod orders;
 pub mod pool;
 pub mod vault;

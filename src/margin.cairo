@@ -66,6 +66,9 @@ pub mod Margin {
         pub const NOT_POOL: felt252 = 'margin: caller is not pool';
         pub const LIQUIDITY_IN_USE: felt252 = 'margin: liquidity in use';
         pub const EMPTY_BATCH: felt252 = 'margin: empty batch';
+        pub const NOT_ORDERS: felt252 = 'margin: caller is not orders';
+        pub const NOT_REDUCING: felt252 = 'margin: not reduce only';
+        pub const PRICE_NOT_ACCEPTABLE: felt252 = 'margin: price not acceptable';
     }
 
     #[storage]
@@ -90,6 +93,7 @@ pub mod Margin {
         positions: Map<(ContractAddress, felt252), Position>,
         pool_cash: i128, // [SCALE] quote
         pool: ContractAddress,
+        orders: ContractAddress,
         oi_pool_ratio: u128, // [SCALE] most notional per side and market per 1.0 of pool cash
         liq_params: LiquidationParams,
         insurance_cash: i128, // [SCALE] quote
@@ -116,6 +120,7 @@ pub mod Margin {
         MarketSet: MarketSet,
         OracleGuardsSet: OracleGuardsSet,
         PoolSet: PoolSet,
+        OrdersSet: OrdersSet,
         OiPoolRatioSet: OiPoolRatioSet,
         LiquidationParamsSet: LiquidationParamsSet,
         AccountLiquidated: AccountLiquidated,
@@ -197,6 +202,11 @@ pub mod Margin {
     #[derive(Drop, starknet::Event)]
     pub struct PoolSet {
         pub pool: ContractAddress,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct OrdersSet {
+        pub orders: ContractAddress,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -347,10 +357,17 @@ pub mod Margin {
             self.emit(Withdrawn { account, asset, amount: value });
         }
 
-        fn trade(ref self: ContractState, market_id: felt252, size_delta: i128) {
+        fn fill(
+            ref self: ContractState,
+            account: ContractAddress,
+            market_id: felt252,
+            size_delta: i128,
+            acceptable_price: u128,
+            reduce_only: bool,
+        ) -> u128 {
+            assert(get_caller_address() == self.orders.read(), Errors::NOT_ORDERS);
             assert(size_delta != 0, Errors::ZERO_SIZE);
             assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
-            let account = get_caller_address();
             let params = self.market_params.read(market_id);
             let price = self.read_price(params.pair_id);
             let mut state = self.accrue(market_id, params, price);
@@ -359,11 +376,17 @@ pub mod Margin {
                 || (old.size > 0 && old.size + size_delta < 0)
                 || (old.size < 0 && old.size + size_delta > 0);
             if increases {
+                assert(!reduce_only, Errors::NOT_REDUCING);
                 self.pausable.assert_not_paused();
             }
             let skew = market_skew(state);
             let fill = fill_price(price, skew, size_delta, params.skew_scale)
                 .expect(Errors::BAD_FILL);
+            assert(
+                (size_delta > 0 && fill <= acceptable_price)
+                    || (size_delta < 0 && fill >= acceptable_price),
+                Errors::PRICE_NOT_ACCEPTABLE,
+            );
             let funding = accrued_funding(old.size, old.funding_index, state.funding_index);
             let (mut new, realized) = apply_fill(old, size_delta, fill);
             new.funding_index = state.funding_index;
@@ -406,6 +429,7 @@ pub mod Margin {
                         fee,
                     },
                 );
+            fill
         }
 
         fn liquidate(ref self: ContractState, account: ContractAddress) -> LiquidationResult {
@@ -540,6 +564,62 @@ pub mod Margin {
             assert(IERC20Dispatcher { contract_address: quote }.transfer(to, amount), Errors::TRANSFER_FAILED);
             self.emit(PoolWithdrawn { to, amount: value });
             value
+        }
+
+        fn escrow(ref self: ContractState, account: ContractAddress, amount: u256) {
+            let orders = self.orders.read();
+            assert(get_caller_address() == orders, Errors::NOT_ORDERS);
+            let quote = self.quote.read();
+            let value = to_i128(self.to_value(quote, amount));
+            let balance = self.quote_balance.read(account);
+            assert(balance >= value, Errors::INSUFFICIENT_BALANCE);
+            self.quote_balance.write(account, balance - value);
+            assert(IERC20Dispatcher { contract_address: quote }.transfer(orders, amount), Errors::TRANSFER_FAILED);
+            self.emit(Withdrawn { account, asset: quote, amount: abs(value) });
+        }
+
+        fn orders(self: @ContractState) -> ContractAddress {
+            self.orders.read()
+        }
+
+        fn set_orders(ref self: ContractState, orders: ContractAddress) {
+            self.ownable.assert_only_owner();
+            self.orders.write(orders);
+            self.emit(OrdersSet { orders });
+        }
+
+        fn price_time(self: @ContractState, pair_id: felt252) -> (u128, u64) {
+            self.read_price_time(pair_id)
+        }
+
+        fn pool_price_time(self: @ContractState) -> u64 {
+            let mut oldest: u64 = Bounded::MAX;
+            let mut j: u32 = 0;
+            let count = self.market_count.read();
+            while j != count {
+                let state = self.market_state.read(self.markets.read(j));
+                if market_skew(state) != 0 || state.net_cost != 0 {
+                    let (_, time) = self.read_price_time(self.market_params.read(self.markets.read(j)).pair_id);
+                    if time < oldest {
+                        oldest = time;
+                    }
+                }
+                j += 1;
+            }
+            let holder = get_contract_address();
+            let mut i: u32 = 0;
+            let asset_count = self.asset_count.read();
+            while i != asset_count {
+                let asset = self.assets.read(i);
+                if self.collateral.read((holder, asset)) != 0 {
+                    let (_, time) = self.read_price_time(self.asset_params.read(asset).pair_id);
+                    if time < oldest {
+                        oldest = time;
+                    }
+                }
+                i += 1;
+            }
+            oldest
         }
 
         fn health(self: @ContractState, account: ContractAddress) -> AccountHealth {
@@ -1181,6 +1261,12 @@ pub mod Margin {
 
         /// Guarded oracle price normalised to [SCALE]: fails closed on stale or thin data.
         fn read_price(self: @ContractState, pair_id: felt252) -> u128 {
+            let (price, _) = self.read_price_time(pair_id);
+            price
+        }
+
+        /// The guarded price [SCALE] and the median's timestamp [seconds].
+        fn read_price_time(self: @ContractState, pair_id: felt252) -> (u128, u64) {
             let oracle = IPragmaABIDispatcher { contract_address: self.oracle.read() };
             let data = oracle.get_data_median(DataType::SpotEntry(pair_id));
             let guards = self.guards.read();
@@ -1198,7 +1284,7 @@ pub mod Margin {
             } else {
                 data.price.into() / pow10(decimals - 18)
             };
-            price.try_into().expect(Errors::AMOUNT_OVERFLOW)
+            (price.try_into().expect(Errors::AMOUNT_OVERFLOW), data.last_updated_timestamp)
         }
 
         fn compute_health(self: @ContractState, account: ContractAddress) -> AccountHealth {

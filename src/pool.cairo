@@ -10,7 +10,7 @@ pub mod Pool {
     use crate::interfaces::ierc20::{IERC20Dispatcher, IERC20DispatcherTrait};
     use crate::interfaces::imargin::{IMarginDispatcher, IMarginDispatcherTrait};
     use crate::interfaces::ipool::IPool;
-    use crate::math::fixed::{abs, from_fixed, to_fixed};
+    use crate::math::fixed::{SCALE, SCALE_U128, abs, from_fixed, mul_div, to_fixed};
     use crate::math::pool::{amount_for_shares, shares_for_deposit};
 
     component!(path: ERC20Component, storage: erc20, event: ERC20Event);
@@ -24,6 +24,9 @@ pub mod Pool {
         pub const ZERO_SHARES: felt252 = 'pool: zero shares';
         pub const INSOLVENT: felt252 = 'pool: insolvent';
         pub const OVERFLOW: felt252 = 'pool: amount overflow';
+        pub const NOT_ORDERS: felt252 = 'pool: caller is not orders';
+        pub const SLIPPAGE: felt252 = 'pool: below minimum out';
+        pub const BAD_FEE: felt252 = 'pool: bad fee';
     }
 
     #[storage]
@@ -76,25 +79,44 @@ pub mod Pool {
 
     #[abi(embed_v0)]
     impl PoolImpl of IPool<ContractState> {
-        fn add_liquidity(ref self: ContractState, amount: u256) -> u256 {
-            let provider = get_caller_address();
+        fn settle_deposit(
+            ref self: ContractState, provider: ContractAddress, amount: u256, min_shares: u256,
+        ) -> u256 {
+            let orders = self.assert_orders();
             let pool_value = self.total_value();
             let shares = self.preview_deposit(amount);
-            IMarginDispatcher { contract_address: self.margin.read() }.pool_deposit(provider, amount);
+            assert(shares >= min_shares, Errors::SLIPPAGE);
+            IMarginDispatcher { contract_address: self.margin.read() }.pool_deposit(orders, amount);
             self.erc20.mint(provider, shares);
             self.emit(LiquidityAdded { provider, amount, shares, pool_value });
             shares
         }
 
-        fn remove_liquidity(ref self: ContractState, shares: u256) -> u256 {
-            let provider = get_caller_address();
+        fn settle_withdrawal(
+            ref self: ContractState,
+            provider: ContractAddress,
+            shares: u256,
+            min_amount: u256,
+            fee_rate: u128,
+        ) -> u256 {
+            let orders = self.assert_orders();
+            assert(fee_rate <= SCALE_U128, Errors::BAD_FEE);
             let pool_value = self.total_value();
-            let amount = self.preview_redeem(shares);
+            let gross = self.preview_redeem(shares);
+            // The fee is rounded up: it stays in the pool.
+            let fee = mul_div(gross, fee_rate.into(), SCALE, true).expect(Errors::OVERFLOW);
+            let amount = gross - fee;
             assert(amount != 0, Errors::ZERO_AMOUNT);
-            self.erc20.burn(provider, shares);
+            assert(amount >= min_amount, Errors::SLIPPAGE);
+            self.erc20.burn(orders, shares);
             IMarginDispatcher { contract_address: self.margin.read() }.pool_withdraw(provider, amount);
             self.emit(LiquidityRemoved { provider, amount, shares, pool_value });
             amount
+        }
+
+        fn escrow_shares(ref self: ContractState, provider: ContractAddress, shares: u256) {
+            let orders = self.assert_orders();
+            self.erc20._transfer(provider, orders, shares);
         }
 
         fn preview_deposit(self: @ContractState, amount: u256) -> u256 {
@@ -127,6 +149,16 @@ pub mod Pool {
 
         fn margin(self: @ContractState) -> ContractAddress {
             self.margin.read()
+        }
+    }
+
+    #[generate_trait]
+    impl InternalImpl of InternalTrait {
+        /// The margin engine's registered orders contract, which must be the caller.
+        fn assert_orders(self: @ContractState) -> ContractAddress {
+            let orders = IMarginDispatcher { contract_address: self.margin.read() }.orders();
+            assert(get_caller_address() == orders, Errors::NOT_ORDERS);
+            orders
         }
     }
 }

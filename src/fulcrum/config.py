@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fulcrum.errors import ConfigError
-from fulcrum.model import AssetParams, LiquidationParams, MarketParams
+from fulcrum.model import AssetParams, LiquidationParams, MarketParams, OrderParams
 
 
 def short_string(text: str) -> int:
@@ -167,6 +168,24 @@ def parse_bridge(raw: dict[str, Any], source: str) -> BridgeConfig:
     return BridgeConfig(l1_bridge, _int(raw, "window", 3600, where), tuple(assets))
 
 
+def parse_orders(raw: dict[str, Any], quote_decimals: int, source: str) -> OrderParams:
+    """`[orders]`: settlement timing, the least keeper fee (quote units, a decimal string) and the LP
+    withdrawal fee (a fraction)."""
+    where = f"{source}: orders"
+    params = OrderParams(
+        settlement_delay=_int(raw, "settlement_delay", 5, where),
+        settlement_window=_int(raw, "settlement_window", 120, where),
+        min_keeper_fee=to_units(str(raw.get("min_keeper_fee", "0")), quote_decimals, f"{where}.min_keeper_fee"),
+        withdrawal_fee=to_fixed(raw.get("withdrawal_fee", "0"), f"{where}.withdrawal_fee"),
+        max_open=_int(raw, "max_open", 16, where),
+    )
+    if not (0 < params.settlement_delay <= 3600 and 0 < params.settlement_window <= 3600):
+        raise ConfigError(f"{where}: settlement_delay and settlement_window must be within 1..3600 s")
+    if params.withdrawal_fee > SCALE // 10 or not 0 < params.max_open <= 64:
+        raise ConfigError(f"{where}: need withdrawal_fee <= 0.1 and max_open within 1..64")
+    return params
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     network: str
@@ -176,6 +195,7 @@ class DeployConfig:
     margin: MarginConfig | None = None
     liquidation: LiquidationParams | None = None
     bridge: BridgeConfig | None = None
+    orders: OrderParams | None = None
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:
@@ -247,6 +267,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
     if margin is not None:
         for key in (margin.quote, *(a.token for a in margin.assets)):
             config.token(key)
+        orders = parse_orders(data.get("orders", {}), config.token(margin.quote).decimals, source)
+        config = dataclasses.replace(config, orders=orders)
     return config
 
 

@@ -124,7 +124,7 @@ def _decode(hint: Any, value: Any) -> Any:
         return tuple(_decode(get_args(hint)[0], item) for item in value)
     if is_dataclass(hint) and isinstance(hint, type):
         hints = get_type_hints(hint)
-        return hint(**{f.name: _decode(hints[f.name], value[f.name]) for f in fields(hint)})
+        return hint(**{f.name: _decode(hints[f.name], value[f.name]) for f in fields(hint) if f.name in value})
     return value
 
 
@@ -247,7 +247,9 @@ async def deploy_protocol(
 
     deployer = Deployer(account, build)
     deployment = Deployment(config.network, chain_id, account.address, config=config_data(config))
-    for name in ("TestToken", "Vault", "PriceFeed", "Margin", "Pool", "Governance", "Bridge", "BridgedToken"):
+    for name in (
+        "TestToken", "Vault", "PriceFeed", "Margin", "Pool", "Orders", "Governance", "Bridge", "BridgedToken"
+    ):
         deployment.record_class(name, await deployer.declare(name), deployer.abi(name))
     for token in config.tokens:
         contract = await deployer.deploy(
@@ -283,6 +285,7 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
     """Deploys the margin engine on the deployment's oracle and adds the configured assets and markets."""
     from fulcrum.client import ContractClient
     from fulcrum.margin import MarginClient
+    from fulcrum.model import OrderParams
 
     mc = config.margin
     assert mc is not None
@@ -299,6 +302,13 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         [contract.address, quote, encode_shortstring(mc.pool_name), encode_shortstring(mc.pool_symbol)],
     )
     deployment.record("pool", "Pool", pool.address)
+    order_params = config.orders or OrderParams(5, 120, 0, 0, 16)
+    orders = await deployer.deploy(
+        "Orders",
+        deployment.classes["Orders"],
+        [owner, contract.address, pool.address, quote, vars(order_params)],
+    )
+    deployment.record("orders", "Orders", orders.address)
     margin = MarginClient(contract)
     collateral = list(mc.assets)
     bridge_calls = []
@@ -320,6 +330,7 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
             bridge_calls.append(bridge_client.prepare("add_asset", a.l1_token, token.address, a.bridge_cap))
     calls = [
         margin.prepare("set_pool", pool.address),
+        margin.prepare("set_orders", orders.address),
         margin.prepare("set_oi_pool_ratio", mc.oi_pool_ratio),
         *(margin.prepare("add_asset", deployment.address(a.token), vars(a.params())) for a in collateral),
         *bridge_calls,
@@ -333,4 +344,5 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         )
         deployment.record("governance", "Governance", governance.address)
         calls.append(margin.prepare("transfer_ownership", governance.address))
+        calls.append(ContractClient(orders).prepare("transfer_ownership", governance.address))
     await margin.send(calls)

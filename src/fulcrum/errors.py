@@ -304,6 +304,22 @@ class EmptyBatch(MarginError):
     code = "margin: empty batch"
 
 
+class NotOrders(MarginError):
+    code = "margin: caller is not orders"
+
+
+class NotReducing(MarginError):
+    """A reduce-only order would open or grow exposure."""
+
+    code = "margin: not reduce only"
+
+
+class PriceNotAcceptable(MarginError):
+    """The fill is worse than the order's acceptable price."""
+
+    code = "margin: price not acceptable"
+
+
 # --- pause ---------------------------------------------------------------------------------------------
 class Paused(ContractError):
     code = "pausable: paused"
@@ -332,6 +348,105 @@ class PoolInsolvent(PoolError):
 
 class PoolAmountOverflow(PoolError):
     code = "pool: amount overflow"
+
+
+class PoolNotOrders(PoolError):
+    code = "pool: caller is not orders"
+
+
+class BelowMinimumOut(PoolError):
+    """An LP request would get less than its minimum (shares or quote)."""
+
+    code = "pool: below minimum out"
+
+
+class PoolBadFee(PoolError):
+    code = "pool: bad fee"
+
+
+# --- orders --------------------------------------------------------------------------------------------
+class OrdersError(ContractError):
+    """Base of the orders contract's errors."""
+
+
+class NotAccountOrOperator(OrdersError):
+    code = "orders: not account or operator"
+
+
+class OrderZeroSize(OrdersError):
+    code = "orders: zero size"
+
+
+class OrderZeroAmount(OrdersError):
+    code = "orders: zero amount"
+
+
+class OrderUnknownMarket(OrdersError):
+    code = "orders: unknown market"
+
+
+class KeeperFeeTooLow(OrdersError):
+    code = "orders: keeper fee too low"
+
+
+class OrderPending(OrdersError):
+    """One pending market order per account and market."""
+
+    code = "orders: order pending"
+
+
+class TooManyOrders(OrdersError):
+    code = "orders: too many orders"
+
+
+class BadAcceptablePrice(OrdersError):
+    code = "orders: bad acceptable price"
+
+
+class BadOrderKind(OrdersError):
+    code = "orders: bad kind"
+
+
+class BadTriggerPrice(OrdersError):
+    code = "orders: bad trigger price"
+
+
+class BadExpiry(OrdersError):
+    code = "orders: bad expiry"
+
+
+class BadOcoLink(OrdersError):
+    code = "orders: bad oco link"
+
+
+class OrderNotPending(OrdersError):
+    code = "orders: not pending"
+
+
+class OrderNotExpired(OrdersError):
+    """A market order or LP request may be cancelled only once its window has passed."""
+
+    code = "orders: not expired"
+
+
+class OrdersBadParams(OrdersError):
+    code = "orders: bad params"
+
+
+class OrdersAllowanceTooSmall(OrdersError):
+    code = "orders: allowance too small"
+
+
+class OrdersTransferFailed(OrdersError):
+    code = "orders: transfer failed"
+
+
+class OrdersEmptyBatch(OrdersError):
+    code = "orders: empty batch"
+
+
+class SelfOperator(OrdersError):
+    code = "orders: self as operator"
 
 
 # --- governance ----------------------------------------------------------------------------------------
@@ -448,6 +563,14 @@ def find_error_code(message: str) -> str | None:
         if text in ERRORS_BY_CODE:
             return text
     return None
+
+
+def error_for_code(code: int | str) -> ContractError:
+    """The typed error of a Cairo error felt (as an int) or text, e.g. an order's refusal reason."""
+    text = _decode_shortstring(code) if isinstance(code, int) and code > 0 else (code if isinstance(code, str) else None)
+    if text is None or text not in ERRORS_BY_CODE:
+        return UnknownContractError(f"refused: {text or hex(int(code))}")
+    return ERRORS_BY_CODE[text](f"{text} (refused at settlement)")
 
 
 def contract_error_from_message(message: str) -> ContractError:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fulcrum.client import BlockId, ContractClient
-from fulcrum.errors import InvalidAmount, check_u256
+from fulcrum.errors import check_u256
 from fulcrum.model import AccountHealth, AssetParams, MarketParams, MarketState, Position
 from fulcrum.oracle import pair_id
 from fulcrum.tx import TxResult
@@ -27,14 +25,6 @@ class MarginClient(ContractClient):
 
     async def withdraw(self, asset: int, amount: int) -> TxResult:
         return await self.send(self.prepare("withdraw", asset, check_u256(amount)))
-
-    def trade_call(self, market: int, size_delta: int) -> Any:
-        if not I128_MIN <= size_delta <= I128_MAX:
-            raise InvalidAmount(f"size_delta must fit i128, got {size_delta}")
-        return self.prepare("trade", market, size_delta)
-
-    async def trade(self, market: int, size_delta: int) -> TxResult:
-        return await self.send(self.trade_call(market, size_delta))
 
     async def health(self, account: int, block: BlockId = "latest") -> AccountHealth:
         raw = await self.view("health", account, block=block)
@@ -75,6 +65,17 @@ class MarginClient(ContractClient):
 
     async def set_market(self, market: int, params: MarketParams) -> TxResult:
         return await self.send(self.prepare("set_market", market, vars(params)))
+
+    async def orders(self) -> int:
+        return await self.view_int("orders")
+
+    async def price_time(self, pair: int, block: BlockId = "latest") -> tuple[int, int]:
+        """The guarded price [SCALE] and its median's timestamp."""
+        price, time = await self.view("price_time", pair, block=block)
+        return int(price), int(time)
+
+    async def pool_price_time(self) -> int:
+        return await self.view_int("pool_price_time")
 
     async def market_params(self, market: int) -> MarketParams:
         raw = await self.view("market_params", market)

@@ -376,3 +376,89 @@ def settle_bad_debt(quote: int, insurance: int) -> tuple[int, int]:
     debt = -quote
     cover = min(debt, max(insurance, 0))
     return cover, debt - cover
+
+
+# --- orders (src/orders.cairo, src/interfaces/iorders.cairo) ----------------------------------------------
+MARKET, LIMIT, STOP, TAKE_PROFIT, DEPOSIT, WITHDRAWAL = 1, 2, 3, 4, 5, 6
+KIND_NAMES = {MARKET: "market", LIMIT: "limit", STOP: "stop", TAKE_PROFIT: "take-profit",
+              DEPOSIT: "deposit", WITHDRAWAL: "withdrawal"}  # fmt: skip
+PENDING, SETTLED, REFUSED, CANCELLED = 1, 2, 3, 4  # an order's state
+STATE_NAMES = {0: "none", PENDING: "pending", SETTLED: "settled", REFUSED: "refused", CANCELLED: "cancelled"}
+# What one id of a settle_batch came to.
+O_SETTLED, O_REFUSED, O_EXPIRED, O_TOO_EARLY, O_NOT_TRIGGERED, O_NO_PRICE, O_NOT_PENDING = 1, 2, 3, 4, 5, 6, 7
+OUTCOME_NAMES = {O_SETTLED: "settled", O_REFUSED: "refused", O_EXPIRED: "expired", O_TOO_EARLY: "too early",
+                 O_NOT_TRIGGERED: "not triggered", O_NO_PRICE: "no price", O_NOT_PENDING: "not pending"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OrderParams:
+    settlement_delay: int  # [seconds]
+    settlement_window: int  # [seconds]
+    min_keeper_fee: int  # [quote decimals]
+    withdrawal_fee: int  # [SCALE]
+    max_open: int
+
+
+@dataclass(frozen=True)
+class Order:
+    account: int
+    kind: int
+    market_id: int
+    size_delta: int  # [SCALE base]
+    amount: int  # LP: quote [quote decimals] or shares
+    acceptable_price: int  # [SCALE]; LP: min out
+    trigger_price: int  # [SCALE]
+    reduce_only: bool
+    keeper_fee: int  # [quote decimals]
+    created: int  # [seconds]
+    expiry: int  # [seconds]
+
+    @property
+    def conditional(self) -> bool:
+        return self.kind in (LIMIT, STOP, TAKE_PROFIT)
+
+    @property
+    def lp(self) -> bool:
+        return self.kind in (DEPOSIT, WITHDRAWAL)
+
+    def settle_from(self, params: OrderParams) -> int:
+        """The earliest block time, and the oldest price timestamp, that may settle it."""
+        return self.created + params.settlement_delay
+
+
+def triggered(kind: int, size_delta: int, trigger: int, price: int) -> bool:
+    """Whether `price` meets a conditional order's trigger (`triggered` in src/orders.cairo)."""
+    buy = size_delta > 0
+    at_or_below = (kind == LIMIT and buy) or (kind == STOP and not buy) or (kind == TAKE_PROFIT and buy)
+    return price <= trigger if at_or_below else price >= trigger
+
+
+def settle_outcome(order: Order, params: OrderParams, now: int, price_time: int, price: int) -> int:
+    """What `settle_batch` does with a pending order at block time `now` and a price (or, for LP requests,
+    the oldest price the pool value reads) timestamped `price_time`, before the engine is asked:
+    O_EXPIRED, O_TOO_EARLY, O_NOT_TRIGGERED, or O_SETTLED meaning "goes to the engine"."""
+    start = order.settle_from(params)
+    if now > order.expiry:
+        return O_EXPIRED
+    if now < start or price_time < start:
+        return O_TOO_EARLY
+    if order.kind == MARKET and price_time > order.expiry:
+        return O_EXPIRED
+    if order.conditional and not triggered(order.kind, order.size_delta, order.trigger_price, price):
+        return O_NOT_TRIGGERED
+    return O_SETTLED
+
+
+def acceptable_price(price: int, size_delta: int, slippage: int) -> int:
+    """The worst fill a trader accepts: `price` moved against them by `slippage` [SCALE] (buy: up,
+    rounded down; sell: down, rounded up)."""
+    if size_delta > 0:
+        return mul_div(price, SCALE + slippage, SCALE, False) or 0
+    return mul_div(price, SCALE - min(slippage, SCALE), SCALE, True) or 0
+
+
+def withdrawal_amount(gross: int, fee_rate: int) -> int:
+    """What an LP withdrawal pays: the shares' value less the fee, rounded up (it stays in the pool)."""
+    fee = mul_div(gross, fee_rate, SCALE, True)
+    assert fee is not None
+    return gross - fee

@@ -20,6 +20,7 @@ from fulcrum.governance import GovernanceClient
 from fulcrum.liquidation import LiquidationClient
 from fulcrum.margin import MarginClient
 from fulcrum.oracle import OracleClient
+from fulcrum.orders import OrdersClient
 from fulcrum.pool import PoolClient
 from fulcrum.token import TokenClient
 from fulcrum.vault import VaultClient
@@ -90,6 +91,10 @@ class Fulcrum:
     @property
     def margin(self) -> MarginClient:
         return self.client(MarginClient, "margin")
+
+    @property
+    def orders(self) -> OrdersClient:
+        return self.client(OrdersClient, "orders")
 
     @property
     def liquidation(self) -> LiquidationClient:

@@ -107,9 +107,28 @@ pub trait IMargin<TState> {
     fn deposit_for(ref self: TState, account: ContractAddress, asset: ContractAddress, amount: u256);
     /// Withdraws; must leave equity >= initial margin.
     fn withdraw(ref self: TState, asset: ContractAddress, amount: u256);
-    /// Changes the caller's position in `market_id` by `size_delta` [SCALE base] at the oracle price
-    /// plus price impact; increasing exposure must leave equity >= initial margin.
-    fn trade(ref self: TState, market_id: felt252, size_delta: i128);
+    // --- orders (only the registered orders contract: every fill is a settled order) ---
+    /// Changes `account`'s position in `market_id` by `size_delta` [SCALE base] at the oracle price plus
+    /// price impact; returns the fill price [SCALE]. Refused when the fill is worse than
+    /// `acceptable_price` (buy: above; sell: below), when `reduce_only` and exposure grows, and when
+    /// increasing exposure leaves equity below initial margin.
+    fn fill(
+        ref self: TState,
+        account: ContractAddress,
+        market_id: felt252,
+        size_delta: i128,
+        acceptable_price: u128,
+        reduce_only: bool,
+    ) -> u128;
+    /// Moves `amount` [quote decimals] of `account`'s quote balance (which must cover it) to the orders
+    /// contract as tokens: a keeper fee in escrow.
+    fn escrow(ref self: TState, account: ContractAddress, amount: u256);
+    fn orders(self: @TState) -> ContractAddress;
+    fn set_orders(ref self: TState, orders: ContractAddress);
+    /// The guarded price [SCALE] of a pair and the timestamp of the median behind it [seconds].
+    fn price_time(self: @TState, pair_id: felt252) -> (u128, u64);
+    /// The oldest timestamp among the prices `pool_value` reads now; u64::MAX when it reads none.
+    fn pool_price_time(self: @TState) -> u64;
     // --- liquidation (anyone; works while paused; needs fresh prices) ---
     fn liquidate(ref self: TState, account: ContractAddress) -> LiquidationResult;
     /// Each account is re-checked now; healthy, duplicate or capped ones are skipped with an event, never

@@ -4,10 +4,18 @@ use starknet::ContractAddress;
 /// tokens themselves sit in the margin engine as the pool's cash.
 #[starknet::interface]
 pub trait IPool<TState> {
-    /// Deposits `amount` [quote decimals] (allowance to the margin engine); returns shares minted.
-    fn add_liquidity(ref self: TState, amount: u256) -> u256;
-    /// Burns `shares`; returns the quote paid [quote decimals].
-    fn remove_liquidity(ref self: TState, shares: u256) -> u256;
+    // LPs enter and leave only through settled requests of the orders contract (`IOrders`), at a price
+    // published after they asked: these three answer to that contract alone.
+    /// Deposits `amount` [quote decimals] held by the orders contract (its allowance to the margin
+    /// engine) for `provider`; mints at least `min_shares` to `provider` or refuses.
+    fn settle_deposit(ref self: TState, provider: ContractAddress, amount: u256, min_shares: u256) -> u256;
+    /// Burns `shares` the orders contract holds in escrow for `provider`, pays `provider` their value
+    /// less `fee_rate` [SCALE] (which stays in the pool), at least `min_amount` [quote decimals].
+    fn settle_withdrawal(
+        ref self: TState, provider: ContractAddress, shares: u256, min_amount: u256, fee_rate: u128,
+    ) -> u256;
+    /// Moves `shares` from `provider` to the orders contract (escrow of a withdrawal request).
+    fn escrow_shares(ref self: TState, provider: ContractAddress, shares: u256);
     fn preview_deposit(self: @TState, amount: u256) -> u256;
     fn preview_redeem(self: @TState, shares: u256) -> u256;
     /// Pool value [SCALE quote], as the margin engine computes it.
