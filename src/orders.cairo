@@ -44,6 +44,7 @@ pub mod Orders {
         pub const ZERO_AMOUNT: felt252 = 'orders: zero amount';
         pub const UNKNOWN_MARKET: felt252 = 'orders: unknown market';
         pub const FEE_TOO_LOW: felt252 = 'orders: keeper fee too low';
+        pub const FEE_TOO_HIGH: felt252 = 'orders: keeper fee too high';
         pub const ORDER_PENDING: felt252 = 'orders: order pending';
         pub const TOO_MANY: felt252 = 'orders: too many orders';
         pub const BAD_PRICE: felt252 = 'orders: bad acceptable price';
@@ -53,6 +54,7 @@ pub mod Orders {
         pub const BAD_LINK: felt252 = 'orders: bad oco link';
         pub const NOT_PENDING: felt252 = 'orders: not pending';
         pub const NOT_EXPIRED: felt252 = 'orders: not expired';
+        pub const ARMED: felt252 = 'orders: order armed';
         pub const BAD_PARAMS: felt252 = 'orders: bad params';
         pub const ALLOWANCE_TOO_SMALL: felt252 = 'orders: allowance too small';
         pub const TRANSFER_FAILED: felt252 = 'orders: transfer failed';
@@ -74,6 +76,7 @@ pub mod Orders {
         open_count: Map<ContractAddress, u32>,
         open_slot: Map<u64, u32>, // id -> its index in `open_ids`
         links: Map<u64, u64>, // one-cancels-other, both ways
+        armed: Map<u64, u64>, // conditional order id -> [seconds] block time its trigger was met
         operators: Map<(ContractAddress, ContractAddress), bool>,
         #[substorage(v0)]
         ownable: OwnableComponent::Storage,
@@ -87,6 +90,7 @@ pub mod Orders {
         OrderRefused: OrderRefused,
         OrderCancelled: OrderCancelled,
         OrderSkipped: OrderSkipped,
+        OrderTriggered: OrderTriggered,
         OrdersLinked: OrdersLinked,
         OperatorSet: OperatorSet,
         ParamsSet: ParamsSet,
@@ -149,6 +153,18 @@ pub mod Orders {
         pub settler: ContractAddress,
         pub outcome: u8,
         pub reason: felt252,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct OrderTriggered {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub id: u64,
+        #[key]
+        pub settler: ContractAddress,
+        pub price: u128, // [SCALE] the oracle price that met the trigger
+        pub at: u64 // [seconds] fills at a price published from at + settlement_delay
     }
 
     #[derive(Drop, starknet::Event)]
@@ -289,6 +305,16 @@ pub mod Orders {
             if !expired {
                 assert(is_conditional(order.kind), Errors::NOT_EXPIRED);
                 self.assert_can_act(order.account);
+                // Armed, it is a market order in its window: no free exit once the price is known.
+                let armed_at = self.armed.read(id);
+                let params = self.params.read();
+                assert(
+                    armed_at == 0
+                        || get_block_timestamp() > armed_at
+                            + params.settlement_delay
+                            + params.settlement_window,
+                    Errors::ARMED,
+                );
             }
             self.unlink(id);
             self.end(id, order, State::CANCELLED);
@@ -301,7 +327,7 @@ pub mod Orders {
             assert(amount != 0, Errors::ZERO_AMOUNT);
             let provider = get_caller_address();
             let params = self.params.read();
-            assert(keeper_fee >= params.min_keeper_fee, Errors::FEE_TOO_LOW);
+            assert_fee(keeper_fee, params);
             self.pull_quote(provider, amount + keeper_fee);
             self.record(self.lp_order(provider, Kind::DEPOSIT, amount, min_shares, keeper_fee, params), params)
         }
@@ -312,7 +338,7 @@ pub mod Orders {
             assert(shares != 0, Errors::ZERO_AMOUNT);
             let provider = get_caller_address();
             let params = self.params.read();
-            assert(keeper_fee >= params.min_keeper_fee, Errors::FEE_TOO_LOW);
+            assert_fee(keeper_fee, params);
             let shares_u256: u256 = shares.into();
             IPoolDispatcher { contract_address: self.pool.read() }.escrow_shares(provider, shares_u256);
             self.pull_quote(provider, keeper_fee);
@@ -387,6 +413,10 @@ pub mod Orders {
             ids.span()
         }
 
+        fn armed_at(self: @ContractState, id: u64) -> u64 {
+            self.armed.read(id)
+        }
+
         fn linked(self: @ContractState, id: u64) -> u64 {
             self.links.read(id)
         }
@@ -415,6 +445,11 @@ pub mod Orders {
 
     fn is_conditional(kind: u8) -> bool {
         kind == Kind::LIMIT || kind == Kind::STOP || kind == Kind::TAKE_PROFIT
+    }
+
+    fn assert_fee(fee: u128, params: OrderParams) {
+        assert(fee >= params.min_keeper_fee, Errors::FEE_TOO_LOW);
+        assert(fee <= params.max_keeper_fee, Errors::FEE_TOO_HIGH);
     }
 
     fn is_lp(kind: u8) -> bool {
@@ -464,6 +499,7 @@ pub mod Orders {
                     && params.settlement_window != 0
                     && params.settlement_window <= MAX_DELAY
                     && params.withdrawal_fee <= MAX_WITHDRAWAL_FEE
+                    && params.min_keeper_fee <= params.max_keeper_fee
                     && params.max_open != 0
                     && params.max_open <= MAX_OPEN_LIMIT,
                 Errors::BAD_PARAMS,
@@ -474,7 +510,7 @@ pub mod Orders {
 
         /// Takes the keeper fee from the account's quote balance in the engine into escrow here.
         fn escrow_fee(ref self: ContractState, account: ContractAddress, fee: u128, params: OrderParams) {
-            assert(fee >= params.min_keeper_fee, Errors::FEE_TOO_LOW);
+            assert_fee(fee, params);
             if fee != 0 {
                 IMarginDispatcher { contract_address: self.margin.read() }.escrow(account, fee.into());
             }
@@ -607,7 +643,24 @@ pub mod Orders {
                 self.refund(id, order, true);
                 return left(id, Outcome::EXPIRED, 0);
             }
-            let start = order.created + params.settlement_delay;
+            // A conditional order fills like a market order committed when it was armed.
+            let armed_at = if is_conditional(order.kind) {
+                self.armed.read(id)
+            } else {
+                0
+            };
+            let committed = if armed_at != 0 {
+                armed_at
+            } else {
+                order.created
+            };
+            let start = committed + params.settlement_delay;
+            let end = start + params.settlement_window;
+            if armed_at != 0 && now > end {
+                // Armed but not filled in its window: back to waiting for the trigger.
+                self.armed.write(id, 0);
+                return self.skip(id, settler, Outcome::NOT_TRIGGERED, 0);
+            }
             if now < start {
                 return self.skip(id, settler, Outcome::TOO_EARLY, 0);
             }
@@ -632,14 +685,27 @@ pub mod Orders {
             if time < start {
                 return self.skip(id, settler, Outcome::TOO_EARLY, 0);
             }
-            if order.kind == Kind::MARKET && time > order.expiry {
+            if is_conditional(order.kind) {
+                if armed_at == 0 {
+                    if !triggered(order, price) {
+                        return self.skip(id, settler, Outcome::NOT_TRIGGERED, 0);
+                    }
+                    self.armed.write(id, now);
+                    self
+                        .emit(
+                            OrderTriggered { account: order.account, id, settler, price, at: now },
+                        );
+                    return left(id, Outcome::TRIGGERED, 0);
+                }
+                if time > end {
+                    self.armed.write(id, 0);
+                    return self.skip(id, settler, Outcome::NOT_TRIGGERED, 0);
+                }
+            } else if time > end {
                 // The first price late enough is already past the window: it can never settle.
                 self.end(id, order, State::CANCELLED);
                 self.refund(id, order, true);
                 return left(id, Outcome::EXPIRED, 0);
-            }
-            if is_conditional(order.kind) && !triggered(order, price) {
-                return self.skip(id, settler, Outcome::NOT_TRIGGERED, 0);
             }
             let filled = margin
                 .fill(

@@ -176,6 +176,7 @@ def parse_orders(raw: dict[str, Any], quote_decimals: int, source: str) -> Order
         settlement_delay=_int(raw, "settlement_delay", 5, where),
         settlement_window=_int(raw, "settlement_window", 120, where),
         min_keeper_fee=to_units(str(raw.get("min_keeper_fee", "0")), quote_decimals, f"{where}.min_keeper_fee"),
+        max_keeper_fee=to_units(str(raw.get("max_keeper_fee", "10")), quote_decimals, f"{where}.max_keeper_fee"),
         withdrawal_fee=to_fixed(raw.get("withdrawal_fee", "0"), f"{where}.withdrawal_fee"),
         max_open=_int(raw, "max_open", 16, where),
     )
@@ -183,6 +184,8 @@ def parse_orders(raw: dict[str, Any], quote_decimals: int, source: str) -> Order
         raise ConfigError(f"{where}: settlement_delay and settlement_window must be within 1..3600 s")
     if params.withdrawal_fee > SCALE // 10 or not 0 < params.max_open <= 64:
         raise ConfigError(f"{where}: need withdrawal_fee <= 0.1 and max_open within 1..64")
+    if params.min_keeper_fee > params.max_keeper_fee:
+        raise ConfigError(f"{where}: min_keeper_fee > max_keeper_fee")
     return params
 
 

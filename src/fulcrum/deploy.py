@@ -302,7 +302,7 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         [contract.address, quote, encode_shortstring(mc.pool_name), encode_shortstring(mc.pool_symbol)],
     )
     deployment.record("pool", "Pool", pool.address)
-    order_params = config.orders or OrderParams(5, 120, 0, 0, 16)
+    order_params = config.orders or OrderParams(5, 120, 0, 10**7, 0, 16)
     orders = await deployer.deploy(
         "Orders",
         deployment.classes["Orders"],

@@ -389,6 +389,16 @@ class KeeperFeeTooLow(OrdersError):
     code = "orders: keeper fee too low"
 
 
+class KeeperFeeTooHigh(OrdersError):
+    code = "orders: keeper fee too high"
+
+
+class OrderArmed(OrdersError):
+    """A triggered conditional order is a market order in its window: no cancel until it passes."""
+
+    code = "orders: order armed"
+
+
 class OrderPending(OrdersError):
     """One pending market order per account and market."""
 

@@ -385,9 +385,10 @@ KIND_NAMES = {MARKET: "market", LIMIT: "limit", STOP: "stop", TAKE_PROFIT: "take
 PENDING, SETTLED, REFUSED, CANCELLED = 1, 2, 3, 4  # an order's state
 STATE_NAMES = {0: "none", PENDING: "pending", SETTLED: "settled", REFUSED: "refused", CANCELLED: "cancelled"}
 # What one id of a settle_batch came to.
-O_SETTLED, O_REFUSED, O_EXPIRED, O_TOO_EARLY, O_NOT_TRIGGERED, O_NO_PRICE, O_NOT_PENDING = 1, 2, 3, 4, 5, 6, 7
+O_SETTLED, O_REFUSED, O_EXPIRED, O_TOO_EARLY, O_NOT_TRIGGERED, O_NO_PRICE, O_NOT_PENDING, O_TRIGGERED = range(1, 9)
 OUTCOME_NAMES = {O_SETTLED: "settled", O_REFUSED: "refused", O_EXPIRED: "expired", O_TOO_EARLY: "too early",
-                 O_NOT_TRIGGERED: "not triggered", O_NO_PRICE: "no price", O_NOT_PENDING: "not pending"}  # fmt: skip
+                 O_NOT_TRIGGERED: "not triggered", O_NO_PRICE: "no price", O_NOT_PENDING: "not pending",
+                 O_TRIGGERED: "triggered"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -395,6 +396,7 @@ class OrderParams:
     settlement_delay: int  # [seconds]
     settlement_window: int  # [seconds]
     min_keeper_fee: int  # [quote decimals]
+    max_keeper_fee: int  # [quote decimals]
     withdrawal_fee: int  # [SCALE]
     max_open: int
 
@@ -433,19 +435,27 @@ def triggered(kind: int, size_delta: int, trigger: int, price: int) -> bool:
     return price <= trigger if at_or_below else price >= trigger
 
 
-def settle_outcome(order: Order, params: OrderParams, now: int, price_time: int, price: int) -> int:
+def settle_outcome(
+    order: Order, params: OrderParams, now: int, price_time: int, price: int, armed_at: int = 0
+) -> int:
     """What `settle_batch` does with a pending order at block time `now` and a price (or, for LP requests,
     the oldest price the pool value reads) timestamped `price_time`, before the engine is asked:
-    O_EXPIRED, O_TOO_EARLY, O_NOT_TRIGGERED, or O_SETTLED meaning "goes to the engine"."""
-    start = order.settle_from(params)
+    O_EXPIRED, O_TOO_EARLY, O_NOT_TRIGGERED (also: an armed order past its window is disarmed),
+    O_TRIGGERED (a conditional order armed), or O_SETTLED meaning "goes to the engine"."""
     if now > order.expiry:
         return O_EXPIRED
+    start = (armed_at or order.created) + params.settlement_delay
+    end = start + params.settlement_window
+    if armed_at and now > end:
+        return O_NOT_TRIGGERED
     if now < start or price_time < start:
         return O_TOO_EARLY
-    if order.kind == MARKET and price_time > order.expiry:
+    if order.conditional:
+        if not armed_at:
+            return O_TRIGGERED if triggered(order.kind, order.size_delta, order.trigger_price, price) else O_NOT_TRIGGERED
+        return O_NOT_TRIGGERED if price_time > end else O_SETTLED
+    if not order.lp and price_time > end:
         return O_EXPIRED
-    if order.conditional and not triggered(order.kind, order.size_delta, order.trigger_price, price):
-        return O_NOT_TRIGGERED
     return O_SETTLED
 
 

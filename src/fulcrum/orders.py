@@ -17,6 +17,7 @@ from fulcrum.model import (
     O_NOT_PENDING,
     O_REFUSED,
     O_SETTLED,
+    O_TRIGGERED,
     STOP,
     TAKE_PROFIT,
     Order,
@@ -193,6 +194,9 @@ class OrdersClient(ContractClient):
     async def pending_orders(self, account: int, block: BlockId = "latest") -> list[int]:
         return [int(i) for i in await self.view("pending_orders", account, block=block)]
 
+    async def armed_at(self, order_id: int) -> int:
+        return await self.view_int("armed_at", order_id)
+
     async def linked(self, order_id: int) -> int:
         return await self.view_int("linked", order_id)
 
@@ -211,6 +215,7 @@ _SETTLED = get_selector_from_name("OrderSettled")
 _REFUSED = get_selector_from_name("OrderRefused")
 _CANCELLED = get_selector_from_name("OrderCancelled")
 _SKIPPED = get_selector_from_name("OrderSkipped")
+_TRIGGERED = get_selector_from_name("OrderTriggered")
 _BATCH = get_selector_from_name("BatchSettled")
 
 
@@ -243,6 +248,8 @@ def decode_settle(tx: TxResult, orders_address: int, ids: list[int]) -> SettleRe
             result = SettleResult(keys[2], O_REFUSED, data[0], 0, 0)
         elif key == _CANCELLED and data[1] and keys[2] in ids:
             result = SettleResult(keys[2], O_EXPIRED, 0, 0, 0)
+        elif key == _TRIGGERED:
+            result = SettleResult(keys[2], O_TRIGGERED, 0, data[0], 0)
         elif key == _SKIPPED:
             result = SettleResult(keys[1], data[0], data[1], 0, 0)
         elif key == _BATCH:

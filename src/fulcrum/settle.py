@@ -22,9 +22,11 @@ from fulcrum.vault import approve_call
 
 
 async def ready_time(sdk: Fulcrum, ids: Iterable[int]) -> int:
-    """The block time from which every one of `ids` may settle."""
+    """The block time from which every one of `ids` may settle (an armed conditional order: from its
+    arming)."""
     delay = (await sdk.orders.params()).settlement_delay
-    return max([(await sdk.orders.order(i)).created for i in ids]) + delay
+    starts = [max((await sdk.orders.order(i)).created, await sdk.orders.armed_at(i)) for i in ids]
+    return max(starts) + delay
 
 
 async def wait_until(devnet: Devnet, when: int) -> int:

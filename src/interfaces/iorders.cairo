@@ -40,6 +40,9 @@ pub mod Outcome {
     pub const NO_PRICE: u8 = 6;
     /// Not a pending order (unknown, settled, cancelled, or twice in the batch).
     pub const NOT_PENDING: u8 = 7;
+    /// A conditional order's trigger is met: it is now armed, and fills like a market order committed
+    /// now (at a price published `settlement_delay` later, within the window). No fee yet.
+    pub const TRIGGERED: u8 = 8;
 }
 
 /// One order. Immutable once recorded; its state lives beside it.
@@ -79,6 +82,7 @@ pub struct OrderParams {
     pub settlement_delay: u64, // [seconds] after the commit, before which no price may settle it
     pub settlement_window: u64, // [seconds] after the delay, during which it may settle
     pub min_keeper_fee: u128, // [quote decimals]
+    pub max_keeper_fee: u128, // [quote decimals] so an operator cannot pay itself the account's balance
     pub withdrawal_fee: u128, // [SCALE] of an LP withdrawal, left in the pool
     pub max_open: u32 // most pending orders per account
 }
@@ -105,7 +109,10 @@ pub trait IOrders<TState> {
         reduce_only: bool,
         keeper_fee: u128,
     ) -> u64;
-    /// A limit, stop or take-profit order, fee escrowed as for `commit`.
+    /// A limit, stop or take-profit order, fee escrowed as for `commit`. Its execution takes two
+    /// settlements: one arms it when a price published `settlement_delay` after placement meets the
+    /// trigger, the next fills it like a market order committed at that moment (so nobody can fill it
+    /// at a stored price they know is about to change).
     fn place(ref self: TState, params: ConditionalParams) -> u64;
     /// Market and LP orders: only once expired, by anyone. Conditional orders: any time, by the account
     /// or an operator, or by anyone once expired. The fee (and an LP's escrow) goes back.
@@ -130,6 +137,8 @@ pub trait IOrders<TState> {
     fn pending_market_order(self: @TState, account: ContractAddress, market_id: felt252) -> u64;
     /// Ids of the account's pending orders (any kind).
     fn pending_orders(self: @TState, account: ContractAddress) -> Span<u64>;
+    /// When a conditional order was armed (its trigger met) [seconds]; 0 when not armed.
+    fn armed_at(self: @TState, id: u64) -> u64;
     /// The order linked one-cancels-other with `id`; 0 when none.
     fn linked(self: @TState, id: u64) -> u64;
     fn order_count(self: @TState) -> u64;

@@ -259,8 +259,17 @@ async def test_conditional_orders_trigger_on_later_prices_and_cancel_each_other(
     [limit_id] = committed_ids(tx, orders.address)
     report = await protocol.settler.keeper.orders.settle_batch([limit_id])
     assert report.results[0].outcome == model.O_TOO_EARLY
+    # A price published after placement + delay meets the trigger: armed, not filled, no fee yet.
     report = await protocol.settler.settle([limit_id])
-    assert report.results[0].outcome == model.O_SETTLED
+    assert report.results[0].outcome == model.O_TRIGGERED and report.fees == 0
+    assert (await margin.position(me, ETH_PERP)).size == 0
+    armed = await orders.armed_at(limit_id)
+    assert armed > 0
+    with pytest.raises(errors.OrderArmed):  # no free exit once armed
+        await orders.cancel(limit_id)
+    # It fills like a market order committed when armed.
+    report = await protocol.settler.settle([limit_id])
+    assert report.results[0].outcome == model.O_SETTLED and report.fees == keeper_fee
     assert (await margin.position(me, ETH_PERP)).size == 2 * SCALE
 
     # Take-profit at 2,200 and stop-loss at 1,800 on the long, one-cancels-other.
@@ -273,6 +282,8 @@ async def test_conditional_orders_trigger_on_later_prices_and_cancel_each_other(
     assert [r.outcome for r in report.results] == [model.O_NOT_TRIGGERED, model.O_NOT_TRIGGERED]
     quote0 = await margin.quote_balance(me)
     await protocol.push_prices({"ETH/USD": 2_200})
+    report = await protocol.settler.settle([sl_id, tp_id])
+    assert [r.outcome for r in report.results] == [model.O_NOT_TRIGGERED, model.O_TRIGGERED]
     report = await protocol.settler.settle([sl_id, tp_id])
     assert [r.outcome for r in report.results] == [model.O_NOT_TRIGGERED, model.O_SETTLED]
     assert await orders.status(sl_id) == model.CANCELLED  # its fee back to the trader
@@ -304,8 +315,47 @@ async def test_an_operator_trades_for_the_account_and_cannot_withdraw(protocol: 
     assert await owner.margin.quote_balance(me) == balance
     with pytest.raises(errors.NotAccountOrOperator):
         await stranger.orders.commit(me, ETH_PERP, -SCALE, 0, keeper_fee)
+    # Nor can it pay itself the account's balance as a keeper fee and settle its own order.
+    max_fee = (await owner.orders.params()).max_keeper_fee
+    with pytest.raises(errors.KeeperFeeTooHigh):
+        await bot.orders.commit(me, ETH_PERP, -SCALE, 0, max_fee + 1)
+    assert await owner.margin.quote_balance(me) == balance
     await owner.orders.revoke(bot_address)
     with pytest.raises(errors.NotAccountOrOperator):
         await bot.orders.commit(me, ETH_PERP, -SCALE, 0, keeper_fee)
     await protocol.trade(owner, ETH_PERP, -SCALE)
+    await assert_conservation(protocol)
+
+
+async def test_conditional_sandwich_cannot_fill_at_a_known_stale_price(protocol: Protocol) -> None:
+    """An always-triggered limit buy and take-profit sell placed long before; then, in one multicall,
+    execute the buy at the stored 2,000, relay newer prices at 2,100, execute the sell. Execution only
+    arms them: each fills later, at a price published after it was armed."""
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    attacker = await funded(protocol, 78, 100_000 * USDC)
+    me, orders = attacker.account.address, attacker.orders
+    keeper_fee = await fee(protocol)
+    before = await wealth(attacker)
+    now = await latest_block_time(protocol.devnet.client)
+    buy = Conditional(me, model.LIMIT, ETH_PERP, 100 * SCALE, 10**6 * SCALE, U128_MAX, False, keeper_fee, now + 3_600)
+    sell = Conditional(me, model.LIMIT, ETH_PERP, -100 * SCALE, SCALE, 0, True, keeper_fee, now + 3_600)
+    tx = await orders.send([orders.place_call(buy), orders.place_call(sell)])
+    buy_id, sell_id = committed_ids(tx, orders.address)
+    at = await wait_until(protocol.devnet, now + (await orders.params()).settlement_delay + 1)
+    stale = await price_calls(attacker, protocol.pusher, PAIRS, at)  # the stored prices, re-signed
+    report = await orders.settle_batch([buy_id], before=stale)
+    assert report.results[0].outcome == model.O_TRIGGERED
+    newer = await price_calls(attacker, protocol.pusher, [], at, {"ETH/USD": 2_100})
+    report = await orders.settle_batch([buy_id, sell_id], before=newer)
+    assert report.results[1].outcome == model.O_TRIGGERED
+    assert (await attacker.margin.position(me, ETH_PERP)).size == 0  # nothing filled at 2,000
+    # Both fill later, at the price then (2,100): no gain from the move that was known.
+    report = await protocol.settler.settle([buy_id, sell_id])
+    assert [r.outcome for r in report.results] == [model.O_SETTLED, model.O_SETTLED]
+    assert report.results[0].price >= 2_100 * SCALE
+    assert (await attacker.margin.position(me, ETH_PERP)).size == 0
+    profit = await wealth(attacker) - before
+    print(f"conditional sandwich profit: {profit / SCALE:.4f} USDC")
+    assert profit <= 0
+    await protocol.push_prices({"ETH/USD": 2_000})
     await assert_conservation(protocol)
