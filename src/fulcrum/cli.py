@@ -23,6 +23,7 @@ from fulcrum.commands.common import UrlOption, console, node_url, probe, run
 from fulcrum.commands.demo import demo_cmd
 from fulcrum.commands.keeper import keeper_app
 from fulcrum.commands.oracle import oracle_app
+from fulcrum.commands.orders import register as register_orders
 from fulcrum.commands.pool import pool_app
 from fulcrum.commands.trade import account_app, trade_app
 from fulcrum.logs import setup_logging
@@ -141,6 +142,7 @@ def deploy_cmd(
 
 
 app.add_typer(bridge_app, name="bridge")
+register_orders(trade_app, account_app)  # trade orders|limit|stop|tp|cancel, account delegate|revoke
 app.add_typer(trade_app, name="trade")
 app.add_typer(account_app, name="account")
 app.add_typer(pool_app, name="pool")

@@ -1,8 +1,9 @@
 """`fulcrum trade|account|pool|oracle|bridge` through typer's runner against the session devnet.
 
 Each command runs in a worker thread (its own event loop, as from a shell) on a deployment file written
-under a throwaway network name. Accounts 36 (trader) and 37 (LP, relayer) only. Every check reads the
-chain after the command, not just its output. Scripts' contract: exit 1 refused, 2 usage, 3 node
+under a throwaway network name. Accounts 36 (trader), 37 (LP, relayer) and 78 (operator) only. Orders
+settle with ``--settle`` (the signer settles on devnet), or by the test acting as the keeper. Every check
+reads the chain after the command, not just its output. Scripts' contract: exit 1 refused, 2 usage, 3 node
 unreachable, the error the last stderr line; ``--json`` alone on stdout; reading needs only the deployment
 file (a subprocess without compiler or checkout).
 """
@@ -15,12 +16,13 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fulcrum import deploy
+from fulcrum import deploy, model
 from fulcrum.bridge import BridgeOperator, Deposit
 from fulcrum.commands.bridge import withdrawal_data
 from fulcrum.commands.common import fmt_units
@@ -29,15 +31,16 @@ from fulcrum.margin import market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import devnet_publishers, pair_id
 from fulcrum.scenario import gbm_path
+from fulcrum.sdk import Fulcrum
 from tests.integration.fixtures.cli import Cli
-from tests.integration.fixtures.protocol import Protocol
+from tests.integration.fixtures.protocol import Protocol, assert_conservation
 
 NETWORK = "devnet-cli-commands"
-TRADER, LP = 36, 37
+TRADER, LP, OPERATOR = 36, 37, 78
 DOWN = "http://127.0.0.1:9"  # a closed local port: the node is down
 TOOLCHAIN = ("starknet-compile", "starknet-sierra-compile", "starknet-devnet", "scarb", "cairo-test")
 USDC = 10**6
-ETH_PERP = market_id("ETH-PERP")
+ETH_PERP, BTC_PERP = market_id("ETH-PERP"), market_id("BTC-PERP")
 ETH, BTC = pair_id("ETH/USD"), pair_id("BTC/USD")
 
 
@@ -61,18 +64,32 @@ async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) 
     me, margin, usdc = trader.account.address, trader.margin, trader.token("usdc")
     await usdc.mint(me, 5_000 * USDC)
     q0, wallet0 = await margin.quote_balance(me), await usdc.balance_of(me)
+    fee = await keeper_fee(protocol)
 
     out = await cli.ok("trade", "deposit", *on(TRADER), "usdc", "3000.5")
     assert "deposited 3,000.5 tUSDC" in out and "tx 0x" in out and "L2 gas" in out
     assert await margin.quote_balance(me) == q0 + 30_005 * SCALE // 10
     assert await usdc.balance_of(me) == wallet0 - 3_000_500_000
 
-    await cli.ok("trade", "open", *on(TRADER), "ETH-PERP", "2.5")
-    assert (await margin.position(me, ETH_PERP)).size == 25 * SCALE // 10
-    await cli.ok("trade", "open", *on(TRADER), "--short", "eth-perp", "0.5")  # market ids: any case
+    # --settle: the signer settles its own order on devnet, and is paid the keeper fee it escrowed.
+    quote, wallet = await margin.quote_balance(me), await usdc.balance_of(me)
+    fill = await margin.fill_price(ETH_PERP, 25 * SCALE // 10)
+    out = await cli.ok("trade", "open", *on(TRADER), "ETH-PERP", "2.5", "--settle")
+    order_id = await trader.orders.order_count()
+    order = await trader.orders.order(order_id)
+    assert (order.account, order.size_delta, order.keeper_fee) == (me, 25 * SCALE // 10, fee)
+    assert order.acceptable_price == model.acceptable_price(fill, order.size_delta, SCALE // 100)  # default 1%
+    assert await trader.orders.status(order_id) == model.SETTLED
+    position = await margin.position(me, ETH_PERP)
+    assert position.size == 25 * SCALE // 10
+    assert f"bought 2.5 ETH-PERP at {fmt_units(position.cost * SCALE // position.size, places=2)}" in out
+    assert f"order {order_id} settled by {hex(me)}" in out and "keeper fee 0.5 tUSDC" in out
+    assert await usdc.balance_of(me) == wallet + fee  # the fee came back as the settler's pay
+    assert await margin.quote_balance(me) < quote - fee * 10**12  # the fee escrowed, and the trading fee
+    await cli.ok("trade", "open", *on(TRADER), "--short", "eth-perp", "0.5", "--settle")  # market ids: any case
     assert (await margin.position(me, ETH_PERP)).size == 2 * SCALE
-    out = await cli.ok("trade", "open", "ETH-PERP", *on(TRADER), "--", "-0.5")  # the documented short form
-    assert "sold 0.5 ETH-PERP" in out and "position ETH-PERP: size 1.5" in out
+    out = await cli.ok("trade", "open", "ETH-PERP", *on(TRADER), "--settle", "--", "-0.5")  # the short form
+    assert "sold 0.5 ETH-PERP at" in out and "position ETH-PERP: size 1.5" in out
     assert (await margin.position(me, ETH_PERP)).size == 15 * SCALE // 10
 
     out = await cli.ok("account", "status", *on(TRADER))
@@ -86,9 +103,20 @@ async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) 
     watched = await cli.ok("account", "status", "--network", NETWORK, hex(me))  # any address, no signer
     assert hex(me) in watched and fmt_units(health.health_factor, places=3) in watched
 
-    await cli.ok("trade", "close", *on(TRADER), "ETH-PERP", "--size", "0.5")
+    # Without --settle the command waits for a keeper: here the test settles, as a keeper would.
+    admin_wallet = await usdc.balance_of(protocol.admin.address)
+    waiting = asyncio.create_task(cli("trade", "close", *on(TRADER), "ETH-PERP", "0.5"))
+    order_id = await pending_market_order(trader, ETH_PERP)
+    order = await trader.orders.order(order_id)
+    assert order.reduce_only and order.size_delta == -SCALE // 2
+    report = await protocol.settler.settle([order_id])
+    result = await waiting
+    assert result.exit_code == 0, result.output
+    assert f"sold 0.5 ETH-PERP at {fmt_units(report.results[0].price, places=2)}" in result.output
+    assert f"settled by {hex(protocol.admin.address)}" in result.output and "position ETH-PERP: size 1" in result.output
+    assert await usdc.balance_of(protocol.admin.address) == admin_wallet + fee
     assert (await margin.position(me, ETH_PERP)).size == SCALE
-    out = await cli.ok("trade", "close", *on(TRADER), "ETH-PERP")
+    out = await cli.ok("trade", "close", *on(TRADER), "ETH-PERP", "--settle")
     assert "position ETH-PERP: closed" in out
     assert (await margin.position(me, ETH_PERP)).size == 0
     await cli.fails("InvalidAmount", "trade", "close", *on(TRADER), "ETH-PERP")
@@ -99,6 +127,20 @@ async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) 
     out = await cli.ok("trade", "withdraw", *on(TRADER), "tUSDC", fmt_units(units, 6).replace(",", ""))
     assert await usdc.balance_of(me) == wallet + units
     assert await margin.quote_balance(me) == balance - units * 10**12
+    await assert_conservation(protocol)
+
+
+async def keeper_fee(protocol: Protocol) -> int:
+    return (await protocol.settler.keeper.orders.params()).min_keeper_fee
+
+
+async def pending_market_order(trader: Fulcrum, market: int, timeout: float = 60) -> int:
+    """The id of the trader's pending market order once a command has committed it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (order_id := await trader.orders.pending_market_order(trader.account.address, market)):
+        assert asyncio.get_running_loop().time() < deadline, "no order committed"
+        await asyncio.sleep(0.2)
+    return order_id
 
 
 async def test_rejections_are_typed_and_change_nothing(protocol: Protocol, cli: Cli, tmp_path: Path) -> None:
@@ -116,7 +158,12 @@ async def test_rejections_are_typed_and_change_nothing(protocol: Protocol, cli: 
 
     out = await cli.fails("MarginInsufficientBalance", "trade", "withdraw", *on(TRADER), "usdc", "1000000")
     assert "margin: insufficient balance" in out
-    await cli.fails("InsufficientMargin", "trade", "open", *on(TRADER), "ETH-PERP", "100")
+    wallet = await usdc.balance_of(me)
+    out = await cli.fails("InsufficientMargin", "trade", "open", *on(TRADER), "ETH-PERP", "100", "--settle")
+    assert "refused at settlement" in out
+    fee = await keeper_fee(protocol)
+    assert await usdc.balance_of(me) == wallet + fee  # a refused order pays its settler (here: itself)
+    q0 -= fee * 10**12
     out = await cli.fails("ConfigError", "trade", "open", *on(TRADER), "DOGE-PERP", "1")
     assert "known: ETH-PERP, BTC-PERP" in out
     await cli.fails("ConfigError", "trade", "deposit", *on(TRADER), "doge", "1")
@@ -203,7 +250,8 @@ async def test_pool_add_status_remove(protocol: Protocol, cli: Cli, tmp_path: Pa
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     lp = await protocol.as_account(LP)
     me, margin, pool, usdc = lp.account.address, lp.margin, lp.pool, lp.token("usdc")
-    await usdc.mint(me, 10_000 * USDC)
+    fee = await keeper_fee(protocol)
+    await usdc.mint(me, 10_000 * USDC + fee)
     # The LP signs with a keystore (password and address from the environment).
     keystore = tmp_path / "lp.json"
     key = lp.account.signer.private_key.to_bytes(32, "big")
@@ -214,29 +262,157 @@ async def test_pool_add_status_remove(protocol: Protocol, cli: Cli, tmp_path: Pa
     cash0, shares0, wallet0 = await margin.pool_cash(), await pool.balance_of(me), await usdc.balance_of(me)
     preview = await pool.preview_deposit(10_000 * USDC)
 
-    out = await cli.ok("pool", "add", "--network", NETWORK, "--keystore", str(keystore), "10000", env=env)
-    assert "added 10,000 tUSDC" in out
+    out = await cli.ok("pool", "add", "--network", NETWORK, "--keystore", str(keystore), "10000", "--settle",
+                       env=env)  # fmt: skip
+    order = await lp.orders.order(await lp.orders.order_count())
+    assert (order.kind, order.account, order.amount, order.keeper_fee) == (model.DEPOSIT, me, 10_000 * USDC, fee)
+    assert order.acceptable_price == preview * 99 // 100  # min shares: the preview less 1%
     assert await margin.pool_cash() == cash0 + 10_000 * SCALE
     shares = await pool.balance_of(me)
     assert abs(shares - shares0 - preview) <= preview // 10**6  # the pool's value moves with funding
-    assert await usdc.balance_of(me) == wallet0 - 10_000 * USDC
+    decimals = await pool.decimals()
+    assert f"added 10,000 tUSDC for {fmt_units(shares - shares0, decimals)} shares" in out
+    assert await usdc.balance_of(me) == wallet0 - 10_000 * USDC  # the keeper fee came back: it settled
 
     out = await cli.ok("pool", "status", *on(LP))
-    decimals = await pool.decimals()
     assert fmt_units(await margin.pool_cash(), places=2) in out
     assert fmt_units(await pool.total_supply(), decimals, places=2) in out
     assert "your shares" in out and fmt_units(shares, decimals, places=2) in out
     assert "ETH-PERP" in out and "BTC-PERP" in out and "insurance cash" in out and "bad debt" in out
+    rate = (await lp.orders.params()).withdrawal_fee
+    assert "withdrawal fee" in out and f"{fmt_units(rate * 100, places=3)}%" in out
     assert "your shares" not in await cli.ok("pool", "status", "--network", NETWORK)  # no signer: no "you"
 
     await cli.fails("InvalidAmount", "pool", "remove", *on(LP), "100000000000")
-    redeem = await pool.preview_redeem(shares)
-    out = await cli.ok("pool", "remove", *on(LP), "--all")
+    redeem = model.withdrawal_amount(await pool.preview_redeem(shares), rate)
+    # A minimum above what the shares bring is refused at settlement: the shares come back, the fee is paid.
+    out = await cli.fails("BelowMinimumOut", "pool", "remove", *on(LP), "--all", "--settle", "--min-out",
+                          fmt_units(redeem * 2, 6).replace(",", ""))  # fmt: skip
+    assert await pool.balance_of(me) == shares and await usdc.balance_of(me) == wallet0 - 10_000 * USDC
+    out = await cli.ok("pool", "remove", *on(LP), "--all", "--settle")
+    assert f"withdrawal fee of {fmt_units(rate * 100, places=3)}%" in out
     paid = await usdc.balance_of(me) - (wallet0 - 10_000 * USDC)
     assert f"redeemed {fmt_units(shares, decimals)} shares for {fmt_units(paid, 6)} tUSDC" in out
     assert await pool.balance_of(me) == 0
     assert abs(paid - redeem) <= redeem // 10**6
     assert await margin.pool_cash() == cash0 + 10_000 * SCALE - paid * 10**12
+    await assert_conservation(protocol)
+
+
+async def test_orders_list_limit_cancel_and_refusals(protocol: Protocol, cli: Cli, tmp_path: Path) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    trader = await protocol.as_account(TRADER)
+    me, margin, orders, usdc = trader.account.address, trader.margin, trader.orders, trader.token("usdc")
+    await usdc.mint(me, 2_000 * USDC)
+    await cli.ok("trade", "deposit", *on(TRADER), "usdc", "2000")
+    fee = await keeper_fee(protocol)
+    quote0 = await margin.quote_balance(me)
+
+    # --no-wait: the order id, and the order listed; a market order is not cancellable in its window.
+    out = await cli.ok("trade", "open", *on(TRADER), "BTC-PERP", "0.01", "--no-wait", "--keeper-fee", "0.75")
+    market_id_ = await orders.pending_market_order(me, BTC_PERP)
+    assert f"order {market_id_} pending" in out
+    assert await margin.quote_balance(me) == quote0 - 750_000 * 10**12
+    out = await cli.ok("trade", "limit", *on(TRADER), "ETH-PERP", "1", "1500", "--expiry", "600")
+    limit_id = await orders.order_count()
+    limit = await orders.order(limit_id)
+    assert (limit.kind, limit.size_delta, limit.trigger_price) == (model.LIMIT, SCALE, 1_500 * SCALE)
+    assert limit.acceptable_price == 1_515 * SCALE and limit.expiry == limit.created + 600 and not limit.reduce_only
+    assert f"order {limit_id}: limit buy 1 ETH-PERP at trigger 1,500.00" in out
+    data = await read_json(cli, "trade", "orders", *on(TRADER))
+    assert data["account"] == hex(me)
+    rows = {int(o["id"]): o for o in data["orders"]}
+    assert set(rows) == {market_id_, limit_id}
+    assert (rows[market_id_]["kind"], rows[market_id_]["market"], rows[market_id_]["size"]) == (
+        "market", "BTC-PERP", str(SCALE // 100))  # fmt: skip
+    assert rows[market_id_]["keeper_fee"] == "750000"
+    params = await orders.params()
+    created = (await orders.order(market_id_)).created
+    assert int(rows[market_id_]["settles_from"]) == created + params.settlement_delay
+    assert int(rows[market_id_]["expiry"]) == created + params.settlement_delay + params.settlement_window
+    assert (rows[limit_id]["kind"], rows[limit_id]["trigger_price"]) == ("limit", str(1_500 * SCALE))
+    table = await cli.ok("trade", "orders", "--network", NETWORK, "--account", hex(me))  # anyone may read
+    assert "BTC-PERP" in table and "limit" in table and "1,500.00" in table
+
+    result = await cli("trade", "cancel", *on(TRADER), str(market_id_))
+    assert "orders: not expired" in failed(result, 1, "OrderNotExpired")
+    out = await cli.ok("trade", "cancel", *on(TRADER), str(limit_id))
+    assert f"cancelled order {limit_id}; keeper fee {fmt_units(fee, 6)} tUSDC refunded" in out
+    assert await orders.status(limit_id) == model.CANCELLED
+    await protocol.settler.settle([market_id_])
+    assert await margin.quote_balance(me) < quote0 - 750_000 * 10**12  # the market fee paid, the limit's back
+    assert await orders.pending_orders(me) == []
+    assert "no pending orders" in await cli.ok("trade", "orders", *on(TRADER))
+    assert await margin.quote_balance(me) < quote0 - fee * 10**12  # the trading fee too
+    await cli.ok("trade", "close", *on(TRADER), "BTC-PERP", "--settle")
+    assert (await margin.position(me, BTC_PERP)).size == 0
+
+    # Bad input is named and sends nothing.
+    count = await orders.order_count()
+    for bad in ("2", "-0.1", "abc", "0.0000000000000000001"):
+        await cli.fails("InvalidAmount", "trade", "open", *on(TRADER), "ETH-PERP", "1", "--slippage", bad)
+    both = await cli("trade", "open", *on(TRADER), "ETH-PERP", "1", "--slippage", "0.01", "--acceptable-price", "1")
+    failed(both, 2, "BadParameter")
+    failed(await cli("trade", "open", *on(TRADER), "ETH-PERP", "1", "--settle", "--no-wait"), 2, "BadParameter")
+    await cli.fails("InvalidAmount", "trade", "open", *on(TRADER), "ETH-PERP", "1", "--keeper-fee", "0.1")
+    await cli.fails("InvalidAmount", "trade", "stop", *on(TRADER), "ETH-PERP", "1", "1800")  # no position
+    sepolia = tmp_path / "sepolia.json"
+    dataclasses.replace(protocol.deployment, network="sepolia").save(sepolia)
+    refused = await cli("trade", "open", "--network", str(sepolia), "--account-index", str(TRADER),
+                        "ETH-PERP", "1", "--settle")  # fmt: skip
+    assert "--settle is for devnet deployments only" in failed(refused, 2, "BadParameter")
+    refused = await cli("pool", "add", "--network", str(sepolia), "--account-index", str(LP), "10", "--settle")
+    failed(refused, 2, "BadParameter")
+    assert await orders.order_count() == count
+
+    # A bound the fill cannot meet is refused at settlement, by name; the position is unchanged.
+    fill = await margin.fill_price(ETH_PERP, SCALE)
+    bound = fmt_units(fill - SCALE, places=2).replace(",", "")
+    out = await cli.fails("PriceNotAcceptable", "trade", "open", *on(TRADER), "ETH-PERP", "1", "--settle",
+                          "--acceptable-price", bound)  # fmt: skip
+    assert "margin: price not acceptable" in out
+    assert (await orders.order(await orders.order_count())).acceptable_price == int(Decimal(bound) * SCALE)
+    assert (await margin.position(me, ETH_PERP)).size == 0
+    await assert_conservation(protocol)
+
+
+async def test_an_operator_trades_for_the_account(protocol: Protocol, cli: Cli) -> None:
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    owner, bot = await protocol.as_account(TRADER), await protocol.as_account(OPERATOR)
+    me, bot_address, margin = owner.account.address, bot.account.address, owner.margin
+    await owner.token("usdc").mint(me, 5_000 * USDC)
+    await cli.ok("trade", "deposit", *on(TRADER), "usdc", "5000")
+    for_owner = ["--account", hex(me)]
+    result = await cli("trade", "open", *on(OPERATOR), *for_owner, "ETH-PERP", "1", "--settle")
+    assert "orders: not account or operator" in failed(result, 1, "NotAccountOrOperator")
+
+    out = await cli.ok("account", "delegate", *on(TRADER), hex(bot_address))
+    assert f"operator {hex(bot_address)} may now place and cancel orders for {hex(me)}" in out
+    assert await owner.orders.is_operator(me, bot_address)
+    quote, bot_quote = await margin.quote_balance(me), await margin.quote_balance(bot_address)
+    out = await cli.ok("trade", "open", *on(OPERATOR), *for_owner, "ETH-PERP", "1", "--settle")
+    assert "bought 1 ETH-PERP" in out and "position ETH-PERP: size 1" in out
+    order = await owner.orders.order(await owner.orders.order_count())
+    assert order.account == me
+    assert (await margin.position(me, ETH_PERP)).size == SCALE
+    assert (await margin.position(bot_address, ETH_PERP)).size == 0
+    assert await margin.quote_balance(me) < quote  # the owner's account paid the fees
+    assert await margin.quote_balance(bot_address) == bot_quote
+    out = await cli.ok("trade", "stop", *on(OPERATOR), *for_owner, "ETH-PERP", "1", "1800", "--expiry", "3600")
+    stop_id = await owner.orders.order_count()
+    stop = await owner.orders.order(stop_id)
+    assert (stop.kind, stop.size_delta, stop.reduce_only) == (model.STOP, -SCALE, True)
+    assert stop.acceptable_price == 1_782 * SCALE  # a sell: the trigger less 1%
+    await cli.ok("trade", "cancel", *on(OPERATOR), *for_owner, str(stop_id))
+    assert await owner.orders.status(stop_id) == model.CANCELLED
+
+    out = await cli.ok("account", "revoke", *on(TRADER), hex(bot_address))
+    assert "may no longer act for" in out and not await owner.orders.is_operator(me, bot_address)
+    result = await cli("trade", "close", *on(OPERATOR), *for_owner, "ETH-PERP", "--settle")
+    failed(result, 1, "NotAccountOrOperator")
+    await cli.ok("trade", "close", *on(TRADER), "ETH-PERP", "--settle")
+    assert (await margin.position(me, ETH_PERP)).size == 0
+    await assert_conservation(protocol)
 
 
 def failed(result: Any, code: int, error: str) -> str:
@@ -281,7 +457,7 @@ async def test_json_reads_equal_the_views(protocol: Protocol, cli: Cli) -> None:
     me, margin = trader.account.address, trader.margin
     await trader.token("usdc").mint(me, 4_000 * USDC)
     await cli.ok("trade", "deposit", *on(TRADER), "usdc", "4000")
-    await cli.ok("trade", "open", *on(TRADER), "ETH-PERP", "5")  # 10,000 notional: a liquidation price
+    await cli.ok("trade", "open", *on(TRADER), "ETH-PERP", "5", "--settle")  # 10,000 notional: a liquidation price
 
     data = await read_json(cli, "account", "status", "--network", NETWORK, hex(me))
     assert data["account"] == hex(me) and data["quote"] == "tUSDC"
@@ -315,7 +491,7 @@ async def test_json_reads_equal_the_views(protocol: Protocol, cli: Cli) -> None:
         m = await trader.oracle.median(pair_id(p["pair"]))
         assert [int(p[k]) for k in ("price", "decimals", "timestamp", "sources")] == [
             m.price, m.decimals, m.timestamp, m.num_sources]  # fmt: skip
-    await cli.ok("trade", "close", *on(TRADER), "ETH-PERP")
+    await cli.ok("trade", "close", *on(TRADER), "ETH-PERP", "--settle")
 
 
 async def test_bridge_json_lists_the_withdrawals(protocol: Protocol, cli: Cli) -> None:

@@ -402,3 +402,91 @@ def test_a_node_that_never_answers_is_given_up_on(deployment_file: Path, monkeyp
     bad = invoke("oracle", "show", "--url", "http://127.0.0.1:9", "--network", str(deployment_file),
                  env={"FULCRUM_RPC_TIMEOUT": "soon"})  # fmt: skip
     assert "FULCRUM_RPC_TIMEOUT" in error_line(bad, 1, "ConfigError")
+
+
+# --- orders: price bounds, fees and waiting are checked before anything is sent ---------------------------
+def test_slippage_and_acceptable_price_parse_exactly() -> None:
+    from fulcrum.commands.settling import PriceBound, parse_fraction
+    from fulcrum.model import SCALE, acceptable_price
+
+    assert parse_fraction("0.01") == SCALE // 100 and parse_fraction("0") == 0
+    assert parse_fraction(" 0.999999999999999999 ") == SCALE - 1
+    for bad in ("1", "2", "-0.1", "abc", "nan", "inf", "0.0000000000000000001", ""):
+        with pytest.raises(errors.InvalidAmount):
+            parse_fraction(bad)
+    default = PriceBound.parse(None, None)
+    assert default == PriceBound(None, SCALE // 100)
+    assert default.price(2_000 * SCALE, SCALE) == 2_020 * SCALE == acceptable_price(2_000 * SCALE, SCALE, SCALE // 100)
+    assert default.price(2_000 * SCALE, -SCALE) == 1_980 * SCALE  # a sell accepts down to 1% less
+    explicit = PriceBound.parse("1999.5", None)
+    assert explicit.price(2_000 * SCALE, SCALE) == explicit.price(1, -SCALE) == 19_995 * SCALE // 10
+    with pytest.raises(typer.BadParameter, match="not both"):
+        PriceBound.parse("1", "0.01")
+    for bad in ("0", "-1", "x", "1.0000000000000000001"):
+        with pytest.raises(errors.InvalidAmount):
+            PriceBound.parse(bad, None)
+
+
+def test_waiting_flags_and_devnet_names() -> None:
+    from fulcrum.commands.settling import Waiting, is_devnet_name
+
+    assert Waiting(settle=True).settle and Waiting(no_wait=True).no_wait
+    with pytest.raises(typer.BadParameter, match="not both"):
+        Waiting(no_wait=True, settle=True)
+    for timeout in (0.0, -1.0, 86_401.0):
+        with pytest.raises(typer.BadParameter):
+            Waiting(timeout=timeout)
+    assert is_devnet_name("devnet") and is_devnet_name("devnet-cli-commands")
+    assert not any(is_devnet_name(n) for n in ("sepolia", "mainnet", "unit", "devnetx", ""))
+
+
+def test_order_commands_refuse_bad_input_before_the_node(deployment_file: Path) -> None:
+    """Each is named with its exit code by a node that is down: nothing reached it."""
+    target = ["--url", DOWN, "--network", str(deployment_file)]
+    signer = {"FULCRUM_ACCOUNT_ADDRESS": "0x12", "FULCRUM_PRIVATE_KEY": "0x34"}
+    cases: list[tuple[list[str], int, str, str]] = [
+        (["trade", "open", "ETH-PERP", "1", "--slippage", "1.5"], 1, "InvalidAmount", "within [0, 1)"),
+        (["trade", "open", "ETH-PERP", "1", "--slippage", "abc"], 1, "InvalidAmount", "not a decimal"),
+        (["trade", "open", "ETH-PERP", "1", "--acceptable-price", "0"], 1, "InvalidAmount", "must not be zero"),
+        (["trade", "open", "ETH-PERP", "1", "--slippage", "0.1", "--acceptable-price", "1"], 2, "BadParameter",
+         "not both"),
+        (["trade", "open", "ETH-PERP", "1", "--settle", "--no-wait"], 2, "BadParameter", "not both"),
+        (["trade", "open", "ETH-PERP", "1", "--settle"], 2, "BadParameter", "devnet deployments only; 'unit'"),
+        (["trade", "open", "ETH-PERP", "1", "--timeout", "0"], 2, "BadParameter", "--timeout"),
+        (["trade", "open", "DOGE-PERP", "1"], 1, "ConfigError", "unknown market"),
+        (["trade", "close", "ETH-PERP", "--", "-1"], 1, "InvalidAmount", "must be positive"),
+        (["trade", "close", "ETH-PERP", "--settle"], 2, "BadParameter", "devnet deployments only"),
+        (["trade", "limit", "ETH-PERP", "1", "0"], 1, "InvalidAmount", "trigger must not be zero"),
+        (["trade", "limit", "ETH-PERP", "1", "1500", "--expiry", "0"], 2, "BadParameter", "--expiry"),
+        (["trade", "limit", "ETH-PERP", "1", "1500", "--oco", "0"], 2, "BadParameter", "--oco"),
+        (["trade", "limit", "--short", "ETH-PERP", "--", "-1", "1500"], 1, "InvalidAmount", "--short"),
+        (["trade", "stop", "--short", "ETH-PERP", "1", "1500"], 2, "BadParameter", "--short is for limit"),
+        (["trade", "tp", "ETH-PERP", "--", "-1", "2500"], 1, "InvalidAmount", "must be positive"),
+        (["trade", "cancel", "0"], 2, "BadParameter", "order id"),
+        (["trade", "orders", "--account", "0xZZ"], 1, "ConfigError", "--account"),
+        (["pool", "add", "10", "--min-out", "1", "--slippage", "0.1"], 2, "BadParameter", "not both"),
+        (["pool", "add", "10", "--slippage", "-1"], 1, "InvalidAmount", "--slippage"),
+        (["pool", "remove", "--all", "--settle"], 2, "BadParameter", "devnet deployments only"),
+        (["account", "delegate", "nope"], 1, "ConfigError", "OPERATOR"),
+    ]  # fmt: skip
+    for args, code, name, text in cases:
+        line = error_line(invoke(*args[:2], *target, *args[2:], env=signer), code, name)  # options before --
+        assert text in line, (args, line)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["trade", "open", "ETH-PERP", "1"],
+        ["trade", "close", "ETH-PERP"],
+        ["trade", "orders", "--json"],
+        ["trade", "limit", "ETH-PERP", "1", "1500"],
+        ["trade", "cancel", "7"],
+        ["pool", "add", "10"],
+        ["account", "delegate", "0x99"],
+    ],
+)
+def test_order_commands_with_the_node_down_are_exit_3(command: list[str], deployment_file: Path) -> None:
+    signer = {"FULCRUM_ACCOUNT_ADDRESS": "0x12", "FULCRUM_PRIVATE_KEY": "0x34"}
+    result = invoke(*command, "--url", DOWN, "--network", str(deployment_file), env=signer)
+    assert "node unreachable" in error_line(result, 3, "TransientError")

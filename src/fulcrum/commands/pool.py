@@ -1,4 +1,9 @@
-"""`fulcrum pool add|remove|status`: the liquidity provider's side; the pool is every trade's counterparty."""
+"""`fulcrum pool add|remove|status`: the liquidity provider's side; the pool is every trade's counterparty.
+
+``add`` and ``remove`` are requests to the orders contract that a keeper settles at a pool value read
+after them (:mod:`fulcrum.commands.settling`: ``--no-wait``, ``--settle`` on a devnet, ``--timeout``);
+``--min-out`` bounds what they may receive.
+"""
 
 from __future__ import annotations
 
@@ -24,36 +29,77 @@ from fulcrum.commands.common import (
     targeted,
 )
 from fulcrum.commands.output import JsonOption, render
+from fulcrum.commands.settling import (
+    DEFAULT_SLIPPAGE,
+    KeeperFeeOption,
+    NoWaitOption,
+    SettleOption,
+    SlippageOption,
+    TimeoutOption,
+    Waiting,
+    committed_id,
+    conclude,
+    keeper_fee,
+    parse_fraction,
+    require_devnet,
+    settled_line,
+)
 from fulcrum.errors import ContractError, InvalidAmount
+from fulcrum.model import SCALE, withdrawal_amount
 
 pool_app = typer.Typer(help="Provide liquidity to the LP pool, the counterparty of every trade.",
                        no_args_is_help=True)  # fmt: skip
+
+
+MinOutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--min-out",
+        help="Least to receive (add: shares; remove: quote units); default: the preview less --slippage.",
+    ),
+]
 
 
 @pool_app.command("add")
 @targeted
 def add_cmd(
     amount: Annotated[str, typer.Argument(help="Quote tokens to deposit, e.g. 10000.")],
+    min_out: MinOutOption = None,
+    slippage: SlippageOption = None,
+    fee: KeeperFeeOption = None,
+    no_wait: NoWaitOption = False,
+    settle: SettleOption = False,
+    timeout: TimeoutOption = None,
     *,
     target: Target,
 ) -> None:
-    """Deposit quote tokens into the pool for shares (approves the margin engine, which holds the cash)."""
+    """Request a deposit of quote tokens for shares (amount + keeper fee approved to the orders contract,
+    which holds them until a keeper settles the request at a later pool value), and wait for it."""
     quote = quote_asset(target.deployment, target.config)
+    waiting = Waiting(no_wait, settle, timeout)
+    require_devnet(target, waiting)
+    limit = _min_out(min_out, slippage)
 
     async def go() -> None:
         sdk = await connect(target)
         decimals = await asset_decimals(sdk, quote)
         units = parse_amount(amount, decimals)
-        pool, me = sdk.pool, sdk.account.address
-        before = await pool.balance_of(me)
-        tx = await pool.add_liquidity(quote.address, sdk.margin.address, units)
-        minted = await pool.balance_of(me) - before
+        pool = sdk.pool
         share_decimals = await pool.decimals()
-        print_tx(
-            f"added {fmt_units(units, decimals)} {quote.symbol} "
-            f"for {fmt_units(minted, share_decimals)} shares",
-            tx,
-        )
+        keeper = await keeper_fee(sdk, fee, decimals)
+        preview = await pool.preview_deposit(units)
+        least = limit.least(preview, share_decimals, "--min-out")
+        tx = await sdk.orders.request_deposit(quote.address, units, least, keeper)
+        order_id = committed_id(sdk, tx)
+        print_tx(f"order {order_id}: deposit {fmt_units(units, decimals)} {quote.symbol} for at least "
+                 f"{fmt_units(least, share_decimals)} shares", tx)  # fmt: skip
+        console.print(f"now worth {fmt_units(preview, share_decimals)} shares; "
+                      f"keeper fee {fmt_units(keeper, decimals)} {quote.symbol}")  # fmt: skip
+        settled = await conclude(target, sdk, tx, order_id, waiting)
+        if settled is not None:
+            console.print(f"added {fmt_units(units, decimals)} {quote.symbol} for "
+                          f"{fmt_units(settled.out, share_decimals)} shares; "
+                          f"{settled_line(settled, decimals, quote.symbol)}")  # fmt: skip
 
     run(go())
 
@@ -63,13 +109,24 @@ def add_cmd(
 def remove_cmd(
     shares: Annotated[str | None, typer.Argument(help="Shares to redeem, e.g. 500.5.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Redeem every share held.")] = False,
+    min_out: MinOutOption = None,
+    slippage: SlippageOption = None,
+    fee: KeeperFeeOption = None,
+    no_wait: NoWaitOption = False,
+    settle: SettleOption = False,
+    timeout: TimeoutOption = None,
     *,
     target: Target,
 ) -> None:
-    """Redeem shares for quote tokens; refused while the open interest needs the liquidity."""
+    """Request a withdrawal: the shares go to escrow until a keeper redeems them at a later pool value,
+    less the withdrawal fee (it stays in the pool); refused while the open interest needs the liquidity.
+    The keeper fee is paid in quote from the wallet."""
     if (shares is None) == (not everything):
         raise typer.BadParameter("give SHARES or --all (not both)")
     quote = quote_asset(target.deployment, target.config)
+    waiting = Waiting(no_wait, settle, timeout)
+    require_devnet(target, waiting)
+    limit = _min_out(min_out, slippage)
 
     async def go() -> None:
         sdk = await connect(target)
@@ -81,18 +138,45 @@ def remove_cmd(
             raise InvalidAmount("no shares to redeem")
         if units > held:
             raise InvalidAmount(f"{shares} shares asked, {fmt_units(held, share_decimals)} held")
-        token = sdk.token(quote.key)
-        before = await token.balance_of(me)
-        tx = await pool.remove_liquidity(units)
-        paid = await token.balance_of(me) - before
         decimals = await asset_decimals(sdk, quote)
-        print_tx(
-            f"redeemed {fmt_units(units, share_decimals)} shares "
-            f"for {fmt_units(paid, decimals)} {quote.symbol}",
-            tx,
-        )
+        keeper = await keeper_fee(sdk, fee, decimals)
+        rate = (await sdk.orders.params()).withdrawal_fee
+        gross = await pool.preview_redeem(units)
+        net = withdrawal_amount(gross, rate)
+        least = limit.least(net, decimals, "--min-out")
+        tx = await sdk.orders.request_withdrawal(quote.address, units, least, keeper)
+        order_id = committed_id(sdk, tx)
+        print_tx(f"order {order_id}: redeem {fmt_units(units, share_decimals)} shares for at least "
+                 f"{fmt_units(least, decimals)} {quote.symbol}", tx)  # fmt: skip
+        console.print(f"now worth {fmt_units(net, decimals)} {quote.symbol} after the withdrawal fee of "
+                      f"{fmt_units(rate * 100, places=3)}% ({fmt_units(gross - net, decimals)} {quote.symbol}); "
+                      f"keeper fee {fmt_units(keeper, decimals)} {quote.symbol}")  # fmt: skip
+        settled = await conclude(target, sdk, tx, order_id, waiting)
+        if settled is not None:
+            console.print(f"redeemed {fmt_units(units, share_decimals)} shares for "
+                          f"{fmt_units(settled.out, decimals)} {quote.symbol}; "
+                          f"{settled_line(settled, decimals, quote.symbol)}")  # fmt: skip
 
     run(go())
+
+
+@dataclass(frozen=True)
+class MinOut:
+    """--min-out as text (parsed once the unit's decimals are known), else a slippage [SCALE]."""
+
+    text: str | None
+    slippage: int
+
+    def least(self, preview: int, decimals: int, what: str) -> int:
+        if self.text is not None:
+            return parse_amount(self.text, decimals, what=what)
+        return preview * (SCALE - self.slippage) // SCALE
+
+
+def _min_out(min_out: str | None, slippage: str | None) -> MinOut:
+    if min_out is not None and slippage is not None:
+        raise typer.BadParameter("give --min-out or --slippage, not both")
+    return MinOut(min_out, parse_fraction(slippage if slippage is not None else DEFAULT_SLIPPAGE))
 
 
 @dataclass(frozen=True)
@@ -115,7 +199,8 @@ class PoolStatus:
     total_shares: int  # [share decimals]
     share_price: int | None  # [SCALE] quote per whole share
     your_shares: int | None  # [share decimals]; None without a signer
-    redeem_value: int | None  # [quote decimals] what your shares redeem for
+    redeem_value: int | None  # [quote decimals] what your shares redeem for, before the withdrawal fee
+    withdrawal_fee: int  # [SCALE] fraction of a withdrawal left in the pool
     insurance_cash: int  # [SCALE] quote
     bad_debt: int  # [SCALE] quote
     open_interest: list[OpenInterest]
@@ -154,6 +239,7 @@ async def read_status(target: Target) -> PoolStatus:
     return PoolStatus(
         target.deployment.network, quote.symbol, await asset_decimals(sdk, quote), share_decimals,
         await margin.pool_cash(), value, problem, supply, price, held, redeem,
+        (await sdk.orders.params()).withdrawal_fee,
         await sdk.liquidation.insurance_cash(), await sdk.liquidation.bad_debt(), open_interest,
     )  # fmt: skip
 
@@ -170,6 +256,7 @@ def show_status(status: PoolStatus) -> None:
         table.add_row("your shares", fmt_units(status.your_shares, status.share_decimals, places=2))
     if status.redeem_value is not None:
         table.add_row("their redeem value", fmt_units(status.redeem_value, status.quote_decimals, places=2))
+    table.add_row("withdrawal fee", f"{fmt_units(status.withdrawal_fee * 100, places=3)}%")
     table.add_row("insurance cash", fmt_units(status.insurance_cash, places=2))
     table.add_row("bad debt", fmt_units(status.bad_debt, places=2))
     console.print(table)

@@ -1,11 +1,14 @@
 """`fulcrum trade deposit|withdraw|open|close` and `fulcrum account status`: a trader's side of the engine.
 
 Amounts are in the asset's own units ("1500.5" tUSDC), sizes in base units of the market ("2.5" ETH for
-ETH-PERP; negative or ``--short`` for a short: ``fulcrum trade open ETH-PERP -- -1``).
+ETH-PERP; negative or ``--short`` for a short: ``fulcrum trade open ETH-PERP -- -1``). ``open`` and
+``close`` commit market orders that a keeper settles later (:mod:`fulcrum.commands.settling`); the
+conditional orders, the order list and delegation are in :mod:`fulcrum.commands.orders`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,17 +36,33 @@ from fulcrum.commands.common import (
     targeted,
 )
 from fulcrum.commands.output import JsonOption, render
+from fulcrum.commands.settling import (
+    AcceptableOption,
+    AccountOption,
+    KeeperFeeOption,
+    NoWaitOption,
+    PriceBound,
+    SettleOption,
+    SlippageOption,
+    TimeoutOption,
+    Waiting,
+    acting_for,
+    committed_id,
+    conclude,
+    keeper_fee,
+    require_devnet,
+    settled_line,
+)
 from fulcrum.config import MarketConfig, short_string
 from fulcrum.errors import ContractError, InvalidAmount
 from fulcrum.model import SCALE, U128_MAX, AccountHealth, Position, unrealized_pnl
 
 if TYPE_CHECKING:
     from fulcrum.margin import MarginClient
-    from fulcrum.sdk import Fulcrum
 
-trade_app = typer.Typer(help="Trade on the margin engine: deposit, withdraw, open and close positions.",
+trade_app = typer.Typer(help="Trade on the margin engine: deposit, withdraw, market and conditional orders.",
                         no_args_is_help=True)  # fmt: skip
-account_app = typer.Typer(help="Inspect a margin account.", no_args_is_help=True)
+account_app = typer.Typer(help="Inspect a margin account; delegate order placement.", no_args_is_help=True)
 
 SIZE_DECIMALS = 18  # sizes are [SCALE] base units
 
@@ -96,55 +115,96 @@ def open_cmd(
     market: MarketArg,
     size: Annotated[str, typer.Argument(help="Signed size in base units: 2.5 long, -1 short (after --).")],
     short: Annotated[bool, typer.Option("--short", help="Sell SIZE (a positive number).")] = False,
+    acceptable: AcceptableOption = None,
+    slippage: SlippageOption = None,
+    fee: KeeperFeeOption = None,
+    account: AccountOption = None,
+    no_wait: NoWaitOption = False,
+    settle: SettleOption = False,
+    timeout: TimeoutOption = None,
     *,
     target: Target,
 ) -> None:
-    """Change the position in MARKET by SIZE at the oracle price plus price impact."""
+    """Commit a market order changing the position in MARKET by SIZE, and wait for its settlement at
+    the first price published after the settlement delay (bounded by --acceptable-price / --slippage)."""
     spec = find_market(market, target.config)
     delta = parse_amount(size, SIZE_DECIMALS, signed=True, what="size")
     if short:
         if delta < 0:
             raise InvalidAmount("--short takes a positive size")
         delta = -delta
-    run(_trade(target, spec.id, spec.market_id, delta))
+    order = MarketOrder(spec, PriceBound.parse(acceptable, slippage), fee, account, reduce_only=False)
+    waiting = Waiting(no_wait, settle, timeout)
+    require_devnet(target, waiting)
+    run(_market_order(target, order, waiting, lambda held: delta))
 
 
 @trade_app.command("close")
 @targeted
 def close_cmd(
     market: MarketArg,
-    size: Annotated[
-        str | None, typer.Option("--size", help="Close only this much (base units); default: all.")
-    ] = None,
+    size: Annotated[str | None, typer.Argument(help="Close only this much (base units); default: all.")] = None,
+    acceptable: AcceptableOption = None,
+    slippage: SlippageOption = None,
+    fee: KeeperFeeOption = None,
+    account: AccountOption = None,
+    no_wait: NoWaitOption = False,
+    settle: SettleOption = False,
+    timeout: TimeoutOption = None,
     *,
     target: Target,
 ) -> None:
-    """Close the position in MARKET: all of it, or --size of it."""
+    """Commit a reduce-only market order closing the position in MARKET (all of it, or SIZE of it), and
+    wait for its settlement."""
     spec = find_market(market, target.config)
-    part = parse_amount(size, SIZE_DECIMALS, what="--size") if size is not None else None
+    part = parse_amount(size, SIZE_DECIMALS, what="size") if size is not None else None
+    order = MarketOrder(spec, PriceBound.parse(acceptable, slippage), fee, account, reduce_only=True)
+    waiting = Waiting(no_wait, settle, timeout)
+    require_devnet(target, waiting)
 
-    async def go() -> None:
-        sdk = await connect(target)
-        held = (await sdk.margin.position(sdk.account.address, spec.market_id)).size
+    def closing(held: int) -> int:
         if held == 0:
             raise InvalidAmount(f"no open position in {spec.id} to close")
         amount = abs(held) if part is None else part
         if amount > abs(held):
-            raise InvalidAmount(f"--size {size} is more than the position ({fmt_units(abs(held))})")
-        await _trade_with(sdk, spec.id, spec.market_id, -amount if held > 0 else amount)
+            raise InvalidAmount(f"size {size} is more than the position ({fmt_units(abs(held))})")
+        return -amount if held > 0 else amount
 
-    run(go())
-
-
-async def _trade(target: Target, name: str, market: int, delta: int) -> None:
-    await _trade_with(await connect(target), name, market, delta)
+    run(_market_order(target, order, waiting, closing))
 
 
-async def _trade_with(sdk: Fulcrum, name: str, market: int, delta: int) -> None:
-    tx = await sdk.margin.trade(market, delta)
-    side = "bought" if delta > 0 else "sold"
-    print_tx(f"{side} {fmt_units(abs(delta))} {name}", tx)
-    position = await sdk.margin.position(sdk.account.address, market)
+@dataclass(frozen=True)
+class MarketOrder:
+    spec: MarketConfig
+    bound: PriceBound
+    fee: str | None  # --keeper-fee, quote units
+    account: str | None  # --account
+    reduce_only: bool
+
+
+async def _market_order(target: Target, order: MarketOrder, waiting: Waiting, size_of: Callable[[int], int]) -> None:
+    """Commits the market order of `size_of(position held)` and, unless --no-wait, reports its fill."""
+    sdk = await connect(target)
+    me = acting_for(sdk, order.account)
+    name, market = order.spec.id, order.spec.market_id
+    delta = size_of((await sdk.margin.position(me, market)).size)
+    quote = quote_asset(target.deployment, target.config)
+    decimals = await asset_decimals(sdk, quote)
+    fee = await keeper_fee(sdk, order.fee, decimals)
+    bound = order.bound.price(await sdk.margin.fill_price(market, delta) if order.bound.acceptable is None else 0, delta)
+    tx = await sdk.orders.commit(me, market, delta, bound, fee, order.reduce_only)
+    order_id = committed_id(sdk, tx)
+    side = "buy" if delta > 0 else "sell"
+    limit = "at most" if delta > 0 else "at least"
+    print_tx(f"order {order_id}: {side} {fmt_units(abs(delta))} {name}"
+             f"{' (reduce only)' if order.reduce_only else ''}, {limit} {fmt_units(bound, places=2)}, "
+             f"keeper fee {fmt_units(fee, decimals)} {quote.symbol}", tx)  # fmt: skip
+    settled = await conclude(target, sdk, tx, order_id, waiting)
+    if settled is None:
+        return
+    console.print(f"{'bought' if delta > 0 else 'sold'} {fmt_units(abs(delta))} {name} "
+                  f"at {fmt_units(settled.price, places=2)}; {settled_line(settled, decimals, quote.symbol)}")  # fmt: skip
+    position = await sdk.margin.position(me, market)
     if position.size:
         console.print(
             f"position {name}: size {fmt_units(position.size)}, "
