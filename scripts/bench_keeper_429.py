@@ -6,8 +6,9 @@ A devnet is started (or $FULCRUM_DEVNET_URL used), the protocol deployed, `--tra
 opened and ETH dropped until they are below maintenance; then keeper ticks run through an HTTP proxy
 that counts every JSON-RPC request and refuses the first `--refuse` of `starknet_estimateFee` /
 `starknet_addInvokeTransaction` with 429. The view is synced before the proxy is armed, so the figures are
-the ticks' own. The script uses only API that earlier versions of the keeper had too, so the same file
-measures an older checkout (``PYTHONPATH=<old>/src``) for a before/after comparison.
+the ticks' own. Traders open through market orders settled inline by a
+:class:`~fulcrum.settle.DevnetSettler` (so nothing is pending for the keeper's order job); the keeper itself
+uses only API that earlier versions had too.
 
 Half of the refusals go to each of the two methods.
 
@@ -31,7 +32,8 @@ from fulcrum.margin import market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import PricePusher, devnet_publishers
 from fulcrum.sdk import Fulcrum
-from fulcrum.traders import open_trader
+from fulcrum.settle import DevnetSettler
+from fulcrum.traders import commit_trader, settle_all
 from fulcrum.workflow import build_contracts, open_devnet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,17 +72,18 @@ async def measure(traders: int, refuse: int) -> dict[str, Any]:
         admin = Fulcrum(admin_account, deployment, build)
         pusher = PricePusher(admin.oracle, devnet_publishers(config.oracle.publishers))
         await pusher.push({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+        settler = DevnetSettler(admin, devnet, pusher, tuple(p.pair for p in config.oracle.pairs))
         usdc = admin.token("usdc")
         await usdc.mint(admin_account.address, 2_000_000 * USDC)
-        await admin.pool.add_liquidity(usdc.address, admin.margin.address, 2_000_000 * USDC)
+        await settler.add_liquidity(admin, 2_000_000 * USDC)
         await usdc.mint(admin_account.address, 100_000 * USDC)
         await admin.liquidation.fund_insurance(usdc.address, 100_000 * USDC)
+        ids = []
         for n in range(traders):
-            if n % 8 == 7:
-                await pusher.push({"ETH/USD": 2_000})
             trader = admin.with_account(await devnet.account(2 + n))
             size = int((4 + 0.2 * (n % 3)) * SCALE)
-            await open_trader(trader, {"usdc": 1_000 * USDC}, {"ETH-PERP": size})
+            ids += await commit_trader(settler, trader, {"usdc": 1_000 * USDC}, {"ETH-PERP": size})
+        await settle_all(settler, ids)
         await pusher.move_to({"ETH/USD": 1_800})
 
         proxy = _proxy_class()(devnet.url)
@@ -91,7 +94,8 @@ async def measure(traders: int, refuse: int) -> dict[str, Any]:
 
             signer = await Devnet(proxy.url).account_from_key(accounts[KEEPER].address, accounts[KEEPER].private_key)
             keeper_config = KeeperConfig(interval=0.2, checkpoint="", backoff=0.05, max_backoff=0.2, retries=6)
-            keeper = Keeper(keeper_config, admin.with_account(signer).margin)
+            keeper_sdk = admin.with_account(signer)
+            keeper = Keeper(keeper_config, keeper_sdk.margin, orders=keeper_sdk.orders)
             await keeper.indexer.sync()
             start = proxy.total
             proxy.limit({method: refuse // 2 for method in LIMITED})

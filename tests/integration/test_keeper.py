@@ -1,6 +1,6 @@
 """The keeper against a real devnet: its event-built view equals the chain, it liquidates within bounded
 ticks, two keepers split the work without overlap, it resumes from a checkpoint, survives an outage of
-the node and submits nothing in a dry run.
+the node and submits nothing in a dry run; and its second job, settling the orders traders commit.
 
 The module deploys its own protocol on the session's devnet so that the keeper's view holds exactly the
 accounts these tests open (the session deployment's accounts belong to other tests)."""
@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
@@ -29,12 +29,26 @@ from fulcrum.keeper.bundle import MedianRefresher
 from fulcrum.keeper.checkpoint import Checkpoint
 from fulcrum.liquidation import partition_of
 from fulcrum.margin import market_id
-from fulcrum.model import FULL, PARTIAL, SCALE, SKIPPED_HEALTHY, account_health, pending_index
+from fulcrum.model import (
+    FULL,
+    LIMIT,
+    O_EXPIRED,
+    O_REFUSED,
+    O_SETTLED,
+    PARTIAL,
+    PENDING,
+    SCALE,
+    SKIPPED_HEALTHY,
+    account_health,
+    pending_index,
+)
 from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
+from fulcrum.orders import U128_MAX, Conditional, committed_ids
 from fulcrum.sdk import Fulcrum
-from fulcrum.traders import open_trader
+from fulcrum.settle import DevnetSettler
+from fulcrum.traders import commit_trader, open_trader, settle_all
 from tests.integration.fixtures.cli import Cli
-from tests.integration.fixtures.protocol import SEED_LIQUIDITY, Protocol, events
+from tests.integration.fixtures.protocol import SEED_LIQUIDITY, Protocol, assert_conservation, events
 from tests.integration.fixtures.proxy import OutageProxy, RateLimitProxy
 
 USDC = 10**6
@@ -43,22 +57,37 @@ KEEPERS = (38, 39)
 BASE = {"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1}
 
 
+PAIRS = ("ETH/USD", "BTC/USD", "USDC/USD")
+
+
 class Fresh:
-    """A protocol deployed for this module alone, on the session devnet."""
+    """A protocol deployed for this module alone, on the session devnet (`local`: the fixture's helpers
+    bound to this deployment: its settler, conservation)."""
 
     def __init__(self, protocol: Protocol, admin: Fulcrum, pusher: PricePusher):
         self.protocol = protocol
         self.admin = admin
         self.pusher = pusher
+        self.local = Protocol(protocol.devnet, protocol.build, protocol.config, admin.deployment, protocol.admin, pusher)
+
+    @property
+    def settler(self) -> DevnetSettler:
+        return self.local.settler
+
+    async def resync(self) -> None:
+        """A bundled keeper signs ahead of this pusher: continue after its newest entries."""
+        await self.pusher.resync(PAIRS)
 
     async def sdk(self, index: int) -> Fulcrum:
         return self.admin.with_account(await self.protocol.devnet.account(index))
 
     async def keeper(
-        self, index: int = KEEPERS[0], url: str | None = None, bundled: bool = False, **overrides: object
+        self, index: int = KEEPERS[0], url: str | None = None, bundled: bool = False, settles: bool = True,
+        **overrides: object,
     ) -> Keeper:
         """A keeper signing with predeployed account `index` (through `url` if given); with `bundled`,
-        the devnet price source puts freshly re-signed medians ahead of each transaction."""
+        the devnet price source puts freshly re-signed medians ahead of each transaction; with `settles`
+        it also settles ready orders."""
         account = await self.protocol.devnet.account(index)
         if url is not None:
             account = await self._account_via(url, index)
@@ -70,7 +99,7 @@ class Fresh:
         if bundled:
             pairs = [p.pair for p in self.protocol.config.oracle.pairs]
             source = MedianRefresher(sdk.oracle, devnet_publishers(self.protocol.config.oracle.publishers), pairs)
-        return Keeper(config, sdk.margin, oracle=sdk.oracle, source=source)
+        return Keeper(config, sdk.margin, oracle=sdk.oracle, source=source, orders=sdk.orders if settles else None)
 
     async def _account_via(self, url: str, index: int):  # type: ignore[no-untyped-def]
         from fulcrum.devnet import Devnet
@@ -81,14 +110,15 @@ class Fresh:
 
     async def traders(self, indices: range, usdc: int, eth_sizes: Callable[[int], float]) -> list[int]:
         """Each account deposits `usdc` and goes long eth_sizes(i) ETH at 2,000."""
+        await self.resync()
         await self.pusher.move_to({"ETH/USD": 2_000})
-        out = []
+        out, ids = [], []
         for n, i in enumerate(indices):
-            if n % 8 == 7:
-                await self.pusher.push({"ETH/USD": 2_000})
             trader = await self.sdk(i)
-            await open_trader(trader, {"usdc": usdc * USDC}, {"ETH-PERP": int(eth_sizes(n) * SCALE)})
+            ids += await commit_trader(self.settler, trader, {"usdc": usdc * USDC}, {"ETH-PERP": int(eth_sizes(n) * SCALE)})
             out.append(trader.account.address)
+        for report in await settle_all(self.settler, ids):
+            assert {r.outcome for r in report.results} == {O_SETTLED}, report.results
         return out
 
     async def unhealthy(self, accounts: list[int]) -> set[int]:
@@ -98,14 +128,18 @@ class Fresh:
                 out.add(a)
         return out
 
-    async def close_all(self, indices: range) -> None:
+    async def close_all(self, indices: Iterable[int]) -> None:
         """Closes what is left of these accounts' ETH positions (each test starts from flat books)."""
+        await self.resync()
         await self.pusher.move_to({"ETH/USD": 2_000})
+        ids = []
         for i in indices:
             trader = await self.sdk(i)
             size = (await trader.margin.position(trader.account.address, ETH)).size
             if size:
-                await trader.margin.trade(ETH, -size)
+                ids += await self.settler.commit(trader, {ETH: -size}, reduce_only=True)
+        for report in await settle_all(self.settler, ids):
+            assert {r.outcome for r in report.results} == {O_SETTLED}, report.results
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -115,22 +149,23 @@ async def fresh(protocol: Protocol) -> Fresh:
     ), protocol.build)  # fmt: skip
     pusher = PricePusher(admin.oracle, devnet_publishers(protocol.config.oracle.publishers))
     await pusher.push(BASE)
+    fresh = Fresh(protocol, admin, pusher)
     usdc = admin.token("usdc")
     await usdc.mint(protocol.admin.address, SEED_LIQUIDITY)
-    await admin.pool.add_liquidity(usdc.address, admin.margin.address, SEED_LIQUIDITY)
+    await fresh.settler.add_liquidity(admin, SEED_LIQUIDITY)
     await usdc.mint(protocol.admin.address, 100_000 * USDC)
     await admin.liquidation.fund_insurance(usdc.address, 100_000 * USDC)
-    return Fresh(protocol, admin, pusher)
+    return fresh
 
 
 async def test_view_built_from_events_equals_the_chain(fresh: Fresh) -> None:
     """Collateral, quote balance, positions and funding index of every account, rebuilt from events
     only, give the engine's health to the last unit; also after a liquidation with seizure."""
     weth_trader = await fresh.sdk(1)
-    await open_trader(weth_trader, {"weth": 3 * 10**18, "usdc": 100 * USDC}, {"ETH-PERP": 20 * SCALE})
+    await open_trader(fresh.settler, weth_trader, {"weth": 3 * 10**18, "usdc": 100 * USDC}, {"ETH-PERP": 20 * SCALE})
     accounts = [weth_trader.account.address, *await fresh.traders(range(2, 5), 1_500, lambda n: 5 + n)]
     short = await fresh.sdk(5)
-    await open_trader(short, {"usdc": 5_000 * USDC}, {"ETH-PERP": -8 * SCALE, "BTC-PERP": SCALE // 4})
+    await open_trader(fresh.settler, short, {"usdc": 5_000 * USDC}, {"ETH-PERP": -8 * SCALE, "BTC-PERP": SCALE // 4})
     accounts.append(short.account.address)
     await fresh.protocol.devnet.increase_time(3_600)  # funding accrues on a skewed book
     await fresh.pusher.move_to({"ETH/USD": 1_830, "BTC/USD": 30_500})
@@ -157,6 +192,9 @@ async def test_view_built_from_events_equals_the_chain(fresh: Fresh) -> None:
     assert any(o.seized for o in report.outcomes), [o for o in report.outcomes]
     await compare()
     await fresh.close_all(range(1, 6))
+    btc = market_id("BTC-PERP")
+    if size := (await short.margin.position(short.account.address, btc)).size:
+        await fresh.settler.trade(short, btc, -size, reduce_only=True)
 
 
 async def test_keeper_liquidates_every_unhealthy_account_within_three_ticks(fresh: Fresh) -> None:
@@ -244,9 +282,10 @@ async def test_restart_resumes_from_the_checkpoint_and_misses_nothing(fresh: Fre
     report = await second.tick()
     assert crossed <= set(report.liquidated)
     # Resumed state equals a view rebuilt from block 0.
-    scratch = EventIndexer(fresh.protocol.devnet.client, fresh.admin.margin.address)
+    scratch = EventIndexer(fresh.protocol.devnet.client, fresh.admin.margin.address, orders=fresh.admin.orders.address)
     await scratch.sync(second.indexer.view.block)
     assert scratch.view.to_json() == {**second.indexer.view.to_json(), "block_hash": "0x0"}
+    assert scratch.view.orders.pending == second.indexer.view.orders.pending
     await fresh.close_all(range(28, 33))
 
 
@@ -342,6 +381,7 @@ async def test_stale_feed_tick_of_several_batches_liquidates_everyone_with_fresh
     print(f"stale feed: {len(crossed)} unhealthy; first tick {len(report.planned)} batches, "
           f"{len(report.liquidated)} accounts, {report.steps} steps; {len(reports)} ticks, {transactions} "
           f"transactions, {sum(r.steps for r in reports)} steps")  # fmt: skip
+    await fresh.resync()
     await fresh.pusher.push(BASE)
     await fresh.close_all(range(44, 54))
 
@@ -401,7 +441,7 @@ async def test_a_stale_pair_only_holds_back_the_accounts_that_read_it(fresh: Fre
     the BTC account waits for a BTC price, then goes too."""
     eth_traders = await fresh.traders(range(60, 62), 1_000, lambda n: 4.4)
     btc_trader = await fresh.sdk(62)
-    await open_trader(btc_trader, {"usdc": 1_000 * USDC}, {"BTC-PERP": SCALE // 4})
+    await open_trader(fresh.settler, btc_trader, {"usdc": 1_000 * USDC}, {"BTC-PERP": SCALE // 4})
     btc = btc_trader.account.address
     await fresh.pusher.move_to({"ETH/USD": 1_830, "BTC/USD": 27_000})
     crossed = await fresh.unhealthy([*eth_traders, btc])
@@ -424,8 +464,89 @@ async def test_a_stale_pair_only_holds_back_the_accounts_that_read_it(fresh: Fre
     await fresh.pusher.move_to(BASE)
     position = await btc_trader.margin.position(btc, market_id("BTC-PERP"))
     if position.size:
-        await btc_trader.margin.trade(market_id("BTC-PERP"), -position.size)
+        await fresh.settler.trade(btc_trader, market_id("BTC-PERP"), -position.size, reduce_only=True)
     await fresh.close_all(range(60, 62))
+
+
+async def test_keeper_settles_the_orders_traders_commit(fresh: Fresh) -> None:
+    """Traders commit market orders, a limit order and an LP deposit, and one order lies past its window;
+    only the keeper service's ticks settle them, each transaction with freshly signed prices: the expired
+    order's fee goes back, the refused one's to the keeper, positions and shares match the orders, the
+    keeper's fee income is the fees of the settled and refused orders, and every token is accounted for."""
+    settler, orders, margin = fresh.settler, fresh.admin.orders, fresh.admin.margin
+    await fresh.resync()
+    await fresh.pusher.move_to(BASE)
+    keeper = await fresh.keeper(bundled=True)
+    await keeper.tick()
+    assert keeper.indexer.view.orders.pending == {}  # everything earlier was settled inline
+    usdc = fresh.admin.token("usdc")
+    me = keeper.account.address
+    wallet = await usdc.balance_of(me)
+    fee = await settler.fee()
+    params = await orders.params()
+    late, long, short = [await fresh.sdk(i) for i in (79, 78, 63)]
+    # An order nobody settled within its window: the keeper expires it, its fee goes back to the account.
+    [stale_id] = await commit_trader(settler, late, {"usdc": 1_000 * USDC}, {"BTC-PERP": SCALE // 100})
+    quote_late = await margin.quote_balance(late.account.address)
+    await fresh.protocol.devnet.increase_time(params.settlement_delay + params.settlement_window + 10)
+    await fresh.pusher.push(BASE)  # the feed fresh again (the keeper would sign its own anyway)
+    # A long, a short, and a buy whose bound no fill meets (refused: its fee is the keeper's).
+    long_ids = await commit_trader(settler, long, {"usdc": 10_000 * USDC}, {"ETH-PERP": 2 * SCALE})
+    short_ids = await commit_trader(settler, short, {"usdc": 10_000 * USDC}, {"ETH-PERP": -3 * SCALE})
+    [refused_id] = await settler.commit(late, {ETH: SCALE}, acceptable={ETH: 1})
+    # A limit buy below the market, and an LP deposit.
+    now = await fresh.protocol.block_time()
+    limit = Conditional(long.account.address, LIMIT, ETH, SCALE, 1_950 * SCALE, U128_MAX, False, fee, now + 3_600)
+    [limit_id] = committed_ids(await long.orders.place(limit), orders.address)
+    token = short.token("usdc")
+    deposit = [token.prepare("mint", short.account.address, 5_000 * USDC + fee),
+               *short.orders.request_deposit_calls(token.address, 5_000 * USDC, 0, fee)]  # fmt: skip
+    [deposit_id] = committed_ids(await short.orders.send(deposit), orders.address)
+    shares = await fresh.admin.pool.balance_of(short.account.address)
+    market_ids = [*long_ids, *short_ids, refused_id, deposit_id]
+
+    ticks = [await keeper.tick()]
+    for _ in range(6):
+        if all([await orders.status(i) != PENDING for i in market_ids]):
+            break
+        await fresh.protocol.devnet.increase_time(params.settlement_delay)
+        ticks.append(await keeper.tick())
+    assert all([await orders.status(i) != PENDING for i in (stale_id, *market_ids)])
+    assert await orders.status(limit_id) == PENDING  # 2,000 does not meet a buy's 1,950 trigger
+    assert all(limit_id not in (t.orders.ready if t.orders else []) for t in ticks)
+    await fresh.resync()
+    await fresh.pusher.move_to({"ETH/USD": 1_900})
+    for _ in range(4):
+        await fresh.protocol.devnet.increase_time(params.settlement_delay)
+        ticks.append(await keeper.tick())
+        if await orders.status(limit_id) != PENDING:
+            break
+
+    reports = [r for t in ticks if t.orders is not None for r in t.orders.reports]
+    final = {x.id: x.outcome for r in reports for x in r.results}  # the last outcome of each id
+    assert final[stale_id] == O_EXPIRED and final[refused_id] == O_REFUSED
+    assert {i for i, o in final.items() if o == O_SETTLED} == {*long_ids, *short_ids, deposit_id, limit_id}
+    assert (await margin.position(long.account.address, ETH)).size == 3 * SCALE
+    assert (await margin.position(short.account.address, ETH)).size == -3 * SCALE
+    assert (await margin.position(late.account.address, ETH)).size == 0
+    assert (await margin.position(late.account.address, market_id("BTC-PERP"))).size == 0
+    assert await margin.quote_balance(late.account.address) == quote_late + fee * 10**12  # refunded
+    assert await fresh.admin.pool.balance_of(short.account.address) > shares
+    # The keeper's income: exactly the fees of the orders it settled or that were refused.
+    paying = [i for i, o in final.items() if o in (O_SETTLED, O_REFUSED)]
+    earned = sum(r.fees for r in reports)
+    assert earned == sum([(await orders.order(i)).keeper_fee for i in paying]) == len(paying) * fee
+    assert await usdc.balance_of(me) - wallet == earned == keeper.metrics.order_fees._value.get()
+    assert keeper.metrics.order_outcomes.labels("expired")._value.get() == 1
+    assert keeper.metrics.order_outcomes.labels("refused")._value.get() == 1
+    assert not any(t.liquidated for t in ticks)
+    await keeper.indexer.sync()
+    assert keeper.indexer.view.orders.pending == {}
+    await assert_conservation(fresh.local)
+    for r in reports:
+        print(f"settle_batch of {len(r.results)}: {r.tx.l2_gas:,} L2 gas, {len(r.tx.events)} events, "
+              f"outcomes {[x.outcome for x in r.results]}, fees {r.fees}")  # fmt: skip
+    await fresh.close_all([78, 63])
 
 
 def test_config_rejects_bad_values(tmp_path: Path) -> None:
@@ -509,6 +630,8 @@ async def test_keeper_command_liquidates_with_bundled_prices(
     assert "not found" in out
     missing = await cli("keeper", "run", "--network", keeper_network, env={"FULCRUM_DEVNET_URL": None})
     assert missing.exit_code == 2 and "FULCRUM_DEVNET_URL" in missing.output
+    both = await cli("keeper", "run", "--network", keeper_network, "--orders-only", "--no-orders")
+    assert both.exit_code == 2 and "contradict" in both.output
     await fresh.close_all(range(40, 43))
 
 

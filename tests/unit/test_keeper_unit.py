@@ -21,6 +21,7 @@ import pytest
 from starknet_py.net.client_errors import ClientError
 from starknet_py.transaction_errors import TransactionNotReceivedError
 
+from fulcrum import model
 from fulcrum.commands.common import run
 from fulcrum.errors import (
     FeeBalanceError,
@@ -31,18 +32,28 @@ from fulcrum.errors import (
     TransientError,
     UnknownContractError,
 )
-from fulcrum.keeper.batch import BatchTooLarge, GasModel, TxLimits, fits_alone, plan_batches
+from fulcrum.keeper.batch import (
+    BatchTooLarge,
+    GasModel,
+    TxLimits,
+    fits_alone,
+    order_gas,
+    plan_batches,
+    plan_order_batches,
+)
 from fulcrum.keeper.checkpoint import Checkpoint, CheckpointError
 from fulcrum.keeper.metrics import KeeperMetrics
+from fulcrum.keeper.orders import O_ARMS, OrderBook, Prices, ReadyOrder, ready_orders
 from fulcrum.keeper.scan import Candidate, HealthScanner
 from fulcrum.keeper.state import EngineView
 from fulcrum.keeper.submit import SubmitPolicy, Submitter
 from fulcrum.liquidation import BatchReport, Outcome
 from fulcrum.logs import LogfmtFormatter
-from fulcrum.model import FULL, AccountHealth, account_health
+from fulcrum.model import FULL, SCALE, AccountHealth, account_health
 from fulcrum.tx import TxResult, translate
 
 ROOT = Path(__file__).parents[2]
+FELT = 2**251 + 17 * 2**192 + 1
 
 
 def _bench() -> ModuleType:
@@ -474,3 +485,134 @@ def test_starkli_account_files_and_key_ranges(tmp_path: Path, monkeypatch: pytes
             _private_key(key, "FULCRUM_PRIVATE_KEY")
         assert key not in str(raised.value)
 
+
+
+# --- the order job: which orders are ready, batch sizing, the order book ---------------------------------
+def _order(kind: int = model.MARKET, created: int = 1_000, size: int = SCALE, **kw: Any) -> model.Order:
+    base: dict[str, Any] = dict(
+        account=0xA, kind=kind, market_id=ETH_M, size_delta=size, amount=0, acceptable_price=2**128 - 1,
+        trigger_price=0, reduce_only=False, keeper_fee=500_000, created=created, expiry=created + 5 + 120,
+    )  # fmt: skip
+    return model.Order(**{**base, **kw})
+
+
+ETH_M, ETH_PAIR = 0xE7, 0x1E7
+_KNOWN = {"settlement_delay": 5, "settlement_window": 120, "min_keeper_fee": 500_000, "max_open": 16}
+PARAMS = model.OrderParams(**{f.name: _KNOWN.get(f.name, 10**7) for f in fields(model.OrderParams)})
+
+
+def _book(*orders: model.Order, armed: dict[int, int] | None = None) -> OrderBook:
+    return OrderBook(0x0D, {i + 1: o for i, o in enumerate(orders)}, dict(armed or {}))
+
+
+def _prices(price: int = 2_000 * SCALE, time: int = 0, pool: int | None = 0) -> Prices:
+    return Prices({ETH_PAIR: price}, {ETH_PAIR: time}, pool)
+
+
+def _ready(book: OrderBook, now: int, prices: Prices) -> dict[int, int]:
+    return {r.id: r.outcome for r in ready_orders(book, PARAMS, now, prices, {ETH_M: ETH_PAIR})}
+
+
+def test_market_and_lp_orders_are_ready_from_created_plus_delay_and_expired_ones_too() -> None:
+    book = _book(
+        _order(created=1_000),  # 1: ready from 1,005
+        _order(created=1_003),  # 2: from 1,008
+        _order(kind=model.DEPOSIT, market_id=0, size=0, amount=10**6, created=1_000),  # 3: LP
+        _order(created=800),  # 4: window ended at 925
+    )
+    assert _ready(book, 1_004, _prices(time=1_004, pool=1_004)) == {4: model.O_EXPIRED}
+    assert _ready(book, 1_005, _prices(time=1_005, pool=1_005)) == {
+        1: model.O_SETTLED, 3: model.O_SETTLED, 4: model.O_EXPIRED
+    }
+    # A price older than the delay (no source, nobody published since): nothing fills yet.
+    assert _ready(book, 1_010, _prices(time=1_004, pool=1_004)) == {4: model.O_EXPIRED}
+    # The pool's value reads a stale pair: LP requests wait; a pair without a price: its orders wait.
+    assert 3 not in _ready(book, 1_010, _prices(time=1_010, pool=None))
+    assert _ready(book, 1_010, Prices({}, {}, 1_010)) == {3: model.O_SETTLED, 4: model.O_EXPIRED}
+    # The most urgent first: expiring ones, then by the end of their window.
+    order = [r.id for r in ready_orders(book, PARAMS, 1_010, _prices(time=1_010, pool=1_010), {ETH_M: ETH_PAIR})]
+    assert order == [4, 1, 3, 2]
+
+
+def test_a_market_order_signed_past_its_window_expires() -> None:
+    book = _book(_order(created=1_000))  # window: prices stamped 1,005 .. 1,125
+    assert _ready(book, 1_120, _prices(time=1_125)) == {1: model.O_SETTLED}
+    assert _ready(book, 1_120, _prices(time=1_126)) == {1: model.O_EXPIRED}
+
+
+def test_conditional_orders_are_ready_when_the_price_about_to_be_signed_meets_the_trigger() -> None:
+    limit_buy = _order(model.LIMIT, trigger_price=1_950 * SCALE, expiry=5_000)
+    stop_long = _order(model.STOP, size=-SCALE, trigger_price=1_800 * SCALE, reduce_only=True, expiry=5_000)
+    tp_long = _order(model.TAKE_PROFIT, size=-SCALE, trigger_price=2_200 * SCALE, reduce_only=True, expiry=5_000)
+    book = _book(limit_buy, stop_long, tp_long)
+
+    def ready(now: int, price: int) -> set[int]:
+        outcomes = _ready(book, now, _prices(price * SCALE, now))
+        assert set(outcomes.values()) <= {model.O_SETTLED, O_ARMS}  # fills, or is armed to fill next
+        return set(outcomes)
+
+    assert ready(1_100, 2_000) == set()
+    assert ready(1_100, 1_950) == {1}
+    assert ready(1_100, 1_790) == {1, 2}
+    assert ready(1_100, 2_200) == {3}
+    assert ready(1_003, 1_700) == set()  # triggered, but inside the delay
+    assert _ready(book, 5_001, _prices(2_000 * SCALE, 5_001)) == {i: model.O_EXPIRED for i in (1, 2, 3)}
+
+
+def test_an_armed_conditional_order_fills_like_a_market_order_committed_when_armed() -> None:
+    book = _book(_order(model.LIMIT, trigger_price=1_950 * SCALE, expiry=9_000), armed={1: 2_000})
+    assert _ready(book, 2_004, _prices(2_100 * SCALE, 2_004)) == {}  # inside the delay from arming
+    assert _ready(book, 2_005, _prices(2_100 * SCALE, 2_005)) == {1: model.O_SETTLED}  # trigger not re-tested
+    assert _ready(book, 2_200, _prices(2_100 * SCALE, 2_200)) == {}  # window passed: waits for the trigger
+
+
+def test_the_order_book_follows_the_contracts_events(tmp_path: Path) -> None:
+    from fulcrum.keeper.orders import CANCELLED, COMMITTED, SETTLED, SKIPPED, TRIGGERED, order_from_event
+
+    short = _order(size=-2 * SCALE, reduce_only=True)
+    data = [*(int(v) % FELT for v in vars(short).values()), 0xB]  # the order's fields, then `by`
+    assert order_from_event(data) == short
+    book = OrderBook(0x0D)
+    book.apply([COMMITTED, 0xA, 7], data)
+    book.apply([COMMITTED, 0xA, 8], data)
+    book.apply([TRIGGERED, 0xA, 8, 0xC], [1_950 * SCALE, 1_234])
+    assert set(book.pending) == {7, 8} and book.armed == {8: 1_234} and book.unsaved
+    view = EngineView(block=3, margin=0x99, orders=book)
+    checkpoint = Checkpoint(tmp_path / "k.sqlite")
+    asyncio.run(checkpoint.save(view))
+    loaded = checkpoint.load().orders
+    assert (loaded.address, loaded.pending, loaded.armed) == (0x0D, book.pending, book.armed)
+    book.apply([SKIPPED, 8, 0xC], [model.O_NOT_TRIGGERED, 0])  # disarmed: its window passed
+    book.apply([SETTLED, 0xA, 7, 0xC], [2_000 * SCALE, 0, 500_000])
+    book.apply([CANCELLED, 0xA, 9], [0xA, 1, 500_000])  # unknown id: ignored
+    assert set(book.pending) == {8} and book.armed == {} and book.events_applied == 6
+    asyncio.run(checkpoint.save(view))
+    assert checkpoint.load().orders.pending == {8: short}
+
+
+def test_settle_batches_are_sized_by_the_gas_model() -> None:
+    gas, limits = GasModel(), TxLimits()
+    market = ReadyOrder(1, _order(), model.O_SETTLED, 0)
+    lp = ReadyOrder(2, _order(model.DEPOSIT, market_id=0, size=0, amount=1), model.O_SETTLED, 0)
+    expired = ReadyOrder(3, _order(), model.O_EXPIRED, 0)
+    cap = int(limits.max_l2_gas * limits.safety) - gas.settle_fixed - 3 * gas.gas_per_price
+    per_batch = cap // gas.per_order
+    batches = plan_order_batches([market] * (2 * per_batch + 1), gas, limits, bundled_prices=3)
+    assert [len(b) for b in batches] == [per_batch, per_batch, 1]
+    assert len(plan_order_batches([lp] * per_batch, gas, limits, 3)) > 1  # an LP request costs more
+    assert len(plan_order_batches([expired] * per_batch, gas, limits, 3)) == 1  # an expiry less
+    assert [len(b) for b in plan_order_batches([market] * 5, gas, limits, 3, max_orders=2)] == [2, 2, 1]
+    assert plan_order_batches([], gas, limits, 3) == []
+    for b in batches:  # every batch within every bound
+        assert gas.settle_fixed + 3 * gas.gas_per_price + sum(order_gas(gas, r)[0] for r in b) <= cap + gas.settle_fixed + 3 * gas.gas_per_price
+
+
+def test_keeper_config_needs_a_job() -> None:
+    from fulcrum.errors import ConfigError
+    from fulcrum.keeper.config import KeeperConfig, parse_keeper
+
+    with pytest.raises(ConfigError, match="nothing to do"):
+        KeeperConfig(liquidations=False, orders=False)
+    assert parse_keeper({"keeper": {"orders": False, "max_orders": 20}}).max_orders == 20
+    with pytest.raises(ConfigError, match="max_orders"):
+        KeeperConfig(max_orders=-1)

@@ -1,5 +1,7 @@
-"""`fulcrum keeper run`: the liquidation keeper as a long-running service; `fulcrum keeper scan`: one
-scan, nothing submitted (a table, or ``--json``).
+"""`fulcrum keeper run`: the keeper as a long-running service (liquidations, and settlement of ready
+orders when the deployment has an orders contract: ``--no-orders`` for liquidations only,
+``--orders-only`` for settlement only); `fulcrum keeper scan`: one scan, nothing submitted (a table, or
+``--json``).
 
 Configured from TOML (``--config``, see ``deploy/keeper.example.toml``); flags override the file. The
 signer is ``--account-index`` (devnet), ``--keystore`` or ``$FULCRUM_ACCOUNT_ADDRESS`` +
@@ -53,7 +55,7 @@ BundleOption = Annotated[
     ),
 ]
 
-keeper_app = typer.Typer(help="The liquidation keeper: index, scan, liquidate in gas-sized batches.",
+keeper_app = typer.Typer(help="The keeper: index, scan, liquidate and settle orders in gas-sized batches.",
                          no_args_is_help=True)  # fmt: skip
 
 
@@ -86,6 +88,11 @@ def run_cmd(
     ] = None,
     checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file ('' : none).")] = None,
     bundle_prices: BundleOption = False,
+    orders: Annotated[
+        bool | None,
+        typer.Option("--orders/--no-orders", help="Also settle ready orders / liquidate only (default: the file's)."),
+    ] = None,
+    orders_only: Annotated[bool, typer.Option("--orders-only", help="Settle orders only; no liquidations.")] = False,
     ticks: Annotated[int, typer.Option(help="Stop after this many ticks (0: run until a signal).")] = 0,
 ) -> None:
     """Run the keeper until SIGINT/SIGTERM (or --ticks); logs one structured line per tick."""
@@ -93,11 +100,14 @@ def run_cmd(
 
     if ticks < 0:
         raise typer.BadParameter("--ticks must be >= 0")
+    if orders_only and orders is False:
+        raise typer.BadParameter("--orders-only and --no-orders contradict each other")
     base = load_keeper_config(config) if config is not None else KeeperConfig()
     settings = base.with_overrides(
         url=url, network=network, partition=partition, partitions=partitions, dry_run=dry_run,
         interval=interval, metrics_port=metrics_port, checkpoint=checkpoint,
-        account_index=account_index,
+        account_index=account_index, orders=True if orders_only else orders,
+        liquidations=False if orders_only else None,
     )  # fmt: skip
     chosen = settings.account_index if settings.account_index >= 0 else None
     target = Target.resolve(settings.url, settings.network, deploy_config, chosen, keystore)
@@ -114,13 +124,19 @@ def price_source(target: Target, sdk: Fulcrum) -> PriceSource:
 
 
 async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ticks: int) -> None:
+    from fulcrum.errors import ConfigError
     from fulcrum.keeper import Keeper
 
     sdk = await connect(target)
     stop = asyncio.Event()
 
     source = price_source(target, sdk) if bundle_prices else None
-    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source)
+    orders = sdk.orders if settings.orders and "orders" in sdk.deployment.contracts else None
+    if settings.orders and orders is None:
+        if not settings.liquidations:
+            raise ConfigError(f"deployment {sdk.deployment.network!r} has no orders contract to settle")
+        log.warning("deployment %r has no orders contract: liquidations only", sdk.deployment.network)
+    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source, orders=orders)
     loop = asyncio.get_running_loop()
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -131,6 +147,7 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
             log.debug("no handler for %s outside the main thread", sig.name)
     console.print(
         f"keeper {sdk.account.address:#x} on {redact(target.url)} partition {settings.partition}/{settings.partitions}"
+        f"{'' if settings.liquidations else ' orders only'}{' settling orders' if orders and settings.liquidations else ''}"
         f"{' (dry run)' if settings.dry_run else ''}; Ctrl-C stops after the current tick"
     )
     try:

@@ -1,4 +1,4 @@
-"""Sizing liquidation batches against Starknet's per-transaction limits.
+"""Sizing liquidation and order-settlement batches against Starknet's per-transaction limits.
 
 Devnet does not enforce the network's calldata and event limits, and an over-gassed batch fails whole,
 so the keeper sizes every batch itself from a linear cost model (measured with
@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fulcrum.keeper.orders import ReadyOrder
 from fulcrum.keeper.scan import Candidate
+from fulcrum.model import O_EXPIRED
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,17 @@ class GasModel:
     calldata_per_price: int = 6  # a bundled signed price
     gas_per_price: int = 1_000_000  # a bundled signed price (devnet: 0.94M marginal, signature + entry + median)
     events_per_price: int = 2  # its PriceSubmitted and the pair's updated median
+    # `settle_batch` (orders), measured on devnet (0.8.1) with 3 pairs x 3 publishers bundled (9.6M gas, 19
+    # events on their own): batches of 2 and 8 market orders (ETH and BTC), 1 and 5 LP deposits, 2 and 8
+    # expired orders; marginal costs below, rounded up
+    settle_fixed: int = 1_000_000  # the batch, its params read, the fee transfer, BatchSettled (0.3-0.6M)
+    settle_fixed_events: int = 4  # BatchSettled, the fee transfer, slack
+    per_order: int = 9_000_000  # a market or conditional fill: price, funding, position, fee (8.64M)
+    events_per_order: int = 3  # OrderSettled, PositionChanged, slack (2 measured)
+    per_lp_order: int = 12_000_000  # an LP request: the pool's value over every skewed market (11.0M, 2 markets)
+    events_per_lp_order: int = 5  # OrderSettled, shares minted or burnt, transfers (5 measured)
+    per_expired_order: int = 2_500_000  # an expired order: its state, the fee back to the account (2.27M)
+    events_per_expired_order: int = 3  # OrderCancelled, the refund's Deposited and transfer (3 measured)
 
     def gas(self, c: Candidate) -> int:
         return self.per_account + self.per_position * c.positions + self.per_asset * c.assets
@@ -111,6 +124,44 @@ def plan_batches(
             batches.append(current)
             current, gas, events, calldata = [], base_gas, base_events, base_calldata
         current.append(c)
+        gas, events, calldata = gas + g, events + e, calldata + 1
+    if current:
+        batches.append(current)
+    return batches
+
+
+def order_gas(model: GasModel, r: ReadyOrder) -> tuple[int, int]:
+    """Estimated L2 gas and events of one id of `settle_batch`."""
+    if r.outcome == O_EXPIRED:
+        return model.per_expired_order, model.events_per_expired_order
+    if r.order.lp:
+        return model.per_lp_order, model.events_per_lp_order
+    return model.per_order, model.events_per_order
+
+
+def plan_order_batches(
+    ready: Sequence[ReadyOrder],
+    model: GasModel = GasModel(),
+    limits: TxLimits = TxLimits(),
+    bundled_prices: int = 0,
+    max_orders: int | None = None,
+) -> list[list[ReadyOrder]]:
+    """Splits `ready` (in order) into `settle_batch` transactions that each fit every bound with the
+    safety margin, `bundled_prices` signed prices riding in each."""
+    gas_cap, events_cap, calldata_cap = _caps(limits)
+    base_gas, base_events, base_calldata = _base(model, bundled_prices)
+    base_gas += model.settle_fixed - model.fixed
+    base_events += model.settle_fixed_events - model.fixed_events
+    batches: list[list[ReadyOrder]] = []
+    current: list[ReadyOrder] = []
+    gas, events, calldata = base_gas, base_events, base_calldata
+    for r in ready:
+        g, e = order_gas(model, r)
+        full = max_orders is not None and len(current) >= max_orders
+        if current and (full or gas + g > gas_cap or events + e > events_cap or calldata + 1 > calldata_cap):
+            batches.append(current)
+            current, gas, events, calldata = [], base_gas, base_events, base_calldata
+        current.append(r)
         gas, events, calldata = gas + g, events + e, calldata + 1
     if current:
         batches.append(current)

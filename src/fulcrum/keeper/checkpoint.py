@@ -1,7 +1,7 @@
 """The keeper's checkpoint: an SQLite file written incrementally, never blocking the event loop for long.
 
 One row holds the view's header (block, engine, block hash, assets, markets, books) and one row each
-account. A save writes only the accounts changed since the previous one (``EngineView.unsaved``): the
+account, and one row each pending order (rewritten whole when the order book changed). A save writes only the accounts changed since the previous one (``EngineView.unsaved``): the
 rows are serialised on the event loop in slices of at most ``slice_seconds`` (5 ms), yielding between
 slices (a waiting task may wait out about three slices: asyncio wakes it two loop iterations after its
 timer), then written in a worker thread in one transaction, so a crash mid-write leaves the previous checkpoint whole.
@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from fulcrum.errors import FulcrumError
+from fulcrum.keeper.orders import OrderBook
 from fulcrum.keeper.state import EngineView
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS header (id INTEGER PRIMARY KEY CHECK (id = 0), body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (address TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
 
 
@@ -62,9 +64,14 @@ class Checkpoint:
                         f"checkpoint {self.path} holds {len(raw['accounts'])} accounts, its header says "
                         f"{raw.get('account_count')}: written by two keepers, or incomplete"
                     )
+                tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                orders = list(db.execute("SELECT id, body FROM orders")) if "orders" in tables else []
             finally:
                 db.close()
             view = EngineView.from_json(raw)
+            events = view.orders.events_applied
+            view.orders = OrderBook.from_rows(view.orders.address, orders)
+            view.orders.events_applied = events
         except CheckpointError:
             raise
         except (sqlite3.Error, ValueError, KeyError, TypeError, IndexError) as exc:
@@ -76,6 +83,7 @@ class Checkpoint:
         """Writes the header and the accounts changed since the last save; returns accounts written."""
         started = time.perf_counter()
         changed, view.unsaved = view.unsaved, set()  # O(1): accounts are never removed from a view
+        book_changed, view.orders.unsaved = view.orders.unsaved, False
         rows: list[tuple[str, str]] = []
         sliced = time.perf_counter()
         try:
@@ -85,18 +93,23 @@ class Checkpoint:
                     await asyncio.sleep(0)  # let the loop breathe between slices
                     sliced = time.perf_counter()
             header = json.dumps({**view.header_json(), "account_count": len(view.accounts)})
-            await asyncio.to_thread(self._write, header, rows)
+            orders = view.orders.rows() if book_changed else None
+            await asyncio.to_thread(self._write, header, rows, orders)
         except BaseException:
             view.unsaved |= changed  # nothing was written: the next save takes them again
+            view.orders.unsaved |= book_changed
             raise
         self.last_seconds = time.perf_counter() - started
         return len(rows)
 
-    def _write(self, header: str, rows: list[tuple[str, str]]) -> None:
+    def _write(self, header: str, rows: list[tuple[str, str]], orders: list[tuple[int, str]] | None = None) -> None:
         db = self._connect()
         try:
             with db:  # one transaction
                 db.executemany("INSERT OR REPLACE INTO accounts (address, body) VALUES (?, ?)", rows)
+                if orders is not None:  # the pending set, whole
+                    db.execute("DELETE FROM orders")
+                    db.executemany("INSERT INTO orders (id, body) VALUES (?, ?)", orders)
                 db.execute("INSERT OR REPLACE INTO header (id, body) VALUES (0, ?)", (header,))
         finally:
             db.close()

@@ -49,6 +49,9 @@ class KeeperConfig:
     metrics_port: int = 0  # Prometheus /metrics and /health; 0: off
     watchdog: float = 60.0  # /health fails when no tick succeeded for this long
     tolerance: float = 1e-6  # float screen: exact re-check below 1 + tolerance
+    liquidations: bool = True  # the first job: liquidate accounts below maintenance
+    orders: bool = True  # the second job: settle ready orders (when the deployment has an orders contract)
+    max_orders: int = 0  # most orders per settle_batch (0: only the limits decide)
     limits: TxLimits = field(default_factory=TxLimits)
     gas: GasModel = field(default_factory=GasModel)
 
@@ -57,8 +60,10 @@ class KeeperConfig:
             raise ConfigError(f"partition {self.partition} is not within 0..{self.partitions - 1}")
         if self.interval <= 0 or self.chunk_size < 1 or self.blocks_per_sync < 1:
             raise ConfigError("interval, chunk_size and blocks_per_sync must be positive")
-        if min(self.retries, self.max_batch, self.takeover_ticks, self.cooldown_ticks) < 0:
-            raise ConfigError("retries, max_batch, takeover_ticks and cooldown_ticks must be >= 0")
+        if not (self.liquidations or self.orders):
+            raise ConfigError("liquidations and orders are both off: the keeper would have nothing to do")
+        if min(self.retries, self.max_batch, self.max_orders, self.takeover_ticks, self.cooldown_ticks) < 0:
+            raise ConfigError("retries, max_batch, max_orders, takeover_ticks and cooldown_ticks must be >= 0")
         if min(self.reconcile_every, self.reconcile_sample) < 0 or self.fee_cap < 0 or self.min_fee_balance < 0:
             raise ConfigError("reconcile_every, reconcile_sample, fee_cap and min_fee_balance must be >= 0")
         try:

@@ -8,6 +8,10 @@ A checkpoint (:class:`~fulcrum.keeper.checkpoint.Checkpoint`, SQLite, written in
 engine's address and the hash of its last block: one of another engine, of a chain that no longer has that
 block (devnet restarted, reorg), or one that does not decode, is set aside and the view rebuilt from
 block 0, which is always correct.
+
+With the orders contract's address the indexer also follows its events (the same block ranges, applied
+only once both contracts' pages arrived) into the view's :class:`~fulcrum.keeper.orders.OrderBook`; a
+checkpoint written for another orders contract (or without one) is rebuilt from block 0 likewise.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from starknet_py.net.full_node_client import FullNodeClient
 
 from fulcrum.events import fetch_events
 from fulcrum.keeper.checkpoint import Checkpoint, CheckpointError
+from fulcrum.keeper.orders import ORDER_EVENTS
 from fulcrum.keeper.state import INDEXED, EngineView
 from fulcrum.tx import FAILURES, translate
 
@@ -37,15 +42,22 @@ class EventIndexer:
         blocks_per_sync: int = 10_000,
         checkpoint: Path | None = None,
         checkpoint_every: float = 10.0,
+        orders: int = 0,
     ):
         self.client = client
         self.margin = margin
+        self.orders = orders
         if view is not None and view.margin not in (0, margin):
             log.warning(
                 "checkpoint is of margin engine %#x, not %#x: rebuilding from block 0", view.margin, margin
             )
             view = None
-        self.view = view or EngineView(margin=margin)
+        if view is not None and view.orders.address != orders and view.block >= 0:
+            log.warning(
+                "checkpoint indexed orders contract %#x, not %#x: rebuilding from block 0", view.orders.address, orders
+            )
+            view = None
+        self.view = view or self._new_view()
         self.view.margin = margin
         self._verified = view is None
         self.chunk_size = chunk_size
@@ -56,6 +68,11 @@ class EventIndexer:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_failures = 0
         self._saved_at = 0.0
+
+    def _new_view(self) -> EngineView:
+        view = EngineView(margin=self.margin)
+        view.orders.address = self.orders
+        return view
 
     @classmethod
     def resume(
@@ -85,6 +102,12 @@ class EventIndexer:
         events = await fetch_events(self.client, self.margin, [INDEXED], start, end, self.chunk_size)
         return [([int(k) for k in e.keys], [int(d) for d in e.data]) for e in events]
 
+    async def _fetch_orders(self, start: int, end: int) -> list[tuple[list[int], list[int]]]:
+        if not self.orders:
+            return []
+        events = await fetch_events(self.client, self.orders, [ORDER_EVENTS], start, end, self.chunk_size)
+        return [([int(k) for k in e.keys], [int(d) for d in e.data]) for e in events]
+
     async def _block_hash(self, number: int) -> int | None:
         from starknet_py.net.client_errors import ClientError
 
@@ -108,7 +131,7 @@ class EventIndexer:
 
     def reset(self) -> None:
         """Drops the view (and the checkpoint): the next sync rebuilds it from block 0."""
-        self.view = EngineView(margin=self.margin)
+        self.view = self._new_view()
         if self.checkpoint is not None:
             self.checkpoint.clear()
 
@@ -121,8 +144,13 @@ class EventIndexer:
         while self.view.block < target:
             start = self.view.block + 1
             end = min(target, start + self.blocks_per_sync - 1)
-            for keys, data in await self._fetch(start, end):
+            margin_events = await self._fetch(start, end)
+            order_events = await self._fetch_orders(start, end)
+            for keys, data in margin_events:
                 self.view.apply(keys, data)
+                applied += 1
+            for keys, data in order_events:
+                self.view.orders.apply(keys, data)
                 applied += 1
             self.view.block = end
         await self.maybe_save()

@@ -55,6 +55,21 @@ class KeeperMetrics:
         self.checkpoint_seconds = Gauge(
             "fulcrum_keeper_checkpoint_seconds", "Wall time of the last checkpoint write", registry=r
         )
+        self.orders_pending = Gauge("fulcrum_keeper_orders_pending", "Pending orders indexed", registry=r)
+        self.orders_ready = Gauge(
+            "fulcrum_keeper_orders_ready", "Pending orders a settlement would end now (all partitions)", registry=r
+        )
+        self.order_batches = Counter(
+            "fulcrum_keeper_order_batches", "settle_batch transactions submitted", ["result"], registry=r
+        )
+        self.order_outcomes = Counter(
+            "fulcrum_keeper_order_outcomes", "Per-order outcomes of the keeper's settlements (settled, refused, "
+            "expired, ...)", ["outcome"], registry=r,
+        )  # fmt: skip
+        self.order_fees = Counter(
+            "fulcrum_keeper_order_fees", "Keeper fees earned settling orders [quote token units, e.g. 1e6 = 1 USDC]",
+            registry=r,
+        )  # fmt: skip
         self.last_success = Gauge(
             "fulcrum_keeper_last_success", "Unix time of the last good tick", registry=r
         )

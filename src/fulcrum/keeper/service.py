@@ -1,4 +1,5 @@
-"""The keeper: a long-running asyncio service that liquidates unhealthy accounts in gas-sized batches.
+"""The keeper: a long-running asyncio service that liquidates unhealthy accounts in gas-sized batches and
+settles ready orders (:mod:`fulcrum.keeper.settlement`) beside them.
 
 Lifecycle (Drift's ``Bot``, pymaker's ``Lifecycle``): :meth:`Keeper.start` (metrics server),
 :meth:`Keeper.tick` (sync events -> fee balance -> scan -> plan -> submit -> reconcile), :meth:`Keeper.run`
@@ -33,11 +34,13 @@ from fulcrum.keeper.config import KeeperConfig
 from fulcrum.keeper.indexer import EventIndexer
 from fulcrum.keeper.metrics import HealthServer, KeeperMetrics
 from fulcrum.keeper.scan import Candidate, HealthScanner, ScanResult
-from fulcrum.keeper.submit import Sender, SubmitPolicy, Submitter
+from fulcrum.keeper.settlement import OrderJob, OrderTick
+from fulcrum.keeper.submit import NonceCache, Sender, SubmitPolicy, Submitter
 from fulcrum.liquidation import BatchReport, LiquidationClient, decode_batch, partition_of
 from fulcrum.margin import MarginClient
-from fulcrum.model import SCALE, account_health, pending_index
+from fulcrum.model import O_EXPIRED, O_REFUSED, O_SETTLED, SCALE, account_health, pending_index
 from fulcrum.oracle import OracleClient
+from fulcrum.orders import OrdersClient
 from fulcrum.tx import FAILURES, block_time, latest_block_time, send, translate
 
 log = logging.getLogger("fulcrum.keeper")
@@ -61,6 +64,7 @@ class TickReport:
     oversized: list[int] = field(default_factory=list)  # too large for one transaction: reported, not sent
     cooling: list[int] = field(default_factory=list)  # skipped: rejected recently
     attempts: int = 0  # transactions prepared this tick (each with its own signed bundle)
+    orders: OrderTick | None = None  # the order job's tick (None: the job is off)
 
     @property
     def liquidated(self) -> list[int]:
@@ -83,9 +87,14 @@ class Keeper:
         source: PriceSource | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
         sender: Sender | None = None,
+        orders: OrdersClient | None = None,
     ):
+        """`orders`: the orders contract's client; with it (and `config.orders`) each tick also settles
+        the ready orders, after the liquidations (`config.liquidations`)."""
         if source is not None and oracle is None:
             raise ValueError("a price source needs the oracle to submit its bundles to")
+        if not config.liquidations and (orders is None or not config.orders):
+            raise ConfigError("liquidations are off and there are no orders to settle: nothing to do")
         self.config = config
         self.margin = margin
         self.account: BaseAccount = margin.account
@@ -96,6 +105,7 @@ class Keeper:
         self.indexer = EventIndexer.resume(
             cast(FullNodeClient, self.account.client), margin.address, config.checkpoint_path, chunk_size=config.chunk_size,
             blocks_per_sync=config.blocks_per_sync, checkpoint_every=config.checkpoint_every,
+            orders=orders.address if orders is not None and config.orders else 0,
         )  # fmt: skip
         self.scanner = HealthScanner(self.indexer.view, config.tolerance)
         self.metrics = KeeperMetrics()
@@ -103,11 +113,15 @@ class Keeper:
         policy = SubmitPolicy(
             config.retries, config.backoff, config.max_backoff, config.cooldown_ticks, config.fee_cap_fri
         )
-        self.submitter = Submitter(
+        nonces = NonceCache()  # one account: both jobs' transactions take their nonces in turn
+        self.submitter: Submitter[BatchReport] = Submitter(
             sender or self._send, self._read_nonce, self._calls_for,
             lambda tx: decode_batch(tx, margin.address), self.metrics, policy,
-            source.resync if source is not None else None,
+            source.resync if source is not None else None, nonces,
         )  # fmt: skip
+        self.order_job = (
+            OrderJob(self, orders, sender or self._send, nonces) if orders is not None and config.orders else None
+        )
         self.ticks = 0
         self.last_success = 0.0
         self.unhealthy_since: dict[int, int] = {}  # other partitions' accounts -> first tick seen
@@ -147,6 +161,8 @@ class Keeper:
             "last_success": self.last_success, "ticks": self.ticks, "block": view.block,
             "accounts": len(view.accounts), "partition": f"{self.config.partition}/{self.config.partitions}",
             "dry_run": self.config.dry_run, "halted": self.submitter.halted,
+            "liquidations": self.config.liquidations, "orders": self.order_job is not None,
+            "orders_pending": len(view.orders.pending),
         }  # fmt: skip
 
     async def run(self, stop: asyncio.Event, max_ticks: int = 0) -> None:
@@ -339,11 +355,15 @@ class Keeper:
         async with self._lock:
             started = time.perf_counter()
             self.ticks += 1
-            attempts = self.submitter.attempts
-            events = self.indexer.view.events_applied
+            attempts = self._attempts()
+            events = self._events()
             if not self.config.dry_run:
                 await self._check_fee_balance()
-            scan = await self.scan()
+            if self.config.liquidations:
+                scan = await self.scan()
+            else:
+                await self.indexer.sync()
+                scan = _empty_scan()
             view = self.indexer.view
             report = TickReport(self.ticks, view.block, self.scan_time, scan, scan.candidates, [], [])
             mine = self._admit(self.select(scan.candidates), report)
@@ -354,13 +374,24 @@ class Keeper:
                     break
                 again = await self.scan()
                 mine = self._admit([c for c in again.candidates if c.account in stepped], report)
-            await self._maybe_reconcile()
-            report.attempts = self.submitter.attempts - attempts
+            if self.order_job is not None:
+                report.orders = await self.order_job.tick()
+            if self.config.liquidations:
+                await self._maybe_reconcile()
+            report.attempts = self._attempts() - attempts
             report.seconds = time.perf_counter() - started
-            self._record(report, max(self.indexer.view.events_applied - events, 0))
+            self._record(report, max(self._events() - events, 0))
             if self.on_tick:
                 self.on_tick(report)
             return report
+
+    def _attempts(self) -> int:
+        """Transactions prepared so far, by both jobs."""
+        return self.submitter.attempts + (self.order_job.submitter.attempts if self.order_job else 0)
+
+    def _events(self) -> int:
+        view = self.indexer.view
+        return view.events_applied + view.orders.events_applied
 
     async def _round(self, mine: list[Candidate], report: TickReport) -> set[int]:
         """Plans and submits one round; returns the accounts it stepped."""
@@ -470,6 +501,13 @@ class Keeper:
             "scan_ms": round(report.scan.seconds * 1e3, 1), "tick_ms": round(report.seconds * 1e3, 1),
             "dry_run": self.config.dry_run, "halted": bool(self.submitter.halted),
         }  # fmt: skip
+        if report.orders is not None:
+            o = report.orders
+            fields.update({
+                "orders_pending": o.pending, "orders_ready": len(o.ready), "order_batches": len(o.planned),
+                "orders_settled": o.count(O_SETTLED), "orders_refused": o.count(O_REFUSED),
+                "orders_expired": o.count(O_EXPIRED), "order_fees": o.fees,
+            })  # fmt: skip
         log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields})
         if self.config.dry_run and report.planned:
             log.info("dry run: would submit %s", [[hex(a) for a in b] for b in report.planned])

@@ -22,6 +22,7 @@ from typing import Any
 
 from starknet_py.hash.selector import get_selector_from_name
 
+from fulcrum.keeper.orders import OrderBook
 from fulcrum.model import AssetParams, MarketParams, MarketState, Position
 
 FELT_PRIME = 2**251 + 17 * 2**192 + 1
@@ -78,6 +79,8 @@ class EngineView:
     markets: dict[int, MarketParams] = field(default_factory=dict)
     books: dict[int, MarketBook] = field(default_factory=dict)
     accounts: dict[int, AccountState] = field(default_factory=dict)
+    #: pending orders of the orders contract (its events are indexed alongside, when it is set)
+    orders: OrderBook = field(default_factory=OrderBook)
     events_applied: int = 0
     #: accounts changed since the scanner last took them (not persisted: a restart rescans everything)
     dirty: set[int] = field(default_factory=set)
@@ -149,6 +152,7 @@ class EngineView:
         """Everything but the accounts: block, engine, assets, markets, books."""
         return {
             "block": self.block, "margin": hex(self.margin), "block_hash": hex(self.block_hash),
+            "orders": hex(self.orders.address), "order_events": self.orders.events_applied,
             "events_applied": self.events_applied,
             "assets": {hex(k): [hex(v.pair_id), str(v.weight), str(v.cap)] for k, v in self.assets.items()},
             "markets": {hex(k): [hex(v.pair_id), *map(str, list(vars(v).values())[1:])] for k, v in self.markets.items()},
@@ -193,6 +197,7 @@ class EngineView:
             int(k, 16): MarketParams(int(v[0], 16), *(int(x) for x in v[1:]))
             for k, v in raw["markets"].items()
         }
+        view.orders = OrderBook(int(raw.get("orders", "0x0"), 16), events_applied=int(raw.get("order_events", 0)))
         view.books = {int(k, 16): MarketBook(*(int(x) for x in v)) for k, v in raw["books"].items()}
         view.accounts = {int(a, 16): cls.account_from_json(s) for a, s in raw["accounts"].items()}
         view.dirty = set(view.accounts)

@@ -17,6 +17,10 @@ and handled by kind:
   (capped at 64x), as Drift throttles users whose liquidation fails.
 
 Every attempt builds its calls anew (``calls_for``), so each carries a freshly signed price bundle.
+
+The same class sends the order job's ``settle_batch`` transactions (items are order ids, reports
+:class:`~fulcrum.orders.SettleReport`, ``record`` counts them); the keeper's submitters share one
+:class:`NonceCache`, since they sign with one account.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from starknet_py.net.client_models import Call
 from tenacity import (
@@ -51,6 +56,8 @@ from fulcrum.tx import TxResult
 
 log = logging.getLogger("fulcrum.keeper")
 
+R = TypeVar("R")
+
 #: (calls, nonce, fee cap) -> the executed transaction; :func:`fulcrum.tx.send` bound to the keeper's account.
 Sender = Callable[[list[Call], int, int | None], Awaitable[TxResult]]
 
@@ -65,24 +72,44 @@ class SubmitPolicy:
 
 
 @dataclass
-class Submitter:
+class NonceCache:
+    """The next nonce of the keeper's account, as its submitters last left it (None: read it again)."""
+
+    value: int | None = None
+
+
+@dataclass
+class Submitter(Generic[R]):
     send: Sender
     read_nonce: Callable[[], Awaitable[int]]
     calls_for: Callable[[list[int]], Awaitable[list[Call]]]  # fresh bundle + the batch call
-    decode: Callable[[TxResult], BatchReport]
+    decode: Callable[[TxResult], R]
     metrics: KeeperMetrics
     policy: SubmitPolicy = field(default_factory=SubmitPolicy)
     reset_prices: Callable[[], Awaitable[None]] | None = None  # after the oracle refused a bundle
-    nonce: int | None = None
+    nonces: NonceCache = field(default_factory=NonceCache)
+    record: Callable[[R, TxResult], None] | None = None  # metrics of a report (default: a liquidation's)
+    what: str = "liquidation"  # of what an item is, in logs
+    batches: Any = None  # the batch counter (default: metrics.batches)
     halted: str = ""  # why submission stopped ("" while it runs)
     cooldown: dict[int, int] = field(default_factory=dict)  # account -> first tick it may be tried again
     rejections: dict[int, int] = field(default_factory=dict)  # account -> rejections in a row
     attempts: int = 0  # transactions prepared (each with its own bundle)
 
     def __post_init__(self) -> None:
+        if self.batches is None:
+            self.batches = self.metrics.batches
         self._backoff = wait_exponential_jitter(
             multiplier=self.policy.backoff, max=self.policy.max_backoff, jitter=self.policy.backoff
         )
+
+    @property
+    def nonce(self) -> int | None:
+        return self.nonces.value
+
+    @nonce.setter
+    def nonce(self, value: int | None) -> None:
+        self.nonces.value = value
 
     def cooling(self, account: int, tick: int) -> bool:
         return self.cooldown.get(account, 0) > tick
@@ -131,7 +158,7 @@ class Submitter:
                 return await self._attempt(accounts)
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
-    async def submit(self, accounts: Sequence[int], tick: int = 0) -> list[BatchReport]:
+    async def submit(self, accounts: Sequence[int], tick: int = 0) -> list[R]:
         """Sends `accounts` as one batch (or its halves); returns the batches that went through.
         Raises :class:`TransientError` when the node stayed away through every retry."""
         accounts = list(accounts)
@@ -140,33 +167,33 @@ class Submitter:
         try:
             tx = await self._send(accounts)
         except TransientError:
-            self.metrics.batches.labels("failed").inc()
+            self.batches.labels("failed").inc()
             raise
         except ReceiptUnknown as exc:
-            self.metrics.batches.labels("unconfirmed").inc()
+            self.batches.labels("unconfirmed").inc()
             log.warning("batch of %d: %s; its accounts are re-scanned", len(accounts), exc)
             return []
         except OracleError as exc:  # the bundle, through every retry: not the accounts' fault
-            self.metrics.batches.labels("failed").inc()
+            self.batches.labels("failed").inc()
             log.error("batch of %d: the oracle refused every bundle: %s: %s", len(accounts), type(exc).__name__, exc)
             return []
         except FeeBalanceError as exc:
-            self.metrics.batches.labels("halted").inc()
+            self.batches.labels("halted").inc()
             self.halted = str(exc)
             log.error("submission halted: %s", exc)
             return []
         except (ContractError, FeeCapExceeded) as exc:
             return await self._isolate(accounts, exc, tick)
         except NodeError as exc:  # nonce errors through every retry, a 4xx: neither split nor cooled
-            self.metrics.batches.labels("failed").inc()
+            self.batches.labels("failed").inc()
             log.error("batch of %d refused by the node: %s: %s", len(accounts), type(exc).__name__, exc)
             return []
         for account in accounts:
             self.rejections.pop(account, None)
         return self._report(tx)
 
-    async def _isolate(self, accounts: list[int], exc: Exception, tick: int) -> list[BatchReport]:
-        self.metrics.batches.labels("rejected").inc()
+    async def _isolate(self, accounts: list[int], exc: Exception, tick: int) -> list[R]:
+        self.batches.labels("rejected").inc()
         if len(accounts) > 1:
             half = len(accounts) // 2
             log.warning("batch of %d rejected (%s: %s), splitting", len(accounts), type(exc).__name__, exc)
@@ -177,21 +204,24 @@ class Submitter:
         self.cooldown[account] = tick + 1 + wait
         self.metrics.cooldowns.inc()
         log.error(
-            "liquidation of %#x rejected (%s: %s): cooling down for %d ticks", account, type(exc).__name__, exc, wait
+            "%s of %#x rejected (%s: %s): cooling down for %d ticks", self.what, account, type(exc).__name__, exc, wait
         )  # fmt: skip
         return []
 
-    def _report(self, tx: TxResult) -> list[BatchReport]:
+    def _report(self, tx: TxResult) -> list[R]:
         try:
             report = self.decode(tx)
         except (ValueError, KeyError, IndexError) as exc:  # sent and executed; only its events are odd
-            self.metrics.batches.labels("undecoded").inc()
+            self.batches.labels("undecoded").inc()
             log.error("batch %#x executed but its events could not be decoded: %s", tx.tx_hash, exc)
             return []
-        self.metrics.batches.labels("ok").inc()
+        self.batches.labels("ok").inc()
         self.metrics.l2_gas.inc(tx.l2_gas)
         self.metrics.fees.inc(tx.fee / SCALE)
-        self.metrics.reward.inc(report.reward / SCALE)
-        for outcome in report.outcomes:
-            self.metrics.outcomes.labels(str(outcome.status)).inc()
+        if self.record is not None:
+            self.record(report, tx)
+        elif isinstance(report, BatchReport):
+            self.metrics.reward.inc(report.reward / SCALE)
+            for outcome in report.outcomes:
+                self.metrics.outcomes.labels(str(outcome.status)).inc()
         return [report]
