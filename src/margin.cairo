@@ -566,14 +566,26 @@ pub mod Margin {
             value
         }
 
-        fn escrow(ref self: ContractState, account: ContractAddress, amount: u256) {
+        fn escrow(ref self: ContractState, account: ContractAddress, amount: u256, reduce_only: bool) {
             let orders = self.orders.read();
             assert(get_caller_address() == orders, Errors::NOT_ORDERS);
+            // A fee leaves the account like a withdrawal: not while paused unless it only reduces, and
+            // never below initial margin (maintenance for a reduce-only order).
+            if !reduce_only {
+                self.pausable.assert_not_paused();
+            }
             let quote = self.quote.read();
             let value = to_i128(self.to_value(quote, amount));
             let balance = self.quote_balance.read(account);
             assert(balance >= value, Errors::INSUFFICIENT_BALANCE);
             self.quote_balance.write(account, balance - value);
+            let health = self.compute_health(account);
+            let floor = if reduce_only {
+                health.maintenance_margin
+            } else {
+                health.initial_margin
+            };
+            assert(health.equity >= to_i128(floor), Errors::INSUFFICIENT_MARGIN);
             assert(IERC20Dispatcher { contract_address: quote }.transfer(orders, amount), Errors::TRANSFER_FAILED);
             self.emit(Withdrawn { account, asset: quote, amount: abs(value) });
         }

@@ -2,7 +2,8 @@
 //! Registered publishers sign `poseidon(pair, price, timestamp)`; anyone relays the signed prices (a keeper
 //! can bundle them with its liquidations in one multicall). Replays and out-of-order updates are refused
 //! per (pair, publisher); an update that moves more than `max_deviation` from the current median is refused.
-//! The median is taken over publishers whose entries are at most `max_entry_age` older than the newest.
+//! The median is taken over publishers whose entries are at most `max_entry_age` older than the newest;
+//! its timestamp is the oldest entry it uses (a median is as old as its oldest input).
 
 #[starknet::contract]
 pub mod PriceFeed {
@@ -55,7 +56,7 @@ pub mod PriceFeed {
         entry_time: Map<(felt252, felt252), u64>,
         // aggregated median per pair
         median_price: Map<felt252, u128>, // [10^decimals]
-        median_time: Map<felt252, u64>, // [seconds] newest entry in the median
+        median_time: Map<felt252, u64>, // [seconds] oldest entry in the median
         median_sources: Map<felt252, u32>,
         #[substorage(v0)]
         ownable: OwnableComponent::Storage,
@@ -255,21 +256,26 @@ pub mod PriceFeed {
                 0
             };
             let mut prices: Array<u128> = array![];
+            // The median is as old as its oldest input: staleness and order settlement read this.
+            let mut oldest: u64 = newest;
             let mut i: u32 = 0;
             while i != count {
                 let publisher = self.publishers.read(i);
                 let time = self.entry_time.read((pair_id, publisher));
                 if time != 0 && time >= oldest_allowed {
                     prices.append(self.entry_price.read((pair_id, publisher)));
+                    if time < oldest {
+                        oldest = time;
+                    }
                 }
                 i += 1;
             }
             let sources = prices.len();
             let price = crate::math::fixed::median(prices.span());
             self.median_price.write(pair_id, price);
-            self.median_time.write(pair_id, newest);
+            self.median_time.write(pair_id, oldest);
             self.median_sources.write(pair_id, sources);
-            self.emit(MedianUpdated { pair_id, price, timestamp: newest, num_sources: sources });
+            self.emit(MedianUpdated { pair_id, price, timestamp: oldest, num_sources: sources });
         }
     }
 }

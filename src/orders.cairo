@@ -20,6 +20,7 @@ pub mod Orders {
     use crate::interfaces::imargin::{
         IMarginDispatcher, IMarginDispatcherTrait, IMarginSafeDispatcher, IMarginSafeDispatcherTrait,
     };
+    use crate::margin::Margin::Errors as MarginErrors;
     use crate::interfaces::iorders::{
         ConditionalParams, IOrders, Kind, Order, OrderParams, Outcome, SettleResult, State,
     };
@@ -55,6 +56,7 @@ pub mod Orders {
         pub const NOT_PENDING: felt252 = 'orders: not pending';
         pub const NOT_EXPIRED: felt252 = 'orders: not expired';
         pub const ARMED: felt252 = 'orders: order armed';
+        pub const OPERATOR_FEE: felt252 = 'orders: operator pays min fee';
         pub const BAD_PARAMS: felt252 = 'orders: bad params';
         pub const ALLOWANCE_TOO_SMALL: felt252 = 'orders: allowance too small';
         pub const TRANSFER_FAILED: felt252 = 'orders: transfer failed';
@@ -247,7 +249,7 @@ pub mod Orders {
                 created: now,
                 expiry: now + params.settlement_delay + params.settlement_window,
             };
-            self.escrow_fee(account, keeper_fee, params);
+            self.escrow_fee(account, keeper_fee, reduce_only, params);
             let id = self.record(order, params);
             self.pending_market.write((account, market_id), id);
             id
@@ -288,7 +290,7 @@ pub mod Orders {
                 created: now,
                 expiry: params.expiry,
             };
-            self.escrow_fee(account, params.keeper_fee, order_params);
+            self.escrow_fee(account, params.keeper_fee, order.reduce_only, order_params);
             let id = self.record(order, order_params);
             if params.oco != 0 {
                 self.links.write(id, params.oco);
@@ -509,10 +511,19 @@ pub mod Orders {
         }
 
         /// Takes the keeper fee from the account's quote balance in the engine into escrow here.
-        fn escrow_fee(ref self: ContractState, account: ContractAddress, fee: u128, params: OrderParams) {
+        fn escrow_fee(
+            ref self: ContractState,
+            account: ContractAddress,
+            fee: u128,
+            reduce_only: bool,
+            params: OrderParams,
+        ) {
             assert_fee(fee, params);
+            // An operator pays the least fee: it could settle its own orders and collect more.
+            assert(get_caller_address() == account || fee == params.min_keeper_fee, Errors::OPERATOR_FEE);
             if fee != 0 {
-                IMarginDispatcher { contract_address: self.margin.read() }.escrow(account, fee.into());
+                IMarginDispatcher { contract_address: self.margin.read() }
+                    .escrow(account, fee.into(), reduce_only);
             }
         }
 
@@ -737,7 +748,16 @@ pub mod Orders {
                         );
                     SettleResult { id, outcome: Outcome::SETTLED, reason: 0, price: fill, out: 0 }
                 },
-                Result::Err(data) => self.refuse(id, order, settler, first(data)),
+                Result::Err(data) => {
+                    let reason = first(data);
+                    if is_conditional(order.kind) && reason == MarginErrors::PRICE_NOT_ACCEPTABLE {
+                        // The settler chose a price outside the bound: the order waits for the next
+                        // trigger rather than die (a stop-loss must not be killed this way).
+                        self.armed.write(id, 0);
+                        return self.skip(id, settler, Outcome::NOT_TRIGGERED, reason);
+                    }
+                    self.refuse(id, order, settler, reason)
+                },
             }
         }
 

@@ -19,6 +19,8 @@ pub mod Pool {
     impl ERC20Impl = ERC20Component::ERC20Impl<ContractState>;
     impl ERC20InternalImpl = ERC20Component::InternalImpl<ContractState>;
 
+    const MAX_U128: u128 = 0xffffffffffffffffffffffffffffffff;
+
     pub mod Errors {
         pub const ZERO_AMOUNT: felt252 = 'pool: zero amount';
         pub const ZERO_SHARES: felt252 = 'pool: zero shares';
@@ -86,6 +88,7 @@ pub mod Pool {
             let pool_value = self.total_value();
             let shares = self.preview_deposit(amount);
             assert(shares >= min_shares, Errors::SLIPPAGE);
+            assert(shares <= MAX_U128.into(), Errors::OVERFLOW); // the orders contract reports u128
             IMarginDispatcher { contract_address: self.margin.read() }.pool_deposit(orders, amount);
             self.erc20.mint(provider, shares);
             self.emit(LiquidityAdded { provider, amount, shares, pool_value });
@@ -108,6 +111,7 @@ pub mod Pool {
             let amount = gross - fee;
             assert(amount != 0, Errors::ZERO_AMOUNT);
             assert(amount >= min_amount, Errors::SLIPPAGE);
+            assert(amount <= MAX_U128.into(), Errors::OVERFLOW);
             self.erc20.burn(orders, shares);
             IMarginDispatcher { contract_address: self.margin.read() }.pool_withdraw(provider, amount);
             self.emit(LiquidityRemoved { provider, amount, shares, pool_value });

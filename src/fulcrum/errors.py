@@ -393,6 +393,12 @@ class KeeperFeeTooHigh(OrdersError):
     code = "orders: keeper fee too high"
 
 
+class OperatorPaysMinFee(OrdersError):
+    """An operator's orders carry exactly the least keeper fee (it could settle them and collect it)."""
+
+    code = "orders: operator pays min fee"
+
+
 class OrderArmed(OrdersError):
     """A triggered conditional order is a market order in its window: no cancel until it passes."""
 

@@ -53,12 +53,13 @@ def median(values: Sequence[int]) -> int:
 
 
 def oracle_median(entries: Sequence[tuple[int, int]], max_entry_age: int) -> tuple[int, int, int]:
-    """(price, newest timestamp, sources) of `PriceFeed` over (price, timestamp) entries, as it aggregates."""
+    """(price, timestamp, sources) of `PriceFeed` over (price, timestamp) entries, as it aggregates: the
+    entries at most `max_entry_age` older than the newest; the timestamp is the oldest of them."""
     recorded = [(p, t) for p, t in entries if t != 0]
     newest = max((t for _, t in recorded), default=0)
     oldest_allowed = max(newest - max_entry_age, 0)
-    fresh = [p for p, t in recorded if t >= oldest_allowed]
-    return median(fresh), newest, len(fresh)
+    fresh = [(p, t) for p, t in recorded if t >= oldest_allowed]
+    return median([p for p, _ in fresh]), min((t for _, t in fresh), default=newest), len(fresh)
 
 
 # --- signed fixed point (src/math/fixed.cairo: mul_div_signed) -----------------------------------------

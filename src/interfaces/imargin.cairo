@@ -121,8 +121,9 @@ pub trait IMargin<TState> {
         reduce_only: bool,
     ) -> u128;
     /// Moves `amount` [quote decimals] of `account`'s quote balance (which must cover it) to the orders
-    /// contract as tokens: a keeper fee in escrow.
-    fn escrow(ref self: TState, account: ContractAddress, amount: u256);
+    /// contract as tokens: a keeper fee in escrow. Like a withdrawal: refused while paused unless
+    /// `reduce_only`, and when it leaves equity below initial margin (maintenance when `reduce_only`).
+    fn escrow(ref self: TState, account: ContractAddress, amount: u256, reduce_only: bool);
     fn orders(self: @TState) -> ContractAddress;
     fn set_orders(ref self: TState, orders: ContractAddress);
     /// The guarded price [SCALE] of a pair and the timestamp of the median behind it [seconds].

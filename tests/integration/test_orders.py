@@ -315,10 +315,13 @@ async def test_an_operator_trades_for_the_account_and_cannot_withdraw(protocol: 
     assert await owner.margin.quote_balance(me) == balance
     with pytest.raises(errors.NotAccountOrOperator):
         await stranger.orders.commit(me, ETH_PERP, -SCALE, 0, keeper_fee)
-    # Nor can it pay itself the account's balance as a keeper fee and settle its own order.
+    # Nor can it pay itself the account's balance as keeper fees and settle its own orders: an operator's
+    # orders carry exactly the least fee, and nobody's more than the most.
     max_fee = (await owner.orders.params()).max_keeper_fee
+    with pytest.raises(errors.OperatorPaysMinFee):
+        await bot.orders.commit(me, ETH_PERP, -SCALE, 0, keeper_fee + 1)
     with pytest.raises(errors.KeeperFeeTooHigh):
-        await bot.orders.commit(me, ETH_PERP, -SCALE, 0, max_fee + 1)
+        await owner.orders.commit(me, ETH_PERP, -SCALE, 0, max_fee + 1)
     assert await owner.margin.quote_balance(me) == balance
     await owner.orders.revoke(bot_address)
     with pytest.raises(errors.NotAccountOrOperator):
@@ -358,4 +361,48 @@ async def test_conditional_sandwich_cannot_fill_at_a_known_stale_price(protocol:
     print(f"conditional sandwich profit: {profit / SCALE:.4f} USDC")
     assert profit <= 0
     await protocol.push_prices({"ETH/USD": 2_000})
+    await assert_conservation(protocol)
+
+
+async def test_a_keeper_fee_leaves_the_account_like_a_withdrawal(protocol: Protocol) -> None:
+    """Escrowing a fee is refused while paused (unless the order only reduces) and when it would leave
+    equity below initial margin (maintenance for reduce-only): fees are no way around a pause or a
+    margin check."""
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    trader = await funded(protocol, 79, 2_000 * USDC)
+    me, orders, margin = trader.account.address, trader.orders, trader.margin
+    keeper_fee = await fee(protocol)
+    await protocol.trade(trader, ETH_PERP, 9 * SCALE)
+    # Withdraw to within 0.1 USDC of initial margin: a 0.5 fee no longer fits.
+    health = await margin.health(me)
+    await margin.withdraw(trader.token("usdc").address, (health.equity - health.initial_margin) // 10**12 - 100_000)
+    health = await margin.health(me)
+    assert health.equity - keeper_fee * 10**12 < health.initial_margin
+    quote = await margin.quote_balance(me)
+    with pytest.raises(errors.InsufficientMargin):
+        await orders.commit(me, BTC_PERP, SCALE // 100, U128_MAX, keeper_fee)
+    [close] = committed_ids(await orders.commit(me, ETH_PERP, -SCALE, 0, keeper_fee, reduce_only=True), orders.address)
+    admin = protocol.settler.keeper
+    await admin.margin.pause()
+    try:
+        with pytest.raises(errors.Paused):
+            await orders.commit(me, BTC_PERP, SCALE // 100, U128_MAX, keeper_fee)
+        report = await protocol.settler.settle([close])  # reducing settles while paused
+        assert report.results[0].outcome == model.O_SETTLED
+    finally:
+        await admin.margin.unpause()
+    assert await margin.quote_balance(me) < quote  # the fee, trading fee and any PnL
+    assert (await margin.position(me, ETH_PERP)).size == 8 * SCALE
+
+    # A conditional order the settler fills outside its acceptable price is disarmed, not killed.
+    now = await latest_block_time(protocol.devnet.client)
+    stop = Conditional(me, model.STOP, ETH_PERP, -8 * SCALE, 10**6 * SCALE, 3_000 * SCALE, True, keeper_fee, now + 3_600)
+    [stop_id] = committed_ids(await orders.place(stop), orders.address)
+    assert (await protocol.settler.settle([stop_id])).results[0].outcome == model.O_TRIGGERED
+    report = await protocol.settler.settle([stop_id])  # fill ~2,000 < 3,000 acceptable
+    assert report.results[0].outcome == model.O_NOT_TRIGGERED and report.fees == 0
+    assert errors.error_for_code(report.results[0].reason).__class__ is errors.PriceNotAcceptable
+    assert await orders.status(stop_id) == model.PENDING and await orders.armed_at(stop_id) == 0
+    await orders.cancel(stop_id)
+    await protocol.trade(trader, ETH_PERP, -8 * SCALE)
     await assert_conservation(protocol)

@@ -47,10 +47,10 @@ def test_median_vectors() -> None:
     assert model.median([2**128 - 1, 2**128 - 1]) == 2**128 - 1
 
 
-def test_oracle_median_drops_old_entries() -> None:
+def test_oracle_median_drops_old_entries_and_is_as_old_as_its_oldest_input() -> None:
     entries = [(100, 1_000), (110, 1_100), (300, 1_300), (0, 0)]
-    assert model.oracle_median(entries, max_entry_age=300) == (110, 1_300, 3)
-    assert model.oracle_median(entries, max_entry_age=200) == (205, 1_300, 2)
+    assert model.oracle_median(entries, max_entry_age=300) == (110, 1_000, 3)
+    assert model.oracle_median(entries, max_entry_age=200) == (205, 1_100, 2)
     assert model.oracle_median(entries, max_entry_age=100) == (300, 1_300, 1)
     assert model.oracle_median([], max_entry_age=10) == (0, 0, 0)
 
