@@ -141,18 +141,18 @@ class DevnetSettler:
 
     async def add_liquidity(self, lp: Fulcrum, amount: int, min_shares: int = 0) -> SettleResult:
         """Requests a deposit of `amount` [quote decimals] (fee minted on top) and settles it."""
-        fee = await self.fee()
-        quote = lp.token(await _quote_key(lp))
-        calls = [quote.prepare("mint", lp.account.address, fee)] if fee else []
-        calls += lp.orders.request_deposit_calls(quote.address, amount, min_shares, fee)
-        ids = committed_ids(await lp.orders.send(calls), lp.orders.address)
-        return _settled(await self.settle(ids))
+        return await self._lp_request(lp, True, amount, min_shares)
 
     async def remove_liquidity(self, lp: Fulcrum, shares: int, min_amount: int = 0) -> SettleResult:
+        """Requests the redemption of `shares` (fee minted) and settles it."""
+        return await self._lp_request(lp, False, shares, min_amount)
+
+    async def _lp_request(self, lp: Fulcrum, deposit: bool, amount: int, min_out: int) -> SettleResult:
         fee = await self.fee()
         quote = lp.token(await _quote_key(lp))
+        request = lp.orders.request_deposit_calls if deposit else lp.orders.request_withdrawal_calls
         calls = [quote.prepare("mint", lp.account.address, fee)] if fee else []
-        calls += lp.orders.request_withdrawal_calls(quote.address, shares, min_amount, fee)
+        calls += request(quote.address, amount, min_out, fee)
         ids = committed_ids(await lp.orders.send(calls), lp.orders.address)
         return _settled(await self.settle(ids))
 
