@@ -1,9 +1,10 @@
 """The README's main command: a crash on a devnet full of leveraged traders, handled by the keeper.
 
-Starts devnet (or uses $FULCRUM_DEVNET_URL), builds, deploys, seeds the LP pool and the insurance fund,
-opens a seeded population of traders (random collateral, leverage, markets, sides), starts the keeper
-service, then pushes a crash path (default: -35% in 14 steps of 20 s of chain time, then a rebound of 40%
-of the loss). After every push an independent witness reads every account's health from the engine's
+Starts devnet (or uses $FULCRUM_DEVNET_URL), builds, deploys, seeds the LP pool (a deposit request, settled)
+and the insurance fund, opens a seeded population of traders (random collateral, leverage, markets, sides:
+each deposits and commits market orders, settled in batches at prices signed after the settlement delay),
+starts the keeper service, then pushes a crash path (default: -35% in 14 steps of 20 s of chain time, then
+a rebound of 40% of the loss). After every push an independent witness reads every account's health from the engine's
 views; at the end it checks that every account that crossed maintenance was liquidated and that none is
 left below it. Writes a JSON summary and a PNG chart.
 """
@@ -25,16 +26,17 @@ from fulcrum.chart import History, Sample, draw
 from fulcrum.config import DeployConfig, load_config
 from fulcrum.deploy import deploy_protocol, deployment_path
 from fulcrum.devnet import Devnet
-from fulcrum.errors import FulcrumError
+from fulcrum.errors import FulcrumError, error_for_code
 from fulcrum.events import fetch_events
 from fulcrum.keeper import Keeper, KeeperConfig, TickReport
 from fulcrum.margin import MarginClient
-from fulcrum.model import FULL, PARTIAL, SCALE, AccountHealth
+from fulcrum.model import FULL, O_EXPIRED, O_REFUSED, O_SETTLED, OUTCOME_NAMES, PARTIAL, SCALE, AccountHealth
 from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
 from fulcrum.population import TraderSpec, plan_traders, trader_accounts
 from fulcrum.scenario import PricePath, crash_path, limit_steps, load_path
 from fulcrum.sdk import Fulcrum
-from fulcrum.traders import open_trader
+from fulcrum.settle import DevnetSettler
+from fulcrum.traders import commit_trader, settle_all
 from fulcrum.tx import latest_block_time
 from fulcrum.workflow import build_contracts, open_devnet
 
@@ -128,45 +130,118 @@ def crash_scenario(options: DemoOptions, max_step: float) -> PricePath:
     return limit_steps(path, max_step)
 
 
+@dataclass
+class Population:
+    """What opening the population through orders came to."""
+
+    opened: list[int] = field(default_factory=list)  # accounts with at least one settled order
+    not_opened: dict[str, int] = field(default_factory=dict)  # accounts without, by cause
+    committed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # per order: settled, refused, expired...
+    refused: dict[str, int] = field(default_factory=dict)  # the engine's reason -> orders
+    commit_failed: dict[str, int] = field(default_factory=dict)  # error name -> traders
+    chain_seconds: list[int] = field(default_factory=list)  # per settled order: created -> settled
+    blocks: list[int] = field(default_factory=list)  # per batch: first commit -> its settlement
+    wall_seconds: list[float] = field(default_factory=list)  # per batch: first commit -> its settlement
+    settle_txs: int = 0
+    settle_l2_gas: int = 0
+    keeper_fees: int = 0  # [quote decimals] paid to the settler
+
+
+def _count(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _reason(felt: int) -> str:
+    """An order's refusal felt as its text ('margin: insufficient margin')."""
+    text = str(error_for_code(felt))
+    return text.removesuffix(" (refused at settlement)").removeprefix("refused: ")
+
+
 async def open_population(
-    devnet: Devnet, ops: Fulcrum, pusher: PricePusher, specs: list[TraderSpec], options: DemoOptions,
-    progress: Hooks,
-) -> tuple[list[int], dict[str, int]]:  # fmt: skip
-    """Opens every trader (one multicall each); returns the accounts with positions and the rejections by
-    error name (the engine's checks are real: an oversized trade would be refused)."""
+    devnet: Devnet, settler: DevnetSettler, specs: list[TraderSpec], options: DemoOptions, progress: Hooks
+) -> Population:
+    """Every trader deposits and commits its market orders in one multicall; every 40 traders' orders are
+    then settled by `settler` at prices signed after the delay (the engine's checks are real: an oversized
+    order would be refused, and its reason counted)."""
+    ops = settler.keeper
     accounts = await trader_accounts(devnet, ops.account, FIRST_TRADER, len(specs), options.seed)
-    opened: list[int] = []
-    rejected: dict[str, int] = {}
+    pop = Population()
     batch = 40
     for start in range(0, len(specs), batch):
-        await pusher.push(START)  # keep the feed fresh while the population opens
         chunk = list(zip(accounts[start : start + batch], specs[start : start + batch], strict=True))
+        first_block, t0 = await devnet.client.get_block_number(), time.monotonic()
         results = await _bounded(
-            [
-                _settled(open_trader(
-                    ops.with_account(account),
-                    {"usdc": round(spec.usdc * 10**6), **({"weth": round(spec.weth * 10**18)} if spec.weth else {})},
-                    {m: round(size * SCALE) for m, size in spec.trades.items()},
-                ))
-                for account, spec in chunk
-            ],
+            [_settled(commit_trader(settler, ops.with_account(account), spec.deposits(), spec.orders()))
+             for account, spec in chunk],
             options.concurrency,
         )  # fmt: skip
+        owner: dict[int, int] = {}
         for (account, _), result in zip(chunk, results, strict=True):
             if isinstance(result, BaseException):
-                rejected[type(result).__name__] = rejected.get(type(result).__name__, 0) + 1
-                log.warning("trader %#x not opened: %s", account.address, result)
+                _count(pop.commit_failed, type(result).__name__)
+                _count(pop.not_opened, type(result).__name__)
+                log.warning("trader %#x committed nothing: %s", account.address, result)
             else:
-                opened.append(account.address)
-        progress.update("traders", min(start + batch, len(specs)), len(specs), f"{len(opened)} open")
-    return opened, rejected
+                owner |= dict.fromkeys(result, account.address)
+        pop.committed += len(owner)
+        opened: set[int] = set()
+        causes: dict[int, str] = {}
+        for report in await settle_all(settler, list(owner)) if owner else []:
+            settled_at = await latest_block_time(devnet.client)
+            pop.settle_txs += 1
+            pop.settle_l2_gas += report.tx.l2_gas
+            pop.keeper_fees += report.fees
+            for r in report.results:
+                _count(pop.outcomes, OUTCOME_NAMES[r.outcome])
+                if r.outcome == O_SETTLED:
+                    opened.add(owner[r.id])
+                    pop.chain_seconds.append(settled_at - (await ops.orders.order(r.id)).created)
+                elif r.outcome == O_REFUSED:
+                    _count(pop.refused, _reason(r.reason))
+                    causes[owner[r.id]] = _reason(r.reason)
+                    log.warning("order %d of %#x refused: %s", r.id, owner[r.id], _reason(r.reason))
+                else:
+                    causes[owner[r.id]] = OUTCOME_NAMES[r.outcome]
+        pop.blocks.append(await devnet.client.get_block_number() - first_block)
+        pop.wall_seconds.append(time.monotonic() - t0)
+        for account, _ in chunk:
+            if account.address in opened:
+                pop.opened.append(account.address)
+            elif account.address in causes:
+                _count(pop.not_opened, causes[account.address])
+        progress.update("traders", min(start + batch, len(specs)), len(specs), f"{len(pop.opened)} open")
+    return pop
+
+
+def population_summary(pop: Population) -> dict[str, Any]:
+    return {
+        "committed": pop.committed,
+        "settled": pop.outcomes.get(OUTCOME_NAMES[O_SETTLED], 0),
+        "refused": sum(pop.refused.values()),
+        "refused_reasons": pop.refused,
+        "expired": pop.outcomes.get(OUTCOME_NAMES[O_EXPIRED], 0),
+        "outcomes": pop.outcomes,
+        "commit_failed": pop.commit_failed,
+        "settled_by": "DevnetSettler (inline, as the keeper account)",
+        "settle_transactions": pop.settle_txs,
+        "settle_l2_gas": pop.settle_l2_gas,
+        "chain_seconds_to_settle": {"min": min(pop.chain_seconds, default=0),
+                                    "median": _median([float(s) for s in pop.chain_seconds]),
+                                    "max": max(pop.chain_seconds, default=0)},
+        "blocks_to_settle_max": max(pop.blocks, default=0),
+        "wall_seconds_to_settle_max": round(max(pop.wall_seconds, default=0.0), 1),
+        "keeper_fees_paid": pop.keeper_fees / 10**6,
+    }  # fmt: skip
 
 
 async def protocol_books(ops: Fulcrum, witness: Witness, keeper: int) -> dict[str, int]:
     """Pool, insurance, bad debt, the quote the engine holds and what it owes ([SCALE]); `residual` is
     held - (pool cash + insurance + every quote balance): zero when nothing leaked."""
     margin, liquidation = ops.margin, ops.liquidation
-    quote = await _bounded([margin.quote_balance(a) for a in [*witness.accounts, keeper]], witness.concurrency)
+    quote = await _bounded(
+        [margin.quote_balance(a) for a in [*witness.accounts, keeper]], witness.concurrency
+    )
     books = {
         "pool_cash": await margin.pool_cash(),
         "pool_value": await margin.pool_value(),
@@ -206,18 +281,20 @@ async def _scenario(
     await pusher.push({**START, "USDC/USD": 1.0})
     usdc = ops.token("usdc")
     await usdc.mint(admin.address, (LIQUIDITY + INSURANCE) * 10**6)
-    await ops.pool.add_liquidity(usdc.address, ops.margin.address, LIQUIDITY * 10**6)
+    keeper_sdk = ops.with_account(await devnet.account(1))
+    settler = DevnetSettler(keeper_sdk, devnet, pusher, tuple(p.pair for p in config.oracle.pairs))
+    await settler.add_liquidity(ops, LIQUIDITY * 10**6)
     await ops.liquidation.fund_insurance(usdc.address, INSURANCE * 10**6)
 
     specs = plan_traders(options.traders, options.seed, config, START)
     t0 = time.monotonic()
-    accounts, rejected = await open_population(devnet, ops, pusher, specs, options, progress)
+    population = await open_population(devnet, settler, specs, options, progress)
     open_seconds = time.monotonic() - t0
+    accounts = population.opened
     witness = Witness(ops.margin, accounts)
     opened_health = await witness.read()
 
     # The keeper service, as `fulcrum keeper run` runs it.
-    keeper_sdk = ops.with_account(await devnet.account(1))
     history = History()
     ticks: list[TickReport] = []
     names = {pair_id(p.pair): p.pair for p in config.oracle.pairs}
@@ -286,11 +363,12 @@ async def _scenario(
     summary = {
         "devnet": devnet.url,
         "traders": {
-            "planned": len(specs), "opened": len(accounts), "rejected": rejected,
+            "planned": len(specs), "opened": len(accounts), "rejected": population.not_opened,
             "with_weth": sum(1 for s in specs if s.weth), "open_seconds": round(open_seconds, 1),
             "notional": round(sum(s.notional for s in specs)),
             "median_health_factor": _median([_q(h.health_factor, 3) for h in opened_health.values() if h.maintenance_margin]),
         },
+        "orders": population_summary(population),
         "crash": {
             "points": len(path), "chain_seconds": path.times[-1] - path.times[0],
             "start": path.at(0), "low": low, "end": path.at(len(path) - 1),

@@ -37,6 +37,17 @@ class TraderSpec:
     leverage: float = 0.0  # target notional / collateral value (the margin check may have cut it)
     notional: float = 0.0  # [quote] at the planning prices
 
+    def deposits(self) -> dict[str, int]:
+        """Token key -> amount [token decimals] (tUSDC 6 decimals, tWETH 18)."""
+        return {
+            "usdc": round(self.usdc * 10**6),
+            **({"weth": round(self.weth * 10**18)} if self.weth else {}),
+        }
+
+    def orders(self) -> dict[str, int]:
+        """Market id -> signed size [SCALE base] of the market orders the trader commits."""
+        return {market: round(size * SCALE) for market, size in self.trades.items()}
+
 
 def max_notional(budget: float, imr: float, size_premium: float, fee_rate: float) -> float:
     """The largest notional N with N * (imr + size_premium * N + fee_rate) <= budget."""
@@ -79,7 +90,9 @@ def plan_traders(
     return out
 
 
-async def trader_accounts(devnet: Devnet, funder: BaseAccount, first: int, count: int, seed: int) -> list[Account]:
+async def trader_accounts(
+    devnet: Devnet, funder: BaseAccount, first: int, count: int, seed: int
+) -> list[Account]:
     """`count` accounts: the predeployed ones from index `first`, then fresh ones deployed and funded."""
     predeployed = await devnet.predeployed_accounts()
     accounts = [await devnet.account(i) for i in range(first, min(len(predeployed), first + count))]

@@ -9,7 +9,7 @@ import pytest
 
 from fulcrum.config import load_config
 from fulcrum.model import SCALE, requirement
-from fulcrum.population import max_notional, plan_traders
+from fulcrum.population import TraderSpec, max_notional, plan_traders
 
 CONFIG = load_config(Path(__file__).parents[2] / "deploy" / "devnet.toml")
 PRICES = {"ETH/USD": 2_000.0, "BTC/USD": 30_000.0}
@@ -51,3 +51,10 @@ def test_max_notional_solves_the_quadratic(budget: float) -> None:
     n = max_notional(budget, 0.1, 1e-7, 0.0005)
     assert n * (0.1 + 1e-7 * n + 0.0005) == pytest.approx(budget, rel=1e-9, abs=1e-9)
     assert max_notional(budget, 0.1, 0.0, 0.0) == pytest.approx(budget / 0.1)
+
+
+def test_spec_deposits_and_orders_in_token_and_scale_units() -> None:
+    spec = TraderSpec(2_500.25, 1.5, {"ETH-PERP": -2.125, "BTC-PERP": 0.0})
+    assert spec.deposits() == {"usdc": 2_500_250_000, "weth": 15 * 10**17}
+    assert spec.orders() == {"ETH-PERP": -2_125 * 10**15, "BTC-PERP": 0}
+    assert TraderSpec(300.0, 0.0).deposits() == {"usdc": 300_000_000}

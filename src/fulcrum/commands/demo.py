@@ -26,8 +26,9 @@ def demo_cmd(
     steps_up: Annotated[int, typer.Option(help="Price steps of the rebound.")] = 6,
     step_seconds: Annotated[int, typer.Option(help="Chain seconds per step (devnet clock advanced).")] = 20,
 ) -> None:
-    """Start devnet, build, deploy, open a few hundred leveraged traders, run the keeper through a crash,
-    and report: liquidations, rewards, insurance and pool before/after, bad debt (JSON + PNG in --out)."""
+    """Start devnet, build, deploy, open a few hundred leveraged traders (deposits and market orders, settled
+    after the settlement delay), run the keeper through a crash, and report: orders, liquidations, rewards,
+    insurance and pool before/after, bad debt (JSON + PNG in --out)."""
     from fulcrum.demo import DemoOptions, Hooks, run_demo
 
     if traders < 1 or not 0 < drop < 1 or not 0 <= rebound <= 1 or steps_down < 1 or step_seconds < 1:
@@ -55,10 +56,18 @@ def demo_cmd(
 def print_summary(summary: dict[str, Any]) -> None:
     liq, protocol, keeper, traders = (summary[k] for k in ("liquidation", "protocol", "keeper", "traders"))
     table = Table("", "value", title="Fulcrum demo: crash", show_header=False)
-    crash = summary["crash"]
+    crash, orders = summary["crash"], summary["orders"]
+    waited = orders["chain_seconds_to_settle"]
     rows = [
         ("traders opened", f"{traders['opened']} of {traders['planned']} ({traders['with_weth']} with WETH), "
                            f"notional {traders['notional']:,}"),
+        ("orders", f"{orders['committed']} committed, {orders['settled']} settled, {orders['refused']} refused"
+                   f"{' ' + str(orders['refused_reasons']) if orders['refused'] else ''}, {orders['expired']} expired; "
+                   f"keeper fees "
+                   f"{orders['keeper_fees_paid']:,.2f}"),
+        ("order settlement", f"{orders['settle_transactions']} txs, {orders['settle_l2_gas']:,} L2 gas; commit -> "
+                             f"settled {waited['min']}-{waited['max']} s chain, at most {orders['blocks_to_settle_max']} "
+                             f"blocks, {orders['wall_seconds_to_settle_max']} s wall per batch"),
         ("crash ETH/USD", f"{crash['start']['ETH/USD']:,.0f} -> {crash['low']['ETH/USD']:,.0f} -> "
                           f"{crash['end']['ETH/USD']:,.0f} in {crash['points']} pushes, {crash['chain_seconds']:.0f} s"),
         ("crossed maintenance", str(liq["accounts_crossed_maintenance"])),
