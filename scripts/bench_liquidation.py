@@ -18,10 +18,11 @@ from fulcrum.build import project_root
 from fulcrum.config import load_config
 from fulcrum.deploy import deploy_protocol
 from fulcrum.devnet import Devnet
-from fulcrum.margin import market_id
-from fulcrum.model import SCALE
+from fulcrum.model import O_SETTLED, SCALE
 from fulcrum.oracle import PricePusher, devnet_publishers
 from fulcrum.sdk import Fulcrum
+from fulcrum.settle import DevnetSettler
+from fulcrum.traders import commit_trader, settle_all
 from fulcrum.workflow import build_contracts, open_devnet
 
 log = logging.getLogger("bench_liquidation")
@@ -32,19 +33,21 @@ ACCOUNTS = 255  # devnet's most predeployed accounts
 USDC = 10**6
 
 
-async def open_victims(devnet: Devnet, sdk: Fulcrum, pusher: PricePusher, indices: range) -> list[int]:
-    """Accounts long 10 ETH on 3,000 tUSDC at 2,000 (health about 0.8 once ETH is at 1,790)."""
+async def open_victims(devnet: Devnet, sdk: Fulcrum, settler: DevnetSettler, indices: range) -> list[int]:
+    """Accounts long 10 ETH on 3,000 tUSDC at 2,000 (health about 0.8 once ETH is at 1,790): each deposits and
+    commits in one multicall; every 40 of them settle in one batch at freshly signed prices (well inside
+    the settlement window)."""
     victims = []
-    for n, i in enumerate(indices):
-        if n % 10 == 0:
-            await pusher.push({"ETH/USD": 2_000})  # keep the price fresh while opening many accounts
-        account: Account = await devnet.account(i)
-        trader = sdk.with_account(account)
-        usdc = trader.token("usdc")
-        await usdc.mint(account.address, 3_000 * USDC)
-        await trader.margin.deposit(usdc.address, 3_000 * USDC)
-        await trader.margin.trade(market_id("ETH-PERP"), 10 * SCALE)
-        victims.append(account.address)
+    for start in range(indices.start, indices.stop, 40):
+        ids = []
+        for i in range(start, min(start + 40, indices.stop)):
+            account: Account = await devnet.account(i)
+            ids += await commit_trader(
+                settler, sdk.with_account(account), {"usdc": 3_000 * USDC}, {"ETH-PERP": 10 * SCALE}
+            )
+            victims.append(account.address)
+        for settled in await settle_all(settler, ids):
+            assert all(r.outcome == O_SETTLED for r in settled.results), settled.results
     return victims
 
 
@@ -59,7 +62,8 @@ async def main() -> dict[str, int | float]:
         pusher = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers))
         usdc = ops.token("usdc")
         await usdc.mint(admin.address, 10**9 * USDC)
-        await ops.pool.add_liquidity(usdc.address, ops.margin.address, 10**9 * USDC)
+        settler = DevnetSettler(ops, devnet, pusher, ("ETH/USD",))
+        await settler.add_liquidity(ops, 10**9 * USDC)
         keeper = Fulcrum(await devnet.account(1), deployment, build)
         figures: dict[str, int | float] = {}
         next_index = 2
@@ -67,7 +71,7 @@ async def main() -> dict[str, int | float]:
         async def batch(size: int) -> tuple[int, int]:
             nonlocal next_index
             await pusher.move_to({"ETH/USD": 2_000})
-            victims = await open_victims(devnet, ops, pusher, range(next_index, next_index + size))
+            victims = await open_victims(devnet, ops, settler, range(next_index, next_index + size))
             next_index += size
             await pusher.move_to({"ETH/USD": 1_790})
             report = await keeper.liquidation.liquidate_batch(victims)
@@ -75,7 +79,7 @@ async def main() -> dict[str, int | float]:
             return report.tx.l2_gas, len(report.tx.events)
 
         await pusher.move_to({"ETH/USD": 2_000})
-        (single,) = await open_victims(devnet, ops, pusher, range(next_index, next_index + 1))
+        (single,) = await open_victims(devnet, ops, settler, range(next_index, next_index + 1))
         next_index += 1
         await pusher.move_to({"ETH/USD": 1_790})
         tx = await keeper.margin.send(keeper.margin.prepare("liquidate", single))
