@@ -62,6 +62,7 @@ async def main() -> dict[str, int | float]:
         pusher = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers))
         usdc = ops.token("usdc")
         await usdc.mint(admin.address, 10**9 * USDC)
+        await pusher.push({"ETH/USD": 2_000})  # the settler re-signs the current median
         settler = DevnetSettler(ops, devnet, pusher, ("ETH/USD",))
         await settler.add_liquidity(ops, 10**9 * USDC)
         keeper = Fulcrum(await devnet.account(1), deployment, build)
