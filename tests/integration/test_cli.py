@@ -121,13 +121,20 @@ async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) 
     assert (await margin.position(me, ETH_PERP)).size == 0
     await cli.fails("InvalidAmount", "trade", "close", *on(TRADER), "ETH-PERP")
 
+    await withdraw_all(cli, trader)
+    await assert_conservation(protocol)
+
+
+async def withdraw_all(cli: Cli, trader: Fulcrum) -> None:
+    """Withdraws the whole quote balance (in whole token units) through the CLI, so later tests start
+    from an empty account."""
+    me, margin, usdc = trader.account.address, trader.margin, trader.token("usdc")
     balance = await margin.quote_balance(me)
     wallet = await usdc.balance_of(me)
     units = balance // 10**12  # everything the account holds, in whole token units
-    out = await cli.ok("trade", "withdraw", *on(TRADER), "tUSDC", fmt_units(units, 6).replace(",", ""))
+    await cli.ok("trade", "withdraw", *on(TRADER), "tUSDC", fmt_units(units, 6).replace(",", ""))
     assert await usdc.balance_of(me) == wallet + units
     assert await margin.quote_balance(me) == balance - units * 10**12
-    await assert_conservation(protocol)
 
 
 async def keeper_fee(protocol: Protocol) -> int:
@@ -373,6 +380,7 @@ async def test_orders_list_limit_cancel_and_refusals(protocol: Protocol, cli: Cl
     assert "margin: price not acceptable" in out
     assert (await orders.order(await orders.order_count())).acceptable_price == int(Decimal(bound) * SCALE)
     assert (await margin.position(me, ETH_PERP)).size == 0
+    await withdraw_all(cli, trader)
     await assert_conservation(protocol)
 
 
@@ -412,6 +420,7 @@ async def test_an_operator_trades_for_the_account(protocol: Protocol, cli: Cli) 
     failed(result, 1, "NotAccountOrOperator")
     await cli.ok("trade", "close", *on(TRADER), "ETH-PERP", "--settle")
     assert (await margin.position(me, ETH_PERP)).size == 0
+    await withdraw_all(cli, owner)
     await assert_conservation(protocol)
 
 
