@@ -1,7 +1,7 @@
 """`fulcrum trade|account|pool|oracle|bridge` through typer's runner against the session devnet.
 
 Each command runs in a worker thread (its own event loop, as from a shell) on a deployment file written
-under a throwaway network name. Accounts 36 (trader), 37 (LP, relayer) and 78 (operator) only. Orders
+under a throwaway network name. Accounts 36 (trader), 37 (LP, relayer) and 82 (operator) only. Orders
 settle with ``--settle`` (the signer settles on devnet), or by the test acting as the keeper. Every check
 reads the chain after the command, not just its output. Scripts' contract: exit 1 refused, 2 usage, 3 node
 unreachable, the error the last stderr line; ``--json`` alone on stdout; reading needs only the deployment
@@ -36,7 +36,7 @@ from tests.integration.fixtures.cli import Cli
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
 
 NETWORK = "devnet-cli-commands"
-TRADER, LP, OPERATOR = 36, 37, 78
+TRADER, LP, OPERATOR = 36, 37, 82
 DOWN = "http://127.0.0.1:9"  # a closed local port: the node is down
 TOOLCHAIN = ("starknet-compile", "starknet-sierra-compile", "starknet-devnet", "scarb", "cairo-test")
 USDC = 10**6

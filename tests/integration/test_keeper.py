@@ -484,7 +484,7 @@ async def test_keeper_settles_the_orders_traders_commit(fresh: Fresh) -> None:
     wallet = await usdc.balance_of(me)
     fee = await settler.fee()
     params = await orders.params()
-    late, long, short = [await fresh.sdk(i) for i in (79, 78, 63)]
+    late, long, short = [await fresh.sdk(i) for i in (83, 84, 63)]
     # An order nobody settled within its window: the keeper expires it, its fee goes back to the account.
     [stale_id] = await commit_trader(settler, late, {"usdc": 1_000 * USDC}, {"BTC-PERP": SCALE // 100})
     quote_late = await margin.quote_balance(late.account.address)
@@ -546,7 +546,7 @@ async def test_keeper_settles_the_orders_traders_commit(fresh: Fresh) -> None:
     for r in reports:
         print(f"settle_batch of {len(r.results)}: {r.tx.l2_gas:,} L2 gas, {len(r.tx.events)} events, "
               f"outcomes {[x.outcome for x in r.results]}, fees {r.fees}")  # fmt: skip
-    await fresh.close_all([78, 63])
+    await fresh.close_all([84, 63])
 
 
 def test_config_rejects_bad_values(tmp_path: Path) -> None:

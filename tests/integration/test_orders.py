@@ -335,7 +335,7 @@ async def test_conditional_sandwich_cannot_fill_at_a_known_stale_price(protocol:
     execute the buy at the stored 2,000, relay newer prices at 2,100, execute the sell. Execution only
     arms them: each fills later, at a price published after it was armed."""
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
-    attacker = await funded(protocol, 78, 100_000 * USDC)
+    attacker = await funded(protocol, 80, 100_000 * USDC)
     me, orders = attacker.account.address, attacker.orders
     keeper_fee = await fee(protocol)
     before = await wealth(attacker)
@@ -369,7 +369,7 @@ async def test_a_keeper_fee_leaves_the_account_like_a_withdrawal(protocol: Proto
     equity below initial margin (maintenance for reduce-only): fees are no way around a pause or a
     margin check."""
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
-    trader = await funded(protocol, 79, 2_000 * USDC)
+    trader = await funded(protocol, 81, 2_000 * USDC)
     me, orders, margin = trader.account.address, trader.orders, trader.margin
     keeper_fee = await fee(protocol)
     await protocol.trade(trader, ETH_PERP, 9 * SCALE)
