@@ -13,7 +13,7 @@ from fulcrum.model import SCALE
 from fulcrum.sdk import Fulcrum
 from fulcrum.vault import approve_call
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
-from tests.integration.test_margin import ETH_PERP
+from tests.integration.test_margin import ETH_PERP, USDC
 
 _nonces = itertools.count(1_000)
 RECIPIENT = 0x00000000000000000000000000000000000B0B  # an L1 address
@@ -39,9 +39,13 @@ async def test_deposit_from_l1_then_trade_then_withdraw_to_l1(protocol: Protocol
     assert await trader.bridge.is_processed(nonce)
     assert await beth.total_supply() == supply0 + 2 * 10**18
 
-    # The bridged collateral margins a position.
+    # The bridged collateral margins a position; keeper fees are paid in quote, so the account keeps a
+    # little (with a negative quote balance it could not escrow the fee of the order that closes).
+    usdc = trader.token("usdc")
+    await usdc.mint(me, 5 * USDC)
+    await trader.margin.deposit(usdc.address, 5 * USDC)
     await protocol.push_prices({"ETH/USD": 2_000})
-    await trader.margin.trade(ETH_PERP, SCALE)
+    await protocol.trade(trader, ETH_PERP, SCALE)
     assert (await trader.margin.position(me, ETH_PERP)).size == SCALE
 
     # Withdrawing what the position needs is refused exactly like a normal withdrawal: nothing burned.
@@ -55,7 +59,7 @@ async def test_deposit_from_l1_then_trade_then_withdraw_to_l1(protocol: Protocol
     assert await beth.total_supply() == supply0 + 2 * 10**18
 
     # Close, then withdraw 1.5 to L1 in one multicall: the message is exactly as specified.
-    await trader.margin.trade(ETH_PERP, -SCALE)
+    await protocol.trade(trader, ETH_PERP, -SCALE)
     before = await bridge.withdrawal_nonce()
     amount = 15 * 10**17
     await trader.margin.send([

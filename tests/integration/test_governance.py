@@ -102,3 +102,45 @@ async def test_timelock_settings_change_only_through_itself(protocol: Protocol) 
     with pytest.raises(errors.DelayTooShort):
         await gov.execute(too_short)
     assert await gov.delay() == delay + 60
+
+
+async def test_order_params_change_only_through_the_timelock(protocol: Protocol) -> None:
+    admin, delay = await setup(protocol)
+    gov, orders = admin.governance, admin.orders
+    assert await orders.view_int("owner") == gov.address
+    before = await orders.params()
+    changed = replace(
+        before, settlement_window=before.settlement_window + 60, withdrawal_fee=before.withdrawal_fee * 2
+    )
+    # Neither an outsider nor the deployer (the governor) may set them directly.
+    outsider = (await protocol.as_account(21)).orders
+    for who in (outsider, orders):
+        with pytest.raises(errors.NotOwner):
+            await who.set_params(changed)
+    assert await orders.params() == before
+
+    call = TimelockCall.of(orders.prepare("set_params", vars(changed)), salt=next(_salts))
+    await gov.queue(call)
+    with pytest.raises(errors.TimelockNotElapsed):
+        await gov.execute(call)
+    assert await orders.params() == before
+    await protocol.devnet.increase_time(delay + 1)
+    await gov.execute(call)
+    assert await orders.params() == changed
+
+    # Even the timelock cannot set params the contract refuses (no settlement delay: a free option).
+    bad = TimelockCall.of(
+        orders.prepare("set_params", vars(replace(before, settlement_delay=0))), salt=next(_salts)
+    )
+    await gov.queue(bad)
+    await protocol.devnet.increase_time(delay + 1)
+    with pytest.raises(errors.OrdersBadParams):
+        await gov.execute(bad)
+    assert await orders.params() == changed
+
+    # Restore, through the timelock again.
+    restore = TimelockCall.of(orders.prepare("set_params", vars(before)), salt=next(_salts))
+    await gov.queue(restore)
+    await protocol.devnet.increase_time(delay + 1)
+    await gov.execute(restore)
+    assert await orders.params() == before

@@ -23,7 +23,7 @@ async def victim(protocol: Protocol, index: int, usdc: int, eth: int, weth: int 
     """An account long `eth` ETH-PERP [SCALE] opened at 2000."""
     await protocol.push_prices({ETH_PAIR: 2_000})
     trader = await trader_with(protocol, index, usdc=usdc, weth=weth)
-    await trader.margin.trade(ETH_PERP, eth)
+    await protocol.trade(trader, ETH_PERP, eth)
     return trader
 
 
@@ -116,7 +116,7 @@ async def test_full_close_of_several_positions_seizes_collateral(protocol: Proto
     trader = await victim(protocol, 27, usdc=300 * USDC, weth=10**18, eth=8 * SCALE)
     me, margin = trader.account.address, trader.margin
     await protocol.push_prices({"BTC/USD": 30_000})
-    await margin.trade(BTC_PERP, SCALE // 20)
+    await protocol.trade(trader, BTC_PERP, SCALE // 20)
     weth = trader.token("weth").address
     await protocol.push_prices({ETH_PAIR: 1_820})
     health = await margin.health(me)

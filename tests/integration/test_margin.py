@@ -8,7 +8,9 @@ from fulcrum import errors, model
 from fulcrum.margin import MarginClient, market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import pair_id
+from fulcrum.orders import U128_MAX
 from fulcrum.sdk import Fulcrum
+from fulcrum.settle import wait_until
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
 
 USDC = 10**6
@@ -105,7 +107,7 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
     for market, delta in ((ETH_PERP, 5 * SCALE), (BTC_PERP, -SCALE // 5)):
         before = await margin.position(me, market)
         fill = await margin.fill_price(market, delta)
-        await margin.trade(market, delta)
+        assert (await protocol.trade(trader, market, delta)).price == fill
         expected, _ = model.apply_fill(before, delta, fill)
         got = await margin.position(me, market)
         assert (got.size, got.cost) == (expected.size, expected.cost)
@@ -121,7 +123,7 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
     quote0 = await margin.quote_balance(me)
     pos0 = await margin.position(me, ETH_PERP)
     fill = await margin.fill_price(ETH_PERP, -2 * SCALE)
-    await margin.trade(ETH_PERP, -2 * SCALE)
+    assert (await protocol.trade(trader, ETH_PERP, -2 * SCALE)).price == fill
     pos1, realized = model.apply_fill(pos0, -2 * SCALE, fill)
     index = (await margin.market_state(ETH_PERP)).funding_index
     funding = model.accrued_funding(pos0.size, pos0.funding_index, index)
@@ -135,7 +137,7 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
     # Flip BTC from -0.2 to +0.3.
     pos0 = await margin.position(me, BTC_PERP)
     fill = await margin.fill_price(BTC_PERP, SCALE // 2)
-    await margin.trade(BTC_PERP, SCALE // 2)
+    assert (await protocol.trade(trader, BTC_PERP, SCALE // 2)).price == fill
     flipped, _ = model.apply_fill(pos0, SCALE // 2, fill)
     assert flipped.size == 3 * SCALE // 10
     got = await margin.position(me, BTC_PERP)
@@ -157,22 +159,34 @@ async def test_failures_are_named_and_change_nothing(protocol: Protocol) -> None
     trader = await trader_with(protocol, 11, usdc=1_000 * USDC)
     me, margin = trader.account.address, trader.margin
     usdc, weth = trader.token("usdc").address, trader.token("weth").address
-    await margin.trade(ETH_PERP, SCALE * 4)  # 8k notional on 1k: initial margin ~800
+    await protocol.trade(trader, ETH_PERP, SCALE * 4)  # 8k notional on 1k: initial margin ~800
+    keeper_fee = await protocol.settler.fee()
 
     async def state() -> tuple[object, ...]:
-        return (await margin.health(me), await margin.position(me, ETH_PERP), await margin.quote_balance(me))
+        # Health is not in it: a refused settlement moves block time, so funding accrues. It is checked
+        # against the model instead.
+        return (
+            await margin.position(me, ETH_PERP),
+            await margin.position(me, BTC_PERP),
+            await margin.quote_balance(me),
+            await margin.collateral(me, weth),
+        )
 
     before = await state()
     cases: list[tuple[type[errors.ContractError], object]] = [
-        (errors.InsufficientMargin, margin.trade(ETH_PERP, SCALE)),  # over-leverage
+        # Refused at settlement (the keeper fee is minted on top, then paid to the settler).
+        (errors.InsufficientMargin, protocol.trade(trader, ETH_PERP, SCALE)),  # over-leverage
+        (errors.OpenInterestCap, protocol.trade(trader, BTC_PERP, 500 * SCALE)),
+        # Refused at commit.
+        # (Orders asks the engine for the market's params, and the engine names the unknown market.)
+        (errors.UnknownMarket, protocol.trade(trader, market_id("DOGE-PERP"), SCALE)),
+        (errors.OrderZeroSize, trader.orders.commit(me, ETH_PERP, 0, U128_MAX, keeper_fee)),
+        # Refused by the engine directly.
         (errors.InsufficientMargin, margin.withdraw(usdc, 500 * USDC)),  # below initial margin
         (errors.MarginInsufficientBalance, margin.withdraw(usdc, 2_000 * USDC)),
         (errors.MarginInsufficientBalance, margin.withdraw(weth, 1)),
-        (errors.UnknownMarket, margin.trade(market_id("DOGE-PERP"), SCALE)),
         (errors.MarginUnknownAsset, margin.deposit(pair_id("nope"), 1, approve=False)),
         (errors.MarginZeroAmount, margin.deposit(usdc, 0)),
-        (errors.ZeroSize, margin.trade(ETH_PERP, 0)),
-        (errors.OpenInterestCap, margin.trade(BTC_PERP, 500 * SCALE)),
         (errors.AmountOverflow, margin.deposit(usdc, 2**200, approve=False)),  # past i128 at 1e18 scale
         (errors.AmountOverflow, margin.withdraw(weth, 2**250)),
     ]
@@ -180,33 +194,67 @@ async def test_failures_are_named_and_change_nothing(protocol: Protocol) -> None
         with pytest.raises(expected):
             await action  # type: ignore[misc]
         assert await state() == before, expected
+        assert await margin.health(me) == await expected_health(protocol, trader), expected
+    assert await trader.orders.pending_orders(me) == []
 
     # Reducing is always allowed, even when it would not meet the initial margin.
-    await margin.trade(ETH_PERP, -SCALE)
+    await protocol.trade(trader, ETH_PERP, -SCALE)
     assert (await margin.position(me, ETH_PERP)).size == 3 * SCALE
+    await assert_conservation(protocol)
 
 
 async def test_stale_and_thin_prices_fail_closed(protocol: Protocol) -> None:
+    """An order whose settlement finds a stale or thin median is left pending (NO_PRICE), nothing moves
+    and the settler earns nothing; with fresh prices from enough publishers it settles."""
     trader = await trader_with(protocol, 12, usdc=5_000 * USDC)
     me, margin = trader.account.address, trader.margin
     usdc = trader.token("usdc").address
     await protocol.push_prices({"ETH/USD": 2_000})
-    await margin.trade(ETH_PERP, SCALE)
+    await protocol.trade(trader, ETH_PERP, SCALE)
     cfg = protocol.config.margin
     assert cfg is not None
-    await protocol.devnet.increase_time(cfg.max_staleness + 10)
-    await protocol.devnet.client.create_block()
-    with pytest.raises(errors.StalePrice):
-        await margin.trade(ETH_PERP, SCALE)
+    keeper = protocol.settler.keeper
+    # Commit while the price is still fresh, then let it go stale within the order's window.
+    _, priced = await margin.price_time(ETH)  # the median's oldest entry
+    await wait_until(protocol.devnet, priced + cfg.max_staleness - 10)
+    [order_id] = await protocol.settler.commit(trader, {ETH_PERP: SCALE})
+    order = await trader.orders.order(order_id)
+    now = await wait_until(protocol.devnet, priced + cfg.max_staleness + 2)
+    assert order.created + (await trader.orders.params()).settlement_delay <= now < order.expiry
+
+    async def state() -> tuple[object, ...]:
+        return (
+            await margin.position(me, ETH_PERP),
+            await margin.quote_balance(me),
+            await keeper.token("usdc").balance_of(keeper.account.address),
+            await trader.orders.status(order_id),
+        )
+
+    before = await state()
+    assert before[-1] == model.PENDING
+
+    async def settle_without_prices(expected: type[errors.ContractError]) -> None:
+        report = await keeper.orders.settle_batch([order_id])
+        (result,) = report.results
+        assert result.outcome == model.O_NO_PRICE
+        assert isinstance(errors.error_for_code(result.reason), expected)
+        assert report.fees == 0
+        assert await state() == before
+
+    await settle_without_prices(errors.StalePrice)
+    assert errors.StalePrice.code == "margin: stale price"
     with pytest.raises(errors.StalePrice):
         await margin.withdraw(usdc, 1 * USDC)
-    # One fresh publisher is fewer than min_sources: still refused.
+    # One fresh publisher is fewer than min_sources: still left pending.
     await protocol.push_prices({"ETH/USD": 2_000}, publishers=1)
-    with pytest.raises(errors.TooFewSources):
-        await margin.trade(ETH_PERP, SCALE)
+    await settle_without_prices(errors.TooFewSources)
+    # Enough fresh publishers: it settles, and the settler is paid.
     await protocol.push_prices({"ETH/USD": 2_000})
-    await margin.trade(ETH_PERP, SCALE)
+    report = await protocol.settler.settle([order_id])
+    assert report.results[0].outcome == model.O_SETTLED
+    assert report.fees == order.keeper_fee
     assert (await margin.position(me, ETH_PERP)).size == 2 * SCALE
+    await assert_conservation(protocol)
 
 
 async def test_only_the_owner_changes_parameters(protocol: Protocol) -> None:
@@ -239,11 +287,12 @@ async def test_cross_margin_profit_in_one_market_supports_another(protocol: Prot
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
     trader = await trader_with(protocol, 23, usdc=1_000 * USDC)
     me, margin = trader.account.address, trader.margin
-    await margin.trade(ETH_PERP, 4 * SCALE)
+    await protocol.trade(trader, ETH_PERP, 4 * SCALE)
     with pytest.raises(errors.InsufficientMargin):
-        await margin.trade(BTC_PERP, -SCALE // 10)
+        await protocol.trade(trader, BTC_PERP, -SCALE // 10)
+    assert (await margin.position(me, BTC_PERP)).size == 0
     await protocol.push_prices({"ETH/USD": 2_200, "BTC/USD": 30_000})
-    await margin.trade(BTC_PERP, -SCALE // 10)  # the ETH profit now margins the BTC short
+    await protocol.trade(trader, BTC_PERP, -SCALE // 10)  # the ETH profit now margins the BTC short
     health = await margin.health(me)
     assert health == await expected_health(protocol, trader)
     assert health.equity >= health.initial_margin
