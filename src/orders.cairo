@@ -43,7 +43,6 @@ pub mod Orders {
         pub const NOT_ALLOWED: felt252 = 'orders: not account or operator';
         pub const ZERO_SIZE: felt252 = 'orders: zero size';
         pub const ZERO_AMOUNT: felt252 = 'orders: zero amount';
-        pub const UNKNOWN_MARKET: felt252 = 'orders: unknown market';
         pub const FEE_TOO_LOW: felt252 = 'orders: keeper fee too low';
         pub const FEE_TOO_HIGH: felt252 = 'orders: keeper fee too high';
         pub const ORDER_PENDING: felt252 = 'orders: order pending';
@@ -489,9 +488,9 @@ pub mod Orders {
             assert(caller == account || self.operators.read((account, caller)), Errors::NOT_ALLOWED);
         }
 
+        /// The engine refuses an unknown market ('margin: unknown market').
         fn assert_market(self: @ContractState, market_id: felt252) {
-            let params = IMarginDispatcher { contract_address: self.margin.read() }.market_params(market_id);
-            assert(params.pair_id != 0, Errors::UNKNOWN_MARKET);
+            IMarginDispatcher { contract_address: self.margin.read() }.market_params(market_id);
         }
 
         fn write_params(ref self: ContractState, params: OrderParams) {

@@ -381,10 +381,6 @@ class OrderZeroAmount(OrdersError):
     code = "orders: zero amount"
 
 
-class OrderUnknownMarket(OrdersError):
-    code = "orders: unknown market"
-
-
 class KeeperFeeTooLow(OrdersError):
     code = "orders: keeper fee too low"
 
