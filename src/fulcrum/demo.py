@@ -29,14 +29,26 @@ from fulcrum.devnet import Devnet
 from fulcrum.errors import FulcrumError, error_for_code
 from fulcrum.events import fetch_events
 from fulcrum.keeper import Keeper, KeeperConfig, TickReport
+from fulcrum.keeper.bundle import MedianRefresher
 from fulcrum.margin import MarginClient
-from fulcrum.model import FULL, O_EXPIRED, O_REFUSED, O_SETTLED, OUTCOME_NAMES, PARTIAL, SCALE, AccountHealth
+from fulcrum.model import (
+    FULL,
+    O_EXPIRED,
+    O_NOT_PENDING,
+    O_REFUSED,
+    O_SETTLED,
+    OUTCOME_NAMES,
+    PARTIAL,
+    SCALE,
+    AccountHealth,
+)  # fmt: skip
 from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
+from fulcrum.orders import SettleReport
 from fulcrum.population import TraderSpec, plan_traders, trader_accounts
 from fulcrum.scenario import PricePath, crash_path, limit_steps, load_path
 from fulcrum.sdk import Fulcrum
 from fulcrum.settle import DevnetSettler
-from fulcrum.traders import commit_trader, settle_all
+from fulcrum.traders import commit_trader
 from fulcrum.tx import latest_block_time
 from fulcrum.workflow import build_contracts, open_devnet
 
@@ -158,12 +170,41 @@ def _reason(felt: int) -> str:
     return text.removesuffix(" (refused at settlement)").removeprefix("refused: ")
 
 
+Settle = Callable[[list[int]], Awaitable[list[SettleReport]]]
+FINAL = (O_SETTLED, O_REFUSED, O_EXPIRED, O_NOT_PENDING)
+
+
+def keeper_settlement(keeper: Keeper, devnet: Devnet, delay: int, max_ticks: int = 60) -> Settle:
+    """Settlement by the keeper service's order job (`Keeper.tick`, orders only, its own freshly signed
+    prices): block time moves past the delay, then the keeper ticks until every id has an outcome."""
+
+    async def settle(ids: list[int]) -> list[SettleReport]:
+        pending, reports = set(ids), []
+        await devnet.increase_time(delay)
+        for _ in range(max_ticks):
+            tick = await keeper.tick()
+            for report in tick.orders.reports if tick.orders is not None else []:
+                reports.append(report)
+                pending -= {r.id for r in report.results if r.outcome in FINAL}
+            if not pending:
+                return reports
+            await devnet.increase_time(1)
+        raise DemoFailed(f"the keeper left {len(pending)} orders unsettled after {max_ticks} ticks")
+
+    return settle
+
+
 async def open_population(
-    devnet: Devnet, settler: DevnetSettler, specs: list[TraderSpec], options: DemoOptions, progress: Hooks
+    devnet: Devnet,
+    settler: DevnetSettler,
+    settle: Settle,
+    specs: list[TraderSpec],
+    options: DemoOptions,
+    progress: Hooks,
 ) -> Population:
     """Every trader deposits and commits its market orders in one multicall; every 40 traders' orders are
-    then settled by `settler` at prices signed after the delay (the engine's checks are real: an oversized
-    order would be refused, and its reason counted)."""
+    then settled by `settle` (the keeper service) at prices signed after the delay (the engine's checks are
+    real: an oversized order would be refused, and its reason counted)."""
     ops = settler.keeper
     accounts = await trader_accounts(devnet, ops.account, FIRST_TRADER, len(specs), options.seed)
     pop = Population()
@@ -187,12 +228,12 @@ async def open_population(
         pop.committed += len(owner)
         opened: set[int] = set()
         causes: dict[int, str] = {}
-        for report in await settle_all(settler, list(owner)) if owner else []:
+        for report in await settle(list(owner)) if owner else []:
             settled_at = await latest_block_time(devnet.client)
             pop.settle_txs += 1
             pop.settle_l2_gas += report.tx.l2_gas
             pop.keeper_fees += report.fees
-            for r in report.results:
+            for r in (r for r in report.results if r.id in owner):
                 _count(pop.outcomes, OUTCOME_NAMES[r.outcome])
                 if r.outcome == O_SETTLED:
                     opened.add(owner[r.id])
@@ -223,7 +264,7 @@ def population_summary(pop: Population) -> dict[str, Any]:
         "expired": pop.outcomes.get(OUTCOME_NAMES[O_EXPIRED], 0),
         "outcomes": pop.outcomes,
         "commit_failed": pop.commit_failed,
-        "settled_by": "DevnetSettler (inline, as the keeper account)",
+        "settled_by": "the keeper service's order job (Keeper.tick, orders only, fresh signed prices)",
         "settle_transactions": pop.settle_txs,
         "settle_l2_gas": pop.settle_l2_gas,
         "chain_seconds_to_settle": {"min": min(pop.chain_seconds, default=0),
@@ -288,7 +329,17 @@ async def _scenario(
 
     specs = plan_traders(options.traders, options.seed, config, START)
     t0 = time.monotonic()
-    population = await open_population(devnet, settler, specs, options, progress)
+    # The keeper service settles the population's orders (orders only: nothing to liquidate yet).
+    pairs = [p.pair for p in config.oracle.pairs]
+    source = MedianRefresher(keeper_sdk.oracle, devnet_publishers(config.oracle.publishers), pairs)
+    order_keeper = Keeper(
+        KeeperConfig(interval=0.25, checkpoint="", liquidations=False), keeper_sdk.margin,
+        oracle=keeper_sdk.oracle, source=source, orders=keeper_sdk.orders,
+    )  # fmt: skip
+    delay = (await keeper_sdk.orders.params()).settlement_delay
+    settle = keeper_settlement(order_keeper, devnet, delay)
+    population = await open_population(devnet, settler, settle, specs, options, progress)
+    await pusher.resync(pairs)  # the keeper signed with the same publisher keys
     open_seconds = time.monotonic() - t0
     accounts = population.opened
     witness = Witness(ops.margin, accounts)
