@@ -14,7 +14,7 @@ from starknet_py.net.client_models import Call
 from fulcrum.devnet import Devnet
 from fulcrum.errors import FulcrumError, error_for_code
 from fulcrum.model import O_REFUSED, O_SETTLED, OUTCOME_NAMES
-from fulcrum.oracle import PricePusher
+from fulcrum.oracle import PricePusher, pair_id
 from fulcrum.orders import U128_MAX, SettleReport, SettleResult, committed_ids
 from fulcrum.sdk import Fulcrum
 from fulcrum.tx import latest_block_time
@@ -45,7 +45,7 @@ async def price_calls(
     quotes: dict[str, float | int] = dict(prices or {})
     for name in pairs:
         if name not in quotes:
-            median = await sdk.oracle.median(_pair(name))
+            median = await sdk.oracle.median(pair_id(name))
             quotes[name] = median.price / 10**median.decimals
     return [sdk.oracle.submit_call(pusher.sign(quotes, at))] if quotes else []
 
@@ -63,12 +63,6 @@ async def settle_now(
     at = await wait_until(devnet, await ready_time(sdk, ids))
     calls = await price_calls(sdk, pusher, pairs, at, prices)
     return await sdk.orders.settle_batch(ids, before=calls)
-
-
-def _pair(name: str) -> int:
-    from fulcrum.oracle import pair_id
-
-    return pair_id(name)
 
 
 @dataclass
@@ -91,7 +85,7 @@ class DevnetSettler:
         """Mint and deposit `fee` of quote for `trader`, so that its escrow leaves the balance as it was."""
         if not fee:
             return []
-        quote = trader.token(await _quote_key(trader))
+        quote = trader.token(await quote_key(trader))
         me, margin = trader.account.address, trader.margin
         return [
             quote.prepare("mint", me, fee),
@@ -149,7 +143,7 @@ class DevnetSettler:
 
     async def _lp_request(self, lp: Fulcrum, deposit: bool, amount: int, min_out: int) -> SettleResult:
         fee = await self.fee()
-        quote = lp.token(await _quote_key(lp))
+        quote = lp.token(await quote_key(lp))
         request = lp.orders.request_deposit_calls if deposit else lp.orders.request_withdrawal_calls
         calls = [quote.prepare("mint", lp.account.address, fee)] if fee else []
         calls += request(quote.address, amount, min_out, fee)
@@ -166,7 +160,8 @@ def _settled(report: SettleReport) -> SettleResult:
     return result
 
 
-async def _quote_key(sdk: Fulcrum) -> str:
+async def quote_key(sdk: Fulcrum) -> str:
+    """The deployment's quote token key (its recorded config says which)."""
     config = sdk.deployment.deploy_config()
     if config is None or config.margin is None:
         raise FulcrumError("the deployment records no margin config: which token is the quote?")

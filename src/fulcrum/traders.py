@@ -12,7 +12,7 @@ from fulcrum.errors import check_u256
 from fulcrum.margin import market_id
 from fulcrum.orders import U128_MAX, SettleReport, committed_ids
 from fulcrum.sdk import Fulcrum
-from fulcrum.settle import DevnetSettler
+from fulcrum.settle import DevnetSettler, quote_key
 from fulcrum.vault import approve_call
 
 
@@ -46,7 +46,7 @@ async def commit_trader(settler: DevnetSettler, trader: Fulcrum, deposits: dict[
     """Deposits and commits (the fees minted on top of the quote deposit); returns the order ids."""
     fee = await settler.fee()
     count = sum(1 for size in trades.values() if size)
-    quote = await _quote(trader)
+    quote = await quote_key(trader)
     with_fees = {**deposits, quote: deposits.get(quote, 0) + fee * count}
     tx = await trader.orders.send(open_calls(trader, {k: v for k, v in with_fees.items() if v}, trades, fee))
     return committed_ids(tx, trader.orders.address)
@@ -63,8 +63,3 @@ async def open_trader(
 async def settle_all(settler: DevnetSettler, ids: Sequence[int], batch: int = 40) -> list[SettleReport]:
     """Settles `ids` in batches of `batch` (each batch with freshly signed prices)."""
     return [await settler.settle(list(ids[i : i + batch])) for i in range(0, len(ids), batch)]
-
-
-async def _quote(sdk: Fulcrum) -> str:
-    config = sdk.deployment.deploy_config()
-    return config.margin.quote if config is not None and config.margin is not None else "usdc"
