@@ -406,3 +406,26 @@ async def test_a_keeper_fee_leaves_the_account_like_a_withdrawal(protocol: Proto
     await orders.cancel(stop_id)
     await protocol.trade(trader, ETH_PERP, -8 * SCALE)
     await assert_conservation(protocol)
+
+
+async def test_only_the_orders_contract_fills_escrows_and_settles_lp(protocol: Protocol) -> None:
+    """The engine's and the pool's new entry points answer to the orders contract alone: an outsider calling
+    them directly to fill at the stored price, take another account's quote or mint shares is refused, and
+    nothing moves."""
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    victim = await funded(protocol, 85, 5_000 * USDC)
+    outsider = await funded(protocol, 86, 5_000 * USDC)
+    me, them = outsider.account.address, victim.account.address
+    before = (await wealth(victim), await wealth(outsider), await victim.margin.pool_cash())
+    attempts: list[tuple[type[errors.ContractError], object]] = [
+        (errors.NotOrders, outsider.margin.send(outsider.margin.prepare("fill", me, ETH_PERP, SCALE, U128_MAX, False))),
+        (errors.NotOrders, outsider.margin.send(outsider.margin.prepare("escrow", them, 1_000 * USDC, True))),
+        (errors.PoolNotOrders, outsider.pool.send(outsider.pool.prepare("settle_deposit", me, 1_000 * USDC, 0))),
+        (errors.PoolNotOrders, outsider.pool.send(outsider.pool.prepare("escrow_shares", them, 1))),
+    ]
+    for expected, attempt in attempts:
+        with pytest.raises(expected):
+            await attempt  # type: ignore[misc]
+    assert (await victim.margin.position(me, ETH_PERP)).size == 0
+    assert (await wealth(victim), await wealth(outsider), await victim.margin.pool_cash()) == before
+    await assert_conservation(protocol)
