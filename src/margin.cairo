@@ -18,15 +18,15 @@ pub mod Margin {
     use crate::interfaces::ierc20::{IERC20Dispatcher, IERC20DispatcherTrait};
     use crate::interfaces::imargin::{
         AccountHealth, AssetParams, IMargin, LiquidationParams, LiquidationResult, MarketParams,
-        MarketState, OracleGuards, Position, Status,
+        MarketState, OracleGuards, PoolState, Position, RiskParams, Status,
     };
     use crate::interfaces::ipragma::{DataType, IPragmaABIDispatcher, IPragmaABIDispatcherTrait};
     use crate::math::fixed::{
         SCALE, SCALE_I128, SCALE_U128, abs, from_fixed, mul_div, mul_div_signed, pow10, to_fixed,
     };
     use crate::math::margin::{
-        accrued_funding, apply_fill, close_fraction, fill_price, funding_rate, next_funding_index,
-        requirement, unrealized_pnl, value,
+        accrued_funding, adl_fraction, apply_fill, close_fraction, fill_price, funding_rate, keeper_cut,
+        next_funding_index, requirement, unrealized_pnl, value,
     };
 
     component!(path: OwnableComponent, storage: ownable, event: OwnableEvent);
@@ -69,6 +69,12 @@ pub mod Margin {
         pub const NOT_ORDERS: felt252 = 'margin: caller is not orders';
         pub const NOT_REDUCING: felt252 = 'margin: not reduce only';
         pub const PRICE_NOT_ACCEPTABLE: felt252 = 'margin: price not acceptable';
+        pub const ORDER_TOO_SMALL: felt252 = 'margin: order too small';
+        pub const PNL_UNDER_CAP: felt252 = 'margin: pnl under cap';
+        pub const NOT_IN_PROFIT: felt252 = 'margin: position not in profit';
+        pub const NO_POSITION: felt252 = 'margin: no position';
+        pub const NOT_ENOUGH_HELD: felt252 = 'margin: not enough seized';
+        pub const COST_TOO_HIGH: felt252 = 'margin: cost above maximum';
     }
 
     #[storage]
@@ -96,6 +102,7 @@ pub mod Margin {
         orders: ContractAddress,
         oi_pool_ratio: u128, // [SCALE] most notional per side and market per 1.0 of pool cash
         liq_params: LiquidationParams,
+        risk: RiskParams,
         insurance_cash: i128, // [SCALE] quote
         bad_debt: u128, // [SCALE] quote socialised to the pool, running total
         window_start: Map<felt252, u64>, // market -> [seconds]
@@ -129,6 +136,10 @@ pub mod Margin {
         BadDebtSettled: BadDebtSettled,
         BatchLiquidated: BatchLiquidated,
         InsuranceFunded: InsuranceFunded,
+        RiskParamsSet: RiskParamsSet,
+        PayoutCapped: PayoutCapped,
+        Deleveraged: Deleveraged,
+        CollateralBought: CollateralBought,
         #[flat]
         OwnableEvent: OwnableComponent::Event,
         #[flat]
@@ -229,7 +240,8 @@ pub mod Margin {
         pub closed_notional: u128, // [SCALE]
         pub penalty: u128, // [SCALE]
         pub seized: u128, // [SCALE]
-        pub bad_debt: u128 // [SCALE]
+        pub bad_debt: u128, // [SCALE]
+        pub reward: u128 // [SCALE] the keeper's part, at most the penalty collected
     }
 
     #[derive(Drop, starknet::Event)]
@@ -267,6 +279,47 @@ pub mod Margin {
         pub liquidated: u32,
         pub reward: u128, // [SCALE] paid to the keeper in quote tokens
         pub commitment: felt252 // poseidon over (account, closed, penalty, seized) of every account
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct RiskParamsSet {
+        pub params: RiskParams,
+    }
+
+    /// A payout to an account cut by the PnL cap or by the pool's cash.
+    #[derive(Drop, starknet::Event)]
+    pub struct PayoutCapped {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub market_id: felt252,
+        pub owed: i128, // [SCALE quote] realised PnL less fee and funding, before the cut
+        pub paid: i128 // [SCALE quote]
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct Deleveraged {
+        #[key]
+        pub account: ContractAddress,
+        #[key]
+        pub market_id: felt252,
+        #[key]
+        pub caller: ContractAddress,
+        pub size_delta: i128, // [SCALE base] closed, opposite sign to the position
+        pub price: u128, // [SCALE] the oracle price it closed at
+        pub realized_pnl: i128, // [SCALE quote] before the cap
+        pub profit: u128, // [SCALE quote] traders' profit before the step
+        pub pnl_cap: u128 // [SCALE quote] the cap before the step
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct CollateralBought {
+        #[key]
+        pub buyer: ContractAddress,
+        #[key]
+        pub asset: ContractAddress,
+        pub amount: u128, // [SCALE] asset units
+        pub cost: u128 // [SCALE] quote paid into the pool's cash
     }
 
     #[derive(Drop, starknet::Event)]
@@ -370,6 +423,8 @@ pub mod Margin {
             assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
             let params = self.market_params.read(market_id);
             let price = self.read_price(params.pair_id);
+            let mut prices: Felt252Dict<u128> = Default::default();
+            prices.insert(params.pair_id, price);
             let mut state = self.accrue(market_id, params, price);
             let old = self.positions.read((account, market_id));
             let increases = abs(old.size + size_delta) > abs(old.size)
@@ -391,23 +446,44 @@ pub mod Margin {
             let (mut new, realized) = apply_fill(old, size_delta, fill);
             new.funding_index = state.funding_index;
             let notional = mul_div(abs(size_delta).into(), fill.into(), SCALE, true).unwrap();
+            // No dust: every fill is at least the minimum order, unless it closes the position.
+            assert(
+                new.size == 0 || notional >= self.risk.read().min_order_notional.into(),
+                Errors::ORDER_TOO_SMALL,
+            );
             let fee: u128 = mul_div(notional, params.fee_rate.into(), SCALE, true)
                 .unwrap()
                 .try_into()
                 .unwrap();
+            // Profit is paid at most at the PnL cap's ratio, measured before this fill.
+            let paid_pnl = self.capped_profit(realized, ref prices);
 
             state = replace_position(state, old, new);
-            if increases {
-                let cap = self.oi_cap(params, price);
-                assert(state.long_oi <= cap && state.short_oi <= cap, Errors::OI_CAP);
-            }
             self.market_state.write(market_id, state);
             self.positions.write((account, market_id), new);
+            if increases {
+                assert(
+                    state.long_oi <= params.max_oi && state.short_oi <= params.max_oi,
+                    Errors::OI_CAP,
+                );
+                // Open interest across all markets stays within a multiple of the pool's value.
+                let snapshot = self.pool_snapshot(ref prices);
+                let room = if snapshot.withdrawal_value <= 0 {
+                    0
+                } else {
+                    mul_div(
+                        abs(snapshot.withdrawal_value).into(),
+                        self.oi_pool_ratio.read().into(),
+                        SCALE,
+                        false,
+                    )
+                        .unwrap()
+                };
+                assert(snapshot.open_interest.into() <= room, Errors::OI_CAP);
+            }
 
             // Settle funding, realised PnL and the fee against the pool.
-            let settled = realized - to_i128(fee) - funding;
-            self.quote_balance.write(account, self.quote_balance.read(account) + settled);
-            self.pool_cash.write(self.pool_cash.read() - settled);
+            self.settle_with_pool(account, market_id, realized - to_i128(fee) - funding, paid_pnl - to_i128(fee) - funding);
             if funding != 0 {
                 self.emit(FundingSettled { account, market_id, amount: funding });
             }
@@ -447,6 +523,7 @@ pub mod Margin {
             let mut results: Array<LiquidationResult> = array![];
             let mut commitment: Array<felt252> = array![];
             let mut reward: u128 = 0;
+            let mut collected: u128 = 0; // penalties the insurance fund kept, net of bad debt
             let mut liquidated: u32 = 0;
             for account in accounts {
                 let account = *account;
@@ -458,7 +535,8 @@ pub mod Margin {
                 };
                 if result.status == Status::PARTIAL || result.status == Status::FULL {
                     liquidated += 1;
-                    reward += keeper_cut(result.penalty, params);
+                    reward += result.reward;
+                    collected += result.penalty - result.reward;
                     self
                         .emit(
                             AccountLiquidated {
@@ -469,6 +547,7 @@ pub mod Margin {
                                 penalty: result.penalty,
                                 seized: result.seized,
                                 bad_debt: result.bad_debt,
+                                reward: result.reward,
                             },
                         );
                 } else {
@@ -480,10 +559,17 @@ pub mod Margin {
                 commitment.append(result.seized.into());
                 results.append(result);
             }
-            let paid = if liquidated == 0 {
+            // The batch reward is paid only out of penalties the batch collected beyond the per-account
+            // rewards.
+            let batch = if liquidated != 0 && collected >= reward + params.batch_reward {
+                params.batch_reward
+            } else {
+                0
+            };
+            let paid = if reward + batch == 0 {
                 0
             } else {
-                self.pay_keeper(keeper, reward + params.batch_reward)
+                self.pay_keeper(keeper, reward + batch)
             };
             self
                 .emit(
@@ -516,7 +602,8 @@ pub mod Margin {
                 params.close_factor > 0 && params.close_factor <= SCALE_U128
                     && params.target_health > SCALE_U128 && params.keeper_share <= SCALE_U128
                     && params.slippage < SCALE_U128 && params.seize_discount < SCALE_U128
-                    && params.min_account_reward <= params.max_account_reward && params.window > 0,
+                    && params.min_account_reward <= params.max_account_reward && params.window > 0
+                    && params.max_account_reward <= self.risk.read().min_position_margin,
                 Errors::BAD_PARAMS,
             );
             self.liq_params.write(params);
@@ -543,24 +630,12 @@ pub mod Margin {
             self.pausable.assert_not_paused();
             let quote = self.quote.read();
             let value = self.to_value(quote, amount);
-            let cash = self.pool_cash.read() - to_i128(value);
-            assert(cash >= 0, Errors::LIQUIDITY_IN_USE);
+            // The cash left must cover what the pool can lose now (net exposure, bounded by the PnL cap).
+            let mut prices: Felt252Dict<u128> = Default::default();
+            let snapshot = self.pool_snapshot(ref prices);
+            let cash = snapshot.cash - to_i128(value);
+            assert(cash >= 0 && cash >= to_i128(snapshot.reserved), Errors::LIQUIDITY_IN_USE);
             self.pool_cash.write(cash);
-            // Open interest must stay within the caps the remaining cash allows.
-            let mut j: u32 = 0;
-            let count = self.market_count.read();
-            while j != count {
-                let market_id = self.markets.read(j);
-                let state = self.market_state.read(market_id);
-                if state.long_oi != 0 || state.short_oi != 0 {
-                    let params = self.market_params.read(market_id);
-                    let cap = self.oi_cap(params, self.read_price(params.pair_id));
-                    assert(
-                        state.long_oi <= cap && state.short_oi <= cap, Errors::LIQUIDITY_IN_USE,
-                    );
-                }
-                j += 1;
-            }
             assert(IERC20Dispatcher { contract_address: quote }.transfer(to, amount), Errors::TRANSFER_FAILED);
             self.emit(PoolWithdrawn { to, amount: value });
             value
@@ -673,38 +748,88 @@ pub mod Margin {
         }
 
         fn pool_value(self: @ContractState) -> i128 {
-            let mut traders: i128 = 0; // traders' PnL net of the funding they owe
-            let mut j: u32 = 0;
-            let count = self.market_count.read();
-            while j != count {
-                let market_id = self.markets.read(j);
-                let state = self.market_state.read(market_id);
-                let net = market_skew(state);
-                if net != 0 || state.net_cost != 0 {
-                    let params = self.market_params.read(market_id);
-                    let price = self.read_price(params.pair_id);
-                    let index = self.pending_index(state, params, price);
-                    traders += value(net, price, true) - state.net_cost;
-                    traders -= size_index(net, index) - state.net_size_index;
-                }
-                j += 1;
-            }
-            // Collateral the pool bought in liquidations, at the oracle price.
+            let mut prices: Felt252Dict<u128> = Default::default();
+            self.pool_snapshot(ref prices).withdrawal_value
+        }
+
+        fn pool_state(self: @ContractState) -> PoolState {
+            let mut prices: Felt252Dict<u128> = Default::default();
+            self.pool_snapshot(ref prices)
+        }
+
+        fn risk_params(self: @ContractState) -> RiskParams {
+            self.risk.read()
+        }
+
+        fn set_risk_params(ref self: ContractState, params: RiskParams) {
+            self.ownable.assert_only_owner();
+            assert(
+                params.debt_buffer <= params.withdraw_debt_buffer
+                    && params.withdraw_debt_buffer <= SCALE_U128
+                    && params.max_pnl_factor > 0 && params.max_pnl_factor <= SCALE_U128
+                    && params.buy_discount < SCALE_U128
+                    && params.min_position_margin >= self.liq_params.read().max_account_reward,
+                Errors::BAD_PARAMS,
+            );
+            self.risk.write(params);
+            self.emit(RiskParamsSet { params });
+        }
+
+        fn deleverage(ref self: ContractState, account: ContractAddress, market_id: felt252) -> i128 {
+            assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
+            let mparams = self.market_params.read(market_id);
+            let price = self.read_price(mparams.pair_id);
+            let mut prices: Felt252Dict<u128> = Default::default();
+            prices.insert(mparams.pair_id, price);
+            let old = self.positions.read((account, market_id));
+            assert(old.size != 0, Errors::NO_POSITION);
+            let snapshot = self.pool_snapshot(ref prices);
+            assert(snapshot.profit > snapshot.pnl_cap, Errors::PNL_UNDER_CAP);
+            let profit = unrealized_pnl(old, price);
+            assert(profit > 0, Errors::NOT_IN_PROFIT);
+            let fraction = adl_fraction(
+                snapshot.profit, snapshot.pnl_cap, self.risk.read().max_pnl_factor, abs(profit),
+            );
+            let (_, realized, close) = self
+                .close_position(account, market_id, mparams, price, price, old, fraction, ref prices);
+            self
+                .emit(
+                    Deleveraged {
+                        account,
+                        market_id,
+                        caller: get_caller_address(),
+                        size_delta: -close,
+                        price,
+                        realized_pnl: realized,
+                        profit: snapshot.profit,
+                        pnl_cap: snapshot.pnl_cap,
+                    },
+                );
+            close
+        }
+
+        fn buy_collateral(
+            ref self: ContractState, asset: ContractAddress, amount: u256, max_cost: u256,
+        ) -> u256 {
+            let value = self.to_value(asset, amount);
             let holder = get_contract_address();
-            let mut held_value: u256 = 0;
-            let mut i: u32 = 0;
-            let asset_count = self.asset_count.read();
-            while i != asset_count {
-                let asset = self.assets.read(i);
-                let held = self.collateral.read((holder, asset));
-                if held != 0 {
-                    let price = self.read_price(self.asset_params.read(asset).pair_id);
-                    held_value += mul_div(held.into(), price.into(), SCALE, false).unwrap();
-                }
-                i += 1;
-            }
-            let held_value: u128 = held_value.try_into().unwrap();
-            self.pool_cash.read() - traders + to_i128(held_value)
+            let held = self.collateral.read((holder, asset));
+            assert(held >= value, Errors::NOT_ENOUGH_HELD);
+            let price = self.read_price(self.asset_params.read(asset).pair_id);
+            let unit = mul_div(price.into(), (SCALE_U128 - self.risk.read().buy_discount).into(), SCALE, true)
+                .unwrap();
+            let cost = mul_div(value.into(), unit, SCALE, true).unwrap();
+            let quote = self.quote.read();
+            let cost = from_fixed(cost, self.quote_decimals.read(), true).expect(Errors::AMOUNT_OVERFLOW);
+            assert(cost <= max_cost, Errors::COST_TOO_HIGH);
+            let buyer = get_caller_address();
+            let paid = self.pull(buyer, quote, cost);
+            self.pool_cash.write(self.pool_cash.read() + to_i128(paid));
+            self.collateral.write((holder, asset), held - value);
+            self.total_collateral.write(asset, self.total_collateral.read(asset) - value);
+            assert(IERC20Dispatcher { contract_address: asset }.transfer(buyer, amount), Errors::TRANSFER_FAILED);
+            self.emit(CollateralBought { buyer, asset, amount: value, cost: paid });
+            cost
         }
 
         fn liquidation_price(
@@ -877,30 +1002,14 @@ pub mod Margin {
             }
             state
         }
-
-        /// Most open interest per side [SCALE base]: the market's cap, and no more notional than
-        /// `oi_pool_ratio` times the pool's cash.
-        fn oi_cap(self: @ContractState, params: MarketParams, price: u128) -> u128 {
-            let cash = self.pool_cash.read();
-            let by_pool: u256 = if cash <= 0 {
-                0
-            } else {
-                let notional = mul_div(abs(cash).into(), self.oi_pool_ratio.read().into(), SCALE, false)
-                    .unwrap();
-                mul_div(notional, SCALE, price.into(), false).unwrap()
-            };
-            if by_pool < params.max_oi.into() {
-                by_pool.try_into().unwrap()
-            } else {
-                params.max_oi
-            }
-        }
     }
 
     #[generate_trait]
     impl LiquidationImpl of LiquidationTrait {
         /// Re-checks one account now and liquidates it: partial (close factor, target health) or full,
-        /// within the cascade breaker; penalty, seizure of collateral, bad debt.
+        /// within the cascade breaker (a step is clipped to the window's room); penalty, seizure of
+        /// collateral, bad debt. An account in debt without positions is absorbed: its collateral is
+        /// seized against the debt and the rest settled as bad debt.
         fn liquidate_one(
             ref self: ContractState,
             account: ContractAddress,
@@ -913,21 +1022,26 @@ pub mod Margin {
                 || health.equity >= to_i128(health.maintenance_margin) {
                 return skipped(account, Status::SKIPPED_HEALTHY);
             }
-            let fraction = close_fraction(
-                health.equity,
-                health.maintenance_margin,
-                health.notional,
-                params.target_health,
-                params.penalty_rate + params.slippage,
-                params.close_factor,
-                params.full_close_health,
-            );
-            let full = fraction == SCALE_U128;
+            let has_positions = health.notional != 0;
+            let mut fraction = if has_positions {
+                close_fraction(
+                    health.equity,
+                    health.maintenance_margin,
+                    health.notional,
+                    params.target_health,
+                    params.penalty_rate + params.slippage,
+                    params.close_factor,
+                    params.full_close_health,
+                )
+            } else {
+                SCALE_U128
+            };
             let now = get_block_timestamp();
             let count = self.market_count.read();
-            // Pass 1, the cascade breaker: every market must have room in its window, unless the
-            // account is below the hard floor (then waiting would only grow bad debt).
-            if health.health_factor >= params.hard_floor_health {
+            // Pass 1, the cascade breaker: the step shrinks to what every market's window has room for,
+            // unless the account is below the hard floor (then waiting would only grow bad debt).
+            if has_positions && health.health_factor >= params.hard_floor_health {
+                let wanted = fraction;
                 let mut j: u32 = 0;
                 while j != count {
                     let market_id = self.markets.read(j);
@@ -935,45 +1049,79 @@ pub mod Margin {
                     if size != 0 {
                         let pair = self.market_params.read(market_id).pair_id;
                         let notional = close_notional(
-                            close_size(size, fraction), self.cached_price(ref prices, pair),
+                            close_size(size, wanted), self.cached_price(ref prices, pair),
                         );
                         let used = self.window_usage(market_id, params, now);
-                        if used + notional > params.window_cap {
-                            return skipped(account, Status::SKIPPED_CAP);
+                        let room = if used >= params.window_cap {
+                            0
+                        } else {
+                            params.window_cap - used
+                        };
+                        if notional > room {
+                            let clipped: u128 = mul_div(wanted.into(), room.into(), notional.into(), false)
+                                .unwrap()
+                                .try_into()
+                                .unwrap();
+                            if clipped < fraction {
+                                fraction = clipped;
+                            }
                         }
                     }
                     j += 1;
                 }
+                if fraction == 0 {
+                    return skipped(account, Status::SKIPPED_CAP);
+                }
             }
+            let full = fraction == SCALE_U128;
             // Pass 2: close against the pool at the oracle price less the liquidation slippage.
             let mut closed_notional: u128 = 0;
             let mut j: u32 = 0;
-            while j != count {
+            while j != count && has_positions {
                 let market_id = self.markets.read(j);
                 let old = self.positions.read((account, market_id));
                 if old.size != 0 {
                     let mparams = self.market_params.read(market_id);
                     let price = self.cached_price(ref prices, mparams.pair_id);
-                    let notional = self
-                        .close_position(account, market_id, mparams, price, old, fraction, params);
+                    let fill: u128 = if old.size > 0 {
+                        mul_div(price.into(), (SCALE_U128 - params.slippage).into(), SCALE, false)
+                    } else {
+                        mul_div(price.into(), (SCALE_U128 + params.slippage).into(), SCALE, true)
+                    }
+                        .unwrap()
+                        .try_into()
+                        .unwrap();
+                    let (notional, _, _) = self
+                        .close_position(account, market_id, mparams, price, fill, old, fraction, ref prices);
                     self.use_window(market_id, params, now, notional);
                     closed_notional += notional;
                 }
                 j += 1;
             }
-            let penalty: u128 = mul_div(
-                closed_notional.into(), params.penalty_rate.into(), SCALE, true,
-            )
+            // The penalty is on the closed notional, or on the debt of an account without positions.
+            let base = if has_positions {
+                closed_notional
+            } else {
+                abs(health.quote_balance)
+            };
+            let penalty: u128 = mul_div(base.into(), params.penalty_rate.into(), SCALE, true)
                 .unwrap()
                 .try_into()
                 .unwrap();
             self.quote_balance.write(account, self.quote_balance.read(account) - to_i128(penalty));
             self.insurance_cash.write(self.insurance_cash.read() + to_i128(penalty));
             let seized = self.seize(account, params, ref prices);
-            let bad_debt = if full {
+            let (covered, bad_debt) = if full {
                 self.settle_bad_debt(account)
             } else {
+                (0, 0)
+            };
+            // What the fund actually kept of the penalty bounds the keeper's reward.
+            let lost = covered + bad_debt;
+            let collected = if lost >= penalty {
                 0
+            } else {
+                penalty - lost
             };
             LiquidationResult {
                 account,
@@ -986,39 +1134,33 @@ pub mod Margin {
                 penalty,
                 seized,
                 bad_debt,
+                reward: keeper_cut(collected, params),
             }
         }
 
-        /// Closes `fraction` of a position; returns the closed notional at the oracle price.
+        /// Closes `fraction` of a position at `fill`; returns the closed notional at the oracle price,
+        /// the realised PnL before the cap and the size closed (same sign as the position).
         fn close_position(
             ref self: ContractState,
             account: ContractAddress,
             market_id: felt252,
             mparams: MarketParams,
             price: u128,
+            fill: u128,
             old: Position,
             fraction: u128,
-            params: LiquidationParams,
-        ) -> u128 {
+            ref prices: Felt252Dict<u128>,
+        ) -> (u128, i128, i128) {
             let mut state = self.accrue(market_id, mparams, price);
             let close = close_size(old.size, fraction);
-            let fill: u128 = if old.size > 0 {
-                mul_div(price.into(), (SCALE_U128 - params.slippage).into(), SCALE, false)
-            } else {
-                mul_div(price.into(), (SCALE_U128 + params.slippage).into(), SCALE, true)
-            }
-                .unwrap()
-                .try_into()
-                .unwrap();
             let funding = accrued_funding(old.size, old.funding_index, state.funding_index);
             let (mut new, realized) = apply_fill(old, -close, fill);
             new.funding_index = state.funding_index;
+            let paid_pnl = self.capped_profit(realized, ref prices);
             state = replace_position(state, old, new);
             self.market_state.write(market_id, state);
             self.positions.write((account, market_id), new);
-            let settled = realized - funding;
-            self.quote_balance.write(account, self.quote_balance.read(account) + settled);
-            self.pool_cash.write(self.pool_cash.read() - settled);
+            self.settle_with_pool(account, market_id, realized - funding, paid_pnl - funding);
             if funding != 0 {
                 self.emit(FundingSettled { account, market_id, amount: funding });
             }
@@ -1035,7 +1177,33 @@ pub mod Margin {
                         fee: 0,
                     },
                 );
-            close_notional(close, price)
+            (close_notional(close, price), realized, close)
+        }
+
+        /// Credits `account` with `paid` (debits when negative) against the pool. A payout never exceeds
+        /// the pool's cash; a cut from `owed` is reported.
+        fn settle_with_pool(
+            ref self: ContractState,
+            account: ContractAddress,
+            market_id: felt252,
+            owed: i128,
+            paid: i128,
+        ) {
+            let cash = self.pool_cash.read();
+            let paid = if paid > 0 && paid > cash {
+                if cash > 0 {
+                    cash
+                } else {
+                    0
+                }
+            } else {
+                paid
+            };
+            self.quote_balance.write(account, self.quote_balance.read(account) + paid);
+            self.pool_cash.write(cash - paid);
+            if paid != owed {
+                self.emit(PayoutCapped { account, market_id, owed, paid });
+            }
         }
 
         /// While the quote balance is negative, the pool buys the account's collateral at the oracle
@@ -1090,10 +1258,10 @@ pub mod Margin {
 
         /// After a full close: a negative quote balance is covered by the insurance fund, and what it
         /// cannot cover is socialised to the pool, explicitly.
-        fn settle_bad_debt(ref self: ContractState, account: ContractAddress) -> u128 {
+        fn settle_bad_debt(ref self: ContractState, account: ContractAddress) -> (u128, u128) {
             let quote = self.quote_balance.read(account);
             if quote >= 0 {
-                return 0;
+                return (0, 0);
             }
             let debt = abs(quote);
             let insurance = self.insurance_cash.read();
@@ -1110,7 +1278,7 @@ pub mod Margin {
             self.bad_debt.write(self.bad_debt.read() + rest);
             self.quote_balance.write(account, 0);
             self.emit(BadDebtSettled { account, from_insurance: cover, socialised: rest });
-            rest
+            (cover, rest)
         }
 
         /// Pays the keeper from the insurance fund (which collected the penalties), in one transfer.
@@ -1185,21 +1353,8 @@ pub mod Margin {
     }
 
     fn skipped(account: ContractAddress, status: u8) -> LiquidationResult {
-        LiquidationResult { account, status, closed_notional: 0, penalty: 0, seized: 0, bad_debt: 0 }
-    }
-
-    /// The keeper's part of one account's penalty, within the per-account bounds.
-    fn keeper_cut(penalty: u128, params: LiquidationParams) -> u128 {
-        let cut: u128 = mul_div(penalty.into(), params.keeper_share.into(), SCALE, false)
-            .unwrap()
-            .try_into()
-            .unwrap();
-        if cut < params.min_account_reward {
-            params.min_account_reward
-        } else if cut > params.max_account_reward {
-            params.max_account_reward
-        } else {
-            cut
+        LiquidationResult {
+            account, status, closed_notional: 0, penalty: 0, seized: 0, bad_debt: 0, reward: 0,
         }
     }
 
@@ -1221,7 +1376,34 @@ pub mod Margin {
         state.net_size_index = state.net_size_index
             - size_index(old.size, old.funding_index)
             + size_index(new.size, new.funding_index);
+        state.long_cost = state.long_cost - long_part(old.cost, old.size) + long_part(new.cost, new.size);
         state
+    }
+
+    /// A position's cost if it is long, else 0.
+    fn long_part(cost: i128, size: i128) -> i128 {
+        if size > 0 {
+            cost
+        } else {
+            0
+        }
+    }
+
+    /// Adds one market side's unrealised PnL to the pool's profit or loss.
+    fn add_side(ref snapshot: PoolState, pnl: i128) {
+        if pnl > 0 {
+            snapshot.profit += abs(pnl);
+        } else {
+            snapshot.loss += abs(pnl);
+        }
+    }
+
+    fn min_u128(a: u128, b: u128) -> u128 {
+        if a < b {
+            a
+        } else {
+            b
+        }
     }
 
     /// A position's contribution to `net_size_index` (same rounding when added and removed).
@@ -1299,6 +1481,104 @@ pub mod Margin {
             (price.try_into().expect(Errors::AMOUNT_OVERFLOW), data.last_updated_timestamp)
         }
 
+        /// The pool's balance sheet: per market side, profit and loss at the price that closes the net
+        /// skew; seized collateral at price * weight; the PnL cap and the liquidity in use.
+        fn pool_snapshot(self: @ContractState, ref prices: Felt252Dict<u128>) -> PoolState {
+            let mut snapshot: PoolState = Default::default();
+            let mut j: u32 = 0;
+            let count = self.market_count.read();
+            while j != count {
+                let market_id = self.markets.read(j);
+                let state = self.market_state.read(market_id);
+                if state.long_oi != 0 || state.short_oi != 0 || state.net_cost != 0 {
+                    let params = self.market_params.read(market_id);
+                    let price = self.cached_price(ref prices, params.pair_id);
+                    let net = market_skew(state);
+                    let exit = match fill_price(price, net, -net, params.skew_scale) {
+                        Option::Some(exit) => exit,
+                        Option::None => price,
+                    };
+                    add_side(ref snapshot, value(to_i128(state.long_oi), exit, false) - state.long_cost);
+                    add_side(
+                        ref snapshot,
+                        value(-to_i128(state.short_oi), exit, false) - (state.net_cost - state.long_cost),
+                    );
+                    let index = self.pending_index(state, params, price);
+                    snapshot.funding += size_index(net, index) - state.net_size_index;
+                    snapshot.exposure += close_notional(net, price);
+                    let larger = if state.long_oi > state.short_oi {
+                        state.long_oi
+                    } else {
+                        state.short_oi
+                    };
+                    snapshot.open_interest += close_notional(to_i128(larger), price);
+                }
+                j += 1;
+            }
+            let holder = get_contract_address();
+            let mut held_value: u256 = 0;
+            let mut i: u32 = 0;
+            let asset_count = self.asset_count.read();
+            while i != asset_count {
+                let asset = self.assets.read(i);
+                let held = self.collateral.read((holder, asset));
+                if held != 0 {
+                    let params = self.asset_params.read(asset);
+                    let price = self.cached_price(ref prices, params.pair_id);
+                    let raw = mul_div(held.into(), price.into(), SCALE, false).unwrap();
+                    held_value += mul_div(raw, params.weight.into(), SCALE, false).unwrap();
+                }
+                i += 1;
+            }
+            snapshot.collateral_value = held_value.try_into().unwrap();
+            snapshot.cash = self.pool_cash.read();
+            let assets = snapshot.cash + to_i128(snapshot.collateral_value);
+            snapshot.pnl_cap = if assets <= 0 {
+                0
+            } else {
+                mul_div(abs(assets).into(), self.risk.read().max_pnl_factor.into(), SCALE, false)
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            };
+            let exposure = if snapshot.exposure > snapshot.profit {
+                snapshot.exposure
+            } else {
+                snapshot.profit
+            };
+            snapshot.reserved = min_u128(exposure, snapshot.pnl_cap);
+            let owed = if snapshot.funding < 0 {
+                snapshot.funding
+            } else {
+                0
+            };
+            snapshot.withdrawal_value = assets
+                - to_i128(min_u128(snapshot.profit, snapshot.pnl_cap))
+                + owed;
+            snapshot.deposit_value = snapshot.withdrawal_value
+                + to_i128(snapshot.loss)
+                + snapshot.funding
+                - owed;
+            snapshot
+        }
+
+        /// Realised PnL as paid: a profit is cut to cap / profit while traders' profit exceeds the cap.
+        fn capped_profit(self: @ContractState, realized: i128, ref prices: Felt252Dict<u128>) -> i128 {
+            if realized <= 0 {
+                return realized;
+            }
+            let snapshot = self.pool_snapshot(ref prices);
+            if snapshot.profit <= snapshot.pnl_cap {
+                return realized;
+            }
+            to_i128(
+                mul_div(abs(realized).into(), snapshot.pnl_cap.into(), snapshot.profit.into(), false)
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            )
+        }
+
         fn compute_health(self: @ContractState, account: ContractAddress) -> AccountHealth {
             let mut prices: Felt252Dict<u128> = Default::default();
             self.health_cached(account, ref prices)
@@ -1362,6 +1642,24 @@ pub mod Margin {
             }
             let collateral_value: u128 = collateral_value.try_into().unwrap();
             let quote_balance = self.quote_balance.read(account);
+            // No dust: an account with a position needs the minimum margin on top. A debt needs a buffer
+            // of collateral, with or without positions.
+            let risk = self.risk.read();
+            if notional != 0 {
+                initial += risk.min_position_margin;
+                maintenance += risk.min_position_margin;
+            }
+            if quote_balance < 0 {
+                let debt: u256 = abs(quote_balance).into();
+                initial += mul_div(debt, risk.withdraw_debt_buffer.into(), SCALE, true)
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+                maintenance += mul_div(debt, risk.debt_buffer.into(), SCALE, true)
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+            }
             let equity = to_i128(collateral_value) + quote_balance + pnl - funding;
             let health_factor = if maintenance == 0 {
                 Bounded::<u128>::MAX

@@ -1,6 +1,7 @@
-//! `Pool`: LP shares (ERC20) over the margin engine's pool cash. Share prices use the pool value, which
-//! accounts for traders' unrealised PnL and funding, with a virtual offset against first-depositor
-//! manipulation (`math::pool`).
+//! `Pool`: LP shares (ERC20) over the margin engine's pool cash. Shares are bought at the deposit value
+//! (traders' unrealised losses counted) and redeemed at the withdrawal value (losses counted only once
+//! realised, profit up to the PnL cap), so no LP exits ahead of a loss or enters below one; a virtual
+//! offset guards against first-depositor manipulation (`math::pool`).
 
 #[starknet::contract]
 pub mod Pool {
@@ -85,7 +86,7 @@ pub mod Pool {
             ref self: ContractState, provider: ContractAddress, amount: u256, min_shares: u256,
         ) -> u256 {
             let orders = self.assert_orders();
-            let pool_value = self.total_value();
+            let pool_value = self.deposit_value();
             let shares = self.preview_deposit(amount);
             assert(shares >= min_shares, Errors::SLIPPAGE);
             assert(shares <= MAX_U128.into(), Errors::OVERFLOW); // the orders contract reports u128
@@ -125,7 +126,7 @@ pub mod Pool {
 
         fn preview_deposit(self: @ContractState, amount: u256) -> u256 {
             assert(amount != 0, Errors::ZERO_AMOUNT);
-            let value = self.total_value();
+            let value = self.deposit_value();
             assert(value >= 0, Errors::INSOLVENT);
             let deposit = to_fixed(amount, self.quote_decimals.read(), false).expect(Errors::OVERFLOW);
             let shares = shares_for_deposit(deposit, self.erc20.ERC20_total_supply.read(), abs(value).into())
@@ -153,6 +154,10 @@ pub mod Pool {
 
         fn margin(self: @ContractState) -> ContractAddress {
             self.margin.read()
+        }
+
+        fn deposit_value(self: @ContractState) -> i128 {
+            IMarginDispatcher { contract_address: self.margin.read() }.pool_state().deposit_value
         }
     }
 

@@ -1,16 +1,25 @@
 //! Guardian pause (OpenZeppelin component anatomy). What a pause blocks is the contract's choice:
 //! Fulcrum blocks opening/increasing and withdrawing, never reducing or liquidating.
+//! A pause ends by itself after `pause_duration` unless the owner (the governance timelock) renews it:
+//! a guardian cannot freeze exits for ever.
 
 #[starknet::component]
 pub mod PausableComponent {
     use starknet::storage::{StoragePointerReadAccess, StoragePointerWriteAccess};
-    use starknet::{ContractAddress, get_caller_address};
+    use starknet::{ContractAddress, get_block_timestamp, get_caller_address};
+    use crate::components::ownable::OwnableComponent;
+    use crate::components::ownable::OwnableComponent::InternalImpl as OwnableInternal;
     use crate::interfaces::ipausable::IPausable;
+
+    /// Used until the owner sets a duration [seconds]: three days.
+    pub const DEFAULT_DURATION: u64 = 259200;
 
     #[storage]
     pub struct Storage {
         pub Pausable_paused: bool,
         pub Pausable_guardian: ContractAddress,
+        pub Pausable_until: u64,
+        pub Pausable_duration: u64,
     }
 
     #[event]
@@ -19,12 +28,15 @@ pub mod PausableComponent {
         Paused: Paused,
         Unpaused: Unpaused,
         GuardianSet: GuardianSet,
+        PauseRenewed: PauseRenewed,
+        PauseDurationSet: PauseDurationSet,
     }
 
     #[derive(Drop, starknet::Event)]
     pub struct Paused {
         #[key]
         pub by: ContractAddress,
+        pub until: u64,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -39,33 +51,80 @@ pub mod PausableComponent {
         pub guardian: ContractAddress,
     }
 
+    #[derive(Drop, starknet::Event)]
+    pub struct PauseRenewed {
+        #[key]
+        pub by: ContractAddress,
+        pub until: u64,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct PauseDurationSet {
+        pub duration: u64,
+    }
+
     pub mod Errors {
         pub const PAUSED: felt252 = 'pausable: paused';
         pub const NOT_GUARDIAN: felt252 = 'pausable: not guardian';
+        pub const NOT_PAUSED: felt252 = 'pausable: not paused';
+        pub const BAD_DURATION: felt252 = 'pausable: bad duration';
     }
 
     #[embeddable_as(PausableImpl)]
     impl Pausable<
-        TContractState, +HasComponent<TContractState>,
+        TContractState,
+        +HasComponent<TContractState>,
+        +Drop<TContractState>,
+        impl Owner: OwnableComponent::HasComponent<TContractState>,
     > of IPausable<ComponentState<TContractState>> {
         fn is_paused(self: @ComponentState<TContractState>) -> bool {
-            self.Pausable_paused.read()
+            self.in_force()
         }
 
         fn guardian(self: @ComponentState<TContractState>) -> ContractAddress {
             self.Pausable_guardian.read()
         }
 
+        fn paused_until(self: @ComponentState<TContractState>) -> u64 {
+            if self.in_force() {
+                self.Pausable_until.read()
+            } else {
+                0
+            }
+        }
+
+        fn pause_duration(self: @ComponentState<TContractState>) -> u64 {
+            self.duration()
+        }
+
         fn pause(ref self: ComponentState<TContractState>) {
             self.assert_guardian();
+            let until = get_block_timestamp() + self.duration();
             self.Pausable_paused.write(true);
-            self.emit(Paused { by: get_caller_address() });
+            self.Pausable_until.write(until);
+            self.emit(Paused { by: get_caller_address(), until });
         }
 
         fn unpause(ref self: ComponentState<TContractState>) {
             self.assert_guardian();
             self.Pausable_paused.write(false);
+            self.Pausable_until.write(0);
             self.emit(Unpaused { by: get_caller_address() });
+        }
+
+        fn renew_pause(ref self: ComponentState<TContractState>) {
+            get_dep_component!(@self, Owner).assert_only_owner();
+            assert(self.in_force(), Errors::NOT_PAUSED);
+            let until = get_block_timestamp() + self.duration();
+            self.Pausable_until.write(until);
+            self.emit(PauseRenewed { by: get_caller_address(), until });
+        }
+
+        fn set_pause_duration(ref self: ComponentState<TContractState>, duration: u64) {
+            get_dep_component!(@self, Owner).assert_only_owner();
+            assert(duration > 0, Errors::BAD_DURATION);
+            self.Pausable_duration.write(duration);
+            self.emit(PauseDurationSet { duration });
         }
     }
 
@@ -79,11 +138,24 @@ pub mod PausableComponent {
         }
 
         fn assert_not_paused(self: @ComponentState<TContractState>) {
-            assert(!self.Pausable_paused.read(), Errors::PAUSED);
+            assert(!self.in_force(), Errors::PAUSED);
         }
 
         fn assert_guardian(self: @ComponentState<TContractState>) {
             assert(get_caller_address() == self.Pausable_guardian.read(), Errors::NOT_GUARDIAN);
+        }
+
+        fn in_force(self: @ComponentState<TContractState>) -> bool {
+            self.Pausable_paused.read() && get_block_timestamp() < self.Pausable_until.read()
+        }
+
+        fn duration(self: @ComponentState<TContractState>) -> u64 {
+            let duration = self.Pausable_duration.read();
+            if duration == 0 {
+                DEFAULT_DURATION
+            } else {
+                duration
+            }
         }
     }
 }

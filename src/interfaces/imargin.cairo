@@ -44,7 +44,8 @@ pub struct MarketState {
     pub net_cost: i128, // [SCALE] quote: sum of positions' cost
     pub funding_index: i128, // [SCALE] quote per base: cumulative funding paid by a long of 1.0
     pub funding_time: u64, // [seconds] when the index last accrued
-    pub net_size_index: i128 // [SCALE] quote: sum over positions of size * funding_index
+    pub net_size_index: i128, // [SCALE] quote: sum over positions of size * funding_index
+    pub long_cost: i128 // [SCALE] quote: sum of long positions' cost (shorts' = net_cost - long_cost)
 }
 
 /// Liquidation parameters (set through governance).
@@ -65,6 +66,34 @@ pub struct LiquidationParams {
     pub window_cap: u128 // [SCALE quote] most notional liquidated per market per window
 }
 
+/// Solvency parameters (set through governance).
+#[derive(Serde, Drop, Copy, PartialEq, Debug, starknet::Store)]
+pub struct RiskParams {
+    pub debt_buffer: u128, // [SCALE] maintenance margin per 1.0 of negative quote balance
+    pub withdraw_debt_buffer: u128, // [SCALE] initial margin per 1.0 of negative quote balance
+    pub min_position_margin: u128, // [SCALE quote] added to both margins of an account with a position
+    pub min_order_notional: u128, // [SCALE quote] smallest fill, unless it closes the position
+    pub max_pnl_factor: u128, // [SCALE] traders' profit the pool pays, at most this x pool assets
+    pub buy_discount: u128 // [SCALE] seized collateral is sold at price * (1 - discount)
+}
+
+/// The pool's balance sheet now. Profit and loss are per market side at the price that closes the
+/// market's net skew (the skew premium counts only once realised).
+#[derive(Serde, Drop, Copy, PartialEq, Debug, Default)]
+pub struct PoolState {
+    pub cash: i128, // [SCALE quote]
+    pub collateral_value: u128, // [SCALE quote] seized collateral at price * weight
+    pub profit: u128, // [SCALE quote] traders' unrealised profit (sides in profit)
+    pub loss: u128, // [SCALE quote] traders' unrealised loss (sides at a loss)
+    pub funding: i128, // [SCALE quote] funding traders owe the pool (< 0: owed to them)
+    pub pnl_cap: u128, // [SCALE quote] max_pnl_factor * (cash + collateral_value)
+    pub exposure: u128, // [SCALE quote] sum over markets of |net size| * price
+    pub open_interest: u128, // [SCALE quote] sum over markets of max(long, short) * price
+    pub reserved: u128, // [SCALE quote] liquidity in use: min(max(exposure, profit), pnl_cap)
+    pub withdrawal_value: i128, // [SCALE quote] assets - capped profit + funding owed to traders
+    pub deposit_value: i128 // [SCALE quote] withdrawal_value + losses and funding owed by traders
+}
+
 /// What happened to one account of a liquidation batch.
 pub mod Status {
     pub const PARTIAL: u8 = 1;
@@ -81,7 +110,8 @@ pub struct LiquidationResult {
     pub closed_notional: u128, // [SCALE quote]
     pub penalty: u128, // [SCALE quote]
     pub seized: u128, // [SCALE quote] value credited for seized collateral
-    pub bad_debt: u128 // [SCALE quote] left after the insurance fund, socialised to the pool
+    pub bad_debt: u128, // [SCALE quote] left after the insurance fund, socialised to the pool
+    pub reward: u128 // [SCALE quote] the keeper's part, at most the penalty actually collected
 }
 
 /// The whole health breakdown of an account.
@@ -105,7 +135,8 @@ pub trait IMargin<TState> {
     fn deposit(ref self: TState, asset: ContractAddress, amount: u256);
     /// Pulls `amount` from the caller and credits `account` (the bridge deposits for L1 users).
     fn deposit_for(ref self: TState, account: ContractAddress, asset: ContractAddress, amount: u256);
-    /// Withdraws; must leave equity >= initial margin.
+    /// Withdraws; must leave equity >= initial margin (which, for an account in debt, includes the
+    /// withdrawal debt buffer).
     fn withdraw(ref self: TState, asset: ContractAddress, amount: u256);
     // --- orders (only the registered orders contract: every fill is a settled order) ---
     /// Changes `account`'s position in `market_id` by `size_delta` [SCALE base] at the oracle price plus
@@ -144,7 +175,8 @@ pub trait IMargin<TState> {
     // --- pool (only the registered pool contract) ---
     /// Pulls `amount` [quote decimals] of quote from `from` into the pool's cash (allowance to the engine).
     fn pool_deposit(ref self: TState, from: ContractAddress, amount: u256) -> u128;
-    /// Pays `amount` [quote decimals] from the pool's cash to `to`; open interest must stay covered.
+    /// Pays `amount` [quote decimals] from the pool's cash to `to`; the cash left must cover the
+    /// reserved liquidity (`pool_state().reserved`).
     fn pool_withdraw(ref self: TState, to: ContractAddress, amount: u256) -> u128;
     // --- views ---
     fn health(self: @TState, account: ContractAddress) -> AccountHealth;
@@ -156,7 +188,7 @@ pub trait IMargin<TState> {
     /// The market's funding index accrued to the current block time [SCALE], and its parameters.
     fn funding_index(self: @TState, market_id: felt252) -> i128;
     fn market_params(self: @TState, market_id: felt252) -> MarketParams;
-    /// Pool value [SCALE quote]: cash - traders' unrealised PnL + funding traders owe.
+    /// What an LP withdrawal is priced at [SCALE quote]: `pool_state().withdrawal_value`.
     fn pool_value(self: @TState) -> i128;
     /// Price of `market_id` at which the account's equity meets maintenance, other prices fixed
     /// (size premium frozen at the current notional); 0 without a position or when none exists.
@@ -171,7 +203,22 @@ pub trait IMargin<TState> {
     fn set_oracle_guards(ref self: TState, guards: OracleGuards);
     fn set_market(ref self: TState, market_id: felt252, params: MarketParams);
     fn set_pool(ref self: TState, pool: ContractAddress);
-    /// Most notional per side and market, as a multiple of the pool's cash [SCALE].
+    /// Most open interest (sum over markets of the larger side's notional), as a multiple of the pool's
+    /// withdrawal value [SCALE].
     fn set_oi_pool_ratio(ref self: TState, ratio: u128);
     fn set_guardian(ref self: TState, guardian: ContractAddress);
+    fn risk_params(self: @TState) -> RiskParams;
+    fn set_risk_params(ref self: TState, params: RiskParams);
+    // --- solvency (anyone) ---
+    /// The pool's balance sheet, PnL cap and reserved liquidity now.
+    fn pool_state(self: @TState) -> PoolState;
+    /// Auto-deleveraging: while traders' profit exceeds the PnL cap, closes part of `account`'s
+    /// position in `market_id` (which must be in profit) at the oracle price, sized to bring the profit
+    /// back under the cap. Returns the size closed [SCALE base, same sign as the position].
+    fn deleverage(ref self: TState, account: ContractAddress, market_id: felt252) -> i128;
+    /// Buys `amount` [asset decimals] of seized collateral for quote at price * (1 - buy_discount),
+    /// paying at most `max_cost` [quote decimals]; the quote goes to the pool's cash. Returns the cost.
+    fn buy_collateral(
+        ref self: TState, asset: ContractAddress, amount: u256, max_cost: u256,
+    ) -> u256;
 }

@@ -18,7 +18,9 @@ pub trait IPool<TState> {
     fn escrow_shares(ref self: TState, provider: ContractAddress, shares: u256);
     fn preview_deposit(self: @TState, amount: u256) -> u256;
     fn preview_redeem(self: @TState, shares: u256) -> u256;
-    /// Pool value [SCALE quote], as the margin engine computes it.
+    /// The value withdrawals are priced at [SCALE quote] (`IMargin::pool_value`).
     fn total_value(self: @TState) -> i128;
     fn margin(self: @TState) -> ContractAddress;
+    /// The value deposits are priced at [SCALE quote] (`IMargin::pool_state().deposit_value`).
+    fn deposit_value(self: @TState) -> i128;
 }

@@ -1,7 +1,7 @@
 //! Margin math as pure functions: fill price with skew impact, applying a fill to a position, margin
 //! requirements with a size premium, unrealised PnL. Rounding is always against the trader.
 
-use crate::interfaces::imargin::Position;
+use crate::interfaces::imargin::{LiquidationParams, Position};
 use crate::math::fixed::{SCALE, SCALE_U128, abs, mul_div, mul_div_signed};
 
 /// Fill price of a trade of `size_delta` when the market's skew (net size) is `skew`:
@@ -144,12 +144,47 @@ pub fn requirement(size: i128, price: u128, ratio: u128, size_premium: u128) -> 
     mul_div(notional, effective, SCALE, true).unwrap().try_into().unwrap()
 }
 
+/// The keeper's part of the penalty the fund collected from one account: `keeper_share` of it within
+/// the per-account bounds, and never more than was collected.
+pub fn keeper_cut(collected: u128, params: LiquidationParams) -> u128 {
+    let cut: u128 = mul_div(collected.into(), params.keeper_share.into(), SCALE, false)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let cut = if cut < params.min_account_reward {
+        params.min_account_reward
+    } else if cut > params.max_account_reward {
+        params.max_account_reward
+    } else {
+        cut
+    };
+    if cut > collected {
+        collected
+    } else {
+        cut
+    }
+}
+
+/// The fraction [SCALE] of a position with unrealised `position_profit` that auto-deleveraging
+/// closes: realising r (paid at cap / profit) brings profit - r under factor * (assets - paid), so
+/// r = (profit - cap) * profit / (profit - factor * cap), rounded up; at most the whole position.
+pub fn adl_fraction(profit: u128, cap: u128, factor: u128, position_profit: u128) -> u128 {
+    let factor_cap = mul_div(cap.into(), factor.into(), SCALE, false).unwrap();
+    let needed = mul_div((profit - cap).into(), profit.into(), profit.into() - factor_cap, true)
+        .unwrap();
+    if needed >= position_profit.into() {
+        SCALE_U128
+    } else {
+        mul_div(needed, SCALE, position_profit.into(), true).unwrap().try_into().unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::interfaces::imargin::Position;
+    use crate::interfaces::imargin::{LiquidationParams, Position};
     use super::{
-        accrued_funding, apply_fill, close_fraction, fill_price, funding_rate, next_funding_index, requirement,
-        unrealized_pnl,
+        accrued_funding, adl_fraction, apply_fill, close_fraction, fill_price, funding_rate, keeper_cut,
+        next_funding_index, requirement, unrealized_pnl,
     };
 
     const ONE: i128 = 1_000_000_000_000_000_000;
@@ -249,5 +284,51 @@ mod tests {
         assert_eq!(requirement(2 * ONE, 90 * ONE_U, ONE_U / 10, ONE_U / 1000), 504 * ONE_U / 10);
         // The effective ratio is capped at 100%.
         assert_eq!(requirement(2 * ONE, 90 * ONE_U, ONE_U / 10, ONE_U), 180 * ONE_U);
+    }
+
+    fn liq(min_reward: u128, max_reward: u128) -> LiquidationParams {
+        LiquidationParams {
+            close_factor: ONE_U / 2,
+            target_health: 125 * ONE_U / 100,
+            full_close_health: ONE_U / 2,
+            hard_floor_health: ONE_U / 4,
+            penalty_rate: ONE_U / 50,
+            keeper_share: 3 * ONE_U / 10,
+            slippage: ONE_U / 200,
+            seize_discount: ONE_U / 20,
+            batch_reward: ONE_U,
+            min_account_reward: min_reward,
+            max_account_reward: max_reward,
+            window: 300,
+            window_cap: 1_000_000 * ONE_U,
+        }
+    }
+
+    #[test]
+    fn keeper_cut_is_bounded_and_never_above_what_was_collected() {
+        let params = liq(ONE_U / 2, 10 * ONE_U);
+        // 30% of 100 = 30, capped at 10.
+        assert_eq!(keeper_cut(100 * ONE_U, params), 10 * ONE_U);
+        // 30% of 10 = 3, inside the bounds.
+        assert_eq!(keeper_cut(10 * ONE_U, params), 3 * ONE_U);
+        // 30% of 1 = 0.3, raised to the 0.5 floor, which 1 covers.
+        assert_eq!(keeper_cut(ONE_U, params), ONE_U / 2);
+        // Dust: the floor would be 0.5 but only 2e-6 was collected.
+        assert_eq!(keeper_cut(2_000_000_000_000, params), 2_000_000_000_000);
+        assert_eq!(keeper_cut(0, params), 0);
+    }
+
+    #[test]
+    fn adl_fraction_brings_profit_back_under_the_cap() {
+        // profit 150, cap 100 (factor 0.5 of assets 200): r = 50 * 150 / (150 - 50) = 75.
+        assert_eq!(adl_fraction(150 * ONE_U, 100 * ONE_U, ONE_U / 2, 300 * ONE_U), ONE_U / 4);
+        // The position's whole profit is not enough: close it all.
+        assert_eq!(adl_fraction(150 * ONE_U, 100 * ONE_U, ONE_U / 2, 60 * ONE_U), ONE_U);
+        assert_eq!(adl_fraction(150 * ONE_U, 100 * ONE_U, ONE_U / 2, 75 * ONE_U), ONE_U);
+        // Rounded up: 75 / 225 = 0.333.. -> ...334.
+        assert_eq!(adl_fraction(150 * ONE_U, 100 * ONE_U, ONE_U / 2, 225 * ONE_U), 333_333_333_333_333_334);
+        // After the step: paid = 75 * 100 / 150 = 50, assets 150, cap 75 = profit 150 - 75.
+        // A cap of zero (empty pool): everything closes.
+        assert_eq!(adl_fraction(10 * ONE_U, 0, ONE_U / 2, 5 * ONE_U), ONE_U);
     }
 }
