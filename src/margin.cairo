@@ -523,7 +523,8 @@ pub mod Margin {
             let mut results: Array<LiquidationResult> = array![];
             let mut commitment: Array<felt252> = array![];
             let mut reward: u128 = 0;
-            let mut collected: u128 = 0; // penalties the insurance fund kept, net of bad debt
+            let mut socialised: u128 = 0;
+            let insurance_before = self.insurance_cash.read();
             let mut liquidated: u32 = 0;
             for account in accounts {
                 let account = *account;
@@ -536,7 +537,7 @@ pub mod Margin {
                 if result.status == Status::PARTIAL || result.status == Status::FULL {
                     liquidated += 1;
                     reward += result.reward;
-                    collected += result.penalty - result.reward;
+                    socialised += result.bad_debt;
                     self
                         .emit(
                             AccountLiquidated {
@@ -559,9 +560,10 @@ pub mod Margin {
                 commitment.append(result.seized.into());
                 results.append(result);
             }
-            // The batch reward is paid only out of penalties the batch collected beyond the per-account
-            // rewards.
-            let batch = if liquidated != 0 && collected >= reward + params.batch_reward {
+            // The batch reward is paid only when the penalties the batch collected, net of the bad debt it
+            // settled (from the fund or the pool), cover it and the per-account rewards.
+            let kept = self.insurance_cash.read() - insurance_before - to_i128(socialised);
+            let batch = if liquidated != 0 && kept >= to_i128(reward + params.batch_reward) {
                 params.batch_reward
             } else {
                 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fulcrum.errors import ConfigError
-from fulcrum.model import AssetParams, LiquidationParams, MarketParams, OrderParams
+from fulcrum.model import AssetParams, LiquidationParams, MarketParams, OrderParams, RiskParams
 
 
 def short_string(text: str) -> int:
@@ -96,12 +96,13 @@ class MarginConfig:
     quote: str
     max_staleness: int  # [seconds]
     min_sources: int
-    oi_pool_ratio: int  # [SCALE] most notional per side and market per 1.0 of pool cash
+    oi_pool_ratio: int  # [SCALE] most open interest (all markets) per 1.0 of pool value
     pool_name: str
     pool_symbol: str
     timelock_delay: int  # [seconds]; 0: the deployer keeps ownership (no governance contract)
     assets: tuple[CollateralConfig, ...]
     markets: tuple[MarketConfig, ...]
+    pause_duration: int = 259200  # [seconds] a guardian pause ends by itself after this
 
 
 _LIQUIDATION_FIXED = (
@@ -189,6 +190,22 @@ def parse_orders(raw: dict[str, Any], quote_decimals: int, source: str) -> Order
     return params
 
 
+_RISK_FIXED = (
+    "debt_buffer", "withdraw_debt_buffer", "min_position_margin", "min_order_notional", "max_pnl_factor",
+    "buy_discount",
+)  # fmt: skip
+
+
+def parse_risk(raw: dict[str, Any], source: str) -> RiskParams:
+    where = f"{source}: risk"
+    params = RiskParams(**{k: to_fixed(_require(raw, k, str, where), f"{where}.{k}") for k in _RISK_FIXED})
+    if not params.debt_buffer <= params.withdraw_debt_buffer <= SCALE:
+        raise ConfigError(f"{where}: need debt_buffer <= withdraw_debt_buffer <= 1")
+    if not (0 < params.max_pnl_factor <= SCALE and params.buy_discount < SCALE):
+        raise ConfigError(f"{where}: need 0 < max_pnl_factor <= 1 and buy_discount < 1")
+    return params
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     network: str
@@ -199,6 +216,7 @@ class DeployConfig:
     liquidation: LiquidationParams | None = None
     bridge: BridgeConfig | None = None
     orders: OrderParams | None = None
+    risk: RiskParams = RiskParams()
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:
@@ -272,6 +290,13 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
             config.token(key)
         orders = parse_orders(data.get("orders", {}), config.token(margin.quote).decimals, source)
         config = dataclasses.replace(config, orders=orders)
+    if "risk" in data:
+        config = dataclasses.replace(config, risk=parse_risk(data["risk"], source))
+    if config.liquidation is not None and config.liquidation.max_account_reward > config.risk.min_position_margin:
+        raise ConfigError(
+            f"{source}: risk.min_position_margin must cover liquidation.max_account_reward (the largest keeper "
+            "reward a position can cost)"
+        )
     return config
 
 
@@ -328,6 +353,7 @@ def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
         timelock_delay=_int(raw, "timelock_delay", 0, where),
         assets=assets,
         markets=tuple(markets),
+        pause_duration=_int(raw, "pause_duration", 259200, where),
     )
 
 

@@ -336,6 +336,9 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
         *bridge_calls,
         *(margin.prepare("add_market", m.market_id, vars(m.params())) for m in mc.markets),
     ]
+    # Risk first: the liquidation parameters' largest keeper reward must fit the minimum position margin.
+    calls.append(margin.prepare("set_risk_params", vars(config.risk)))
+    calls.append(margin.prepare("set_pause_duration", mc.pause_duration))
     if config.liquidation is not None:
         calls.append(margin.prepare("set_liquidation_params", vars(config.liquidation)))
     if mc.timelock_delay:

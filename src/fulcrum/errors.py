@@ -295,7 +295,8 @@ class NotPool(MarginError):
 
 
 class LiquidityInUse(MarginError):
-    """An LP withdrawal would leave open interest above what the pool's cash covers."""
+    """An LP withdrawal would leave less cash than the reserved liquidity (net exposure, bounded by the PnL
+    cap)."""
 
     code = "margin: liquidity in use"
 
@@ -320,6 +321,40 @@ class PriceNotAcceptable(MarginError):
     code = "margin: price not acceptable"
 
 
+class OrderTooSmall(MarginError):
+    """The fill's notional is below the minimum order (and it does not close the position)."""
+
+    code = "margin: order too small"
+
+
+class PnlUnderCap(MarginError):
+    """Auto-deleveraging is only allowed while traders' profit exceeds the PnL cap."""
+
+    code = "margin: pnl under cap"
+
+
+class NotInProfit(MarginError):
+    """Auto-deleveraging closes only positions in profit."""
+
+    code = "margin: position not in profit"
+
+
+class NoPosition(MarginError):
+    code = "margin: no position"
+
+
+class NotEnoughSeized(MarginError):
+    """The pool holds less seized collateral of that asset than asked for."""
+
+    code = "margin: not enough seized"
+
+
+class CostTooHigh(MarginError):
+    """Buying seized collateral would cost more than the buyer's maximum."""
+
+    code = "margin: cost above maximum"
+
+
 # --- pause ---------------------------------------------------------------------------------------------
 class Paused(ContractError):
     code = "pausable: paused"
@@ -327,6 +362,16 @@ class Paused(ContractError):
 
 class NotGuardian(ContractError):
     code = "pausable: not guardian"
+
+
+class NotPaused(ContractError):
+    """Only a pause in force can be renewed."""
+
+    code = "pausable: not paused"
+
+
+class BadPauseDuration(ContractError):
+    code = "pausable: bad duration"
 
 
 # --- LP pool -------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class Outcome:
     penalty: int = 0  # [SCALE]
     seized: int = 0  # [SCALE]
     bad_debt: int = 0  # [SCALE]
+    reward: int = 0  # [SCALE] the keeper's part, at most the penalty the fund collected
 
     @property
     def liquidated(self) -> bool:
@@ -66,7 +67,7 @@ def decode_batch(tx: TxResult, margin_address: int) -> BatchReport:
             continue
         key = int(event.keys[0])
         if key == _LIQUIDATED:
-            outcomes.append(Outcome(int(event.keys[1]), *(int(x) for x in event.data[:5])))
+            outcomes.append(Outcome(int(event.keys[1]), *(int(x) for x in event.data[:6])))
         elif key == _SKIPPED:
             outcomes.append(Outcome(int(event.keys[1]), int(event.data[0])))
         elif key == _BATCH:

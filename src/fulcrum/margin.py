@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from starknet_py.net.client_models import Call
+
 from fulcrum.client import BlockId, ContractClient
 from fulcrum.errors import check_u256
-from fulcrum.model import AccountHealth, AssetParams, MarketParams, MarketState, Position
+from fulcrum.model import AccountHealth, AssetParams, MarketParams, MarketState, PoolState, Position, RiskParams
 from fulcrum.oracle import pair_id
 from fulcrum.tx import TxResult
 from fulcrum.vault import approved
@@ -48,7 +50,33 @@ class MarginClient(ContractClient):
         return await self.view_int("pool_cash")
 
     async def pool_value(self) -> int:
+        """What an LP withdrawal is priced at now [SCALE]."""
         return await self.view_int("pool_value")
+
+    async def pool_state(self, block: BlockId = "latest") -> PoolState:
+        """The pool's balance sheet, PnL cap and reserved liquidity."""
+        raw = await self.view("pool_state", block=block)
+        return PoolState(**{k: int(v) for k, v in raw.items()})
+
+    async def risk_params(self) -> RiskParams:
+        raw = await self.view("risk_params")
+        return RiskParams(**{k: int(v) for k, v in raw.items()})
+
+    def deleverage_call(self, account: int, market: int) -> Call:
+        return self.prepare("deleverage", account, market)
+
+    async def deleverage(self, account: int, market: int) -> TxResult:
+        """Auto-deleverages part of `account`'s profitable position while traders' profit exceeds the cap."""
+        return await self.send(self.deleverage_call(account, market))
+
+    async def buy_collateral(self, quote: int, asset: int, amount: int, max_cost: int) -> TxResult:
+        """Buys `amount` [asset decimals] of seized collateral for at most `max_cost` [quote decimals]."""
+        call = self.prepare("buy_collateral", asset, check_u256(amount), check_u256(max_cost))
+        return await self.send(approved(call, quote, self.address, max_cost))
+
+    async def paused_until(self) -> int:
+        """When the current pause ends by itself [seconds]; 0 when not paused."""
+        return await self.view_int("paused_until")
 
     async def liquidation_price(self, account: int, market: int) -> int | None:
         """None without a position or when no price liquidates it."""

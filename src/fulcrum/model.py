@@ -123,6 +123,23 @@ class MarketState:
     funding_index: int = 0
     funding_time: int = 0
     net_size_index: int = 0
+    long_cost: int = 0  # [SCALE] quote: sum of long positions' cost
+
+    def replace(self, old: Position, new: Position) -> MarketState:
+        """The aggregates with `old` replaced by `new` (the engine's `replace_position`)."""
+
+        def side(size: int, long: bool) -> int:
+            return abs(size) if size and (size > 0) == long else 0
+
+        return MarketState(
+            self.long_oi - side(old.size, True) + side(new.size, True),
+            self.short_oi - side(old.size, False) + side(new.size, False),
+            self.net_cost - old.cost + new.cost,
+            self.funding_index,
+            self.funding_time,
+            self.net_size_index - size_index(old.size, old.funding_index) + size_index(new.size, new.funding_index),
+            self.long_cost - (old.cost if old.size > 0 else 0) + (new.cost if new.size > 0 else 0),
+        )
 
     @property
     def skew(self) -> int:
@@ -140,24 +157,115 @@ def size_index(size: int, index: int) -> int:
     return mul_div_signed(size, index, SCALE, False)
 
 
+@dataclass(frozen=True)
+class RiskParams:
+    """The engine's solvency parameters (`RiskParams` in src/interfaces/imargin.cairo)."""
+
+    debt_buffer: int = 0  # [SCALE] maintenance per 1.0 of negative quote balance
+    withdraw_debt_buffer: int = 0  # [SCALE] initial margin per 1.0 of negative quote balance
+    min_position_margin: int = 0  # [SCALE quote] on both margins of an account with a position
+    min_order_notional: int = 0  # [SCALE quote] smallest fill unless it closes the position
+    max_pnl_factor: int = SCALE  # [SCALE] traders' profit paid at most this x pool assets
+    buy_discount: int = 0  # [SCALE] seized collateral sold at price * (1 - discount)
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """The engine's `pool_state` view."""
+
+    cash: int
+    collateral_value: int
+    profit: int
+    loss: int
+    funding: int
+    pnl_cap: int
+    exposure: int
+    open_interest: int
+    reserved: int
+    withdrawal_value: int
+    deposit_value: int
+
+
+def pool_state(
+    pool_cash: int,
+    markets: dict[int, tuple[MarketState, MarketParams]],
+    prices: dict[int, int],
+    now: int,
+    held: Sequence[tuple[int, int, int]] = (),  # (pair, amount [SCALE], weight [SCALE]) seized collateral
+    risk: RiskParams | None = None,
+) -> PoolState:
+    """The engine's `pool_snapshot`: per market side, PnL at the price that closes the net skew."""
+    risk = risk or RiskParams()
+    profit = loss = funding = exposure = open_interest = 0
+    for state, params in markets.values():
+        if not (state.long_oi or state.short_oi or state.net_cost):
+            continue
+        price = prices[params.pair_id]
+        net = state.skew
+        exit_ = fill_price(price, net, -net, params.skew_scale) or price
+        for pnl in (value(state.long_oi, exit_, False) - state.long_cost,
+                    value(-state.short_oi, exit_, False) - (state.net_cost - state.long_cost)):  # fmt: skip
+            if pnl > 0:
+                profit += pnl
+            else:
+                loss -= pnl
+        funding += size_index(net, pending_index(state, params, price, now)) - state.net_size_index
+        exposure += close_notional(net, price)
+        open_interest += close_notional(max(state.long_oi, state.short_oi), price)
+    collateral_value = sum(amount * prices[pair] // SCALE * weight // SCALE for pair, amount, weight in held if amount)
+    assets = pool_cash + collateral_value
+    cap = abs(assets) * risk.max_pnl_factor // SCALE if assets > 0 else 0
+    owed = min(funding, 0)
+    withdrawal = assets - min(profit, cap) + owed
+    return PoolState(
+        pool_cash, collateral_value, profit, loss, funding, cap, exposure, open_interest,
+        min(max(exposure, profit), cap), withdrawal, withdrawal + loss + funding - owed,
+    )  # fmt: skip
+
+
 def pool_value(
     pool_cash: int,
     markets: dict[int, tuple[MarketState, MarketParams]],
     prices: dict[int, int],
     now: int,
-    held: dict[int, int] | None = None,  # pair -> collateral [SCALE] the pool bought in liquidations
+    held: Sequence[tuple[int, int, int]] = (),
+    risk: RiskParams | None = None,
 ) -> int:
-    """The engine's `pool_value`: cash - traders' PnL + funding traders owe + seized collateral."""
-    traders = 0
-    for state, params in markets.values():
-        net = state.skew
-        if net or state.net_cost:
-            price = prices[params.pair_id]
-            index = pending_index(state, params, price, now)
-            traders += value(net, price, True) - state.net_cost
-            traders -= size_index(net, index) - state.net_size_index
-    held_value = sum(amount * prices[pair] // SCALE for pair, amount in (held or {}).items())
-    return int(pool_cash - traders + held_value)
+    """The engine's `pool_value`: what an LP withdrawal is priced at."""
+    return pool_state(pool_cash, markets, prices, now, held, risk).withdrawal_value
+
+
+def capped_profit(realized: int, pool: PoolState) -> int:
+    """Realised PnL as paid: a profit is cut to cap / profit while traders' profit exceeds the cap."""
+    if realized <= 0 or pool.profit <= pool.pnl_cap:
+        return realized
+    return realized * pool.pnl_cap // pool.profit
+
+
+def payout(paid: int, pool_cash: int) -> int:
+    """A payout to an account never exceeds the pool's cash."""
+    return min(paid, max(pool_cash, 0)) if paid > 0 else paid
+
+
+def adl_fraction(profit: int, cap: int, factor: int, position_profit: int) -> int:
+    """Fraction [SCALE] of a position in profit that one auto-deleveraging step closes."""
+    needed = _ceil_div((profit - cap) * profit, profit - cap * factor // SCALE)
+    return SCALE if needed >= position_profit else _ceil_div(needed * SCALE, position_profit)
+
+
+def adl_score(pnl: int, equity: int, notional: int) -> int:
+    """The published auto-deleveraging rank [SCALE] (highest first): profit per unit of notional times
+    leverage, i.e. `pnl / equity` when equity is positive (profit x leverage, as Hyperliquid and dYdX)."""
+    if pnl <= 0 or notional <= 0:
+        return 0
+    return pnl * SCALE // equity if equity > 0 else U128_MAX
+
+
+def buy_cost(amount: int, price: int, discount: int, quote_decimals: int) -> int:
+    """Quote tokens [decimals] `buy_collateral` charges for `amount` [SCALE] of seized collateral."""
+    unit = _ceil_div(price * (SCALE - discount), SCALE)
+    cost = _ceil_div(amount * unit, SCALE)
+    return _ceil_div(cost, 10 ** (18 - quote_decimals))
 
 
 # --- LP shares (src/math/pool.cairo) -------------------------------------------------------------------
@@ -216,7 +324,7 @@ class AccountHealth:
 
     @property
     def below_maintenance(self) -> bool:
-        """What the engine liquidates: positions open and equity under the maintenance margin."""
+        """What the engine liquidates: equity under a maintenance margin (positions or a debt)."""
         return self.maintenance_margin > 0 and self.equity < self.maintenance_margin
 
 
@@ -231,8 +339,10 @@ def account_health(
     markets: dict[int, MarketParams],
     prices: dict[int, int],  # pair -> [SCALE]
     indices: dict[int, int] | None = None,  # market -> pending funding index
+    risk: RiskParams | None = None,
 ) -> AccountHealth:
-    """The engine's `health` view, term by term with the same rounding."""
+    """The engine's `health` view, term by term with the same rounding: the minimum position margin on
+    an account with a position, and a buffer on a debt (negative quote balance) with or without one."""
     collateral_value = 0
     for asset, held in collateral.items():
         if held:
@@ -249,6 +359,13 @@ def account_health(
             notional += -((-abs(position.size) * price) // SCALE)
             initial += requirement(position.size, price, params.imr, params.size_premium)
             maintenance += requirement(position.size, price, params.mmr, params.size_premium)
+    if risk is not None:
+        if notional:
+            initial += risk.min_position_margin
+            maintenance += risk.min_position_margin
+        if quote_balance < 0:
+            initial += _ceil_div(-quote_balance * risk.withdraw_debt_buffer, SCALE)
+            maintenance += _ceil_div(-quote_balance * risk.debt_buffer, SCALE)
     equity = collateral_value + quote_balance + pnl - funding
     if maintenance == 0:
         factor = U128_MAX
@@ -344,13 +461,37 @@ def liquidation_fill(size: int, price: int, slippage: int) -> int:
 
 
 def penalty(closed_notional: int, params: LiquidationParams) -> int:
+    """On the closed notional; for an account in debt without positions, on the debt."""
     return _ceil_div(closed_notional * params.penalty_rate, SCALE)
 
 
-def keeper_cut(penalty_: int, params: LiquidationParams) -> int:
-    return min(
-        max(penalty_ * params.keeper_share // SCALE, params.min_account_reward), params.max_account_reward
-    )
+def keeper_cut(collected: int, params: LiquidationParams) -> int:
+    """The keeper's part of the penalty the fund kept from one account (net of the bad debt it caused):
+    `keeper_share` within the per-account bounds, never more than was collected."""
+    cut = min(max(collected * params.keeper_share // SCALE, params.min_account_reward), params.max_account_reward)
+    return min(cut, collected)
+
+
+def collected(penalty_: int, covered: int, socialised: int) -> int:
+    """What the insurance fund kept of an account's penalty after paying its bad debt."""
+    return max(penalty_ - covered - socialised, 0)
+
+
+def batch_reward(rewards: Sequence[int], kept: int, params: LiquidationParams) -> int:
+    """The batch reward: paid only when `kept` (the batch's penalties less the bad debt it settled from the
+    fund or the pool) covers it and the per-account `rewards`."""
+    return params.batch_reward if rewards and kept >= sum(rewards) + params.batch_reward else 0
+
+
+def clip_to_window(fraction: int, steps: Sequence[tuple[int, int]], params: LiquidationParams) -> int:
+    """The cascade breaker: `steps` are (notional the wanted fraction closes, window used) per market; the
+    fraction shrinks to what every window has room for (0: skipped)."""
+    clipped = fraction
+    for notional, used in steps:
+        room = max(params.window_cap - used, 0)
+        if notional > room:
+            clipped = min(clipped, fraction * room // notional)
+    return clipped
 
 
 def batch_commitment(results: Sequence[tuple[int, int, int, int]]) -> int:

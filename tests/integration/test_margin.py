@@ -76,25 +76,32 @@ async def expected_health(protocol: Protocol, trader: Fulcrum) -> model.AccountH
         markets,
         prices,
         indices,
+        await margin.risk_params(),
     )
 
 
-async def expected_pool_value(protocol: Protocol, margin: MarginClient) -> int:
+async def expected_pool_state(protocol: Protocol, margin: MarginClient) -> model.PoolState:
+    """The reference model's pool balance sheet from the chain's raw state."""
     markets = market_params(protocol)
     states = {m: (await margin.market_state(m), p) for m, p in markets.items()}
     cfg = protocol.config.margin
     assert cfg is not None
-    held = {  # collateral the pool bought in liquidations
-        pair_id(a.pair): await margin.collateral(margin.address, protocol.deployment.address(a.token))
+    held = [  # collateral the pool bought in liquidations, at its weight
+        (pair_id(a.pair), await margin.collateral(margin.address, protocol.deployment.address(a.token)), a.weight)
         for a in cfg.assets
-    }
-    return model.pool_value(
+    ]
+    return model.pool_state(
         await margin.pool_cash(),
         states,
         await chain_prices(protocol, margin),
         await protocol.block_time(),
         held,
+        await margin.risk_params(),
     )
+
+
+async def expected_pool_value(protocol: Protocol, margin: MarginClient) -> int:
+    return (await expected_pool_state(protocol, margin)).withdrawal_value
 
 
 async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:

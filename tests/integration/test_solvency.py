@@ -1,0 +1,427 @@
+"""Solvency against adversaries, on a real devnet: each attack of the review as a regression test whose
+attacker now earns nothing or is refused with a named error. Debt without positions, dust accounts,
+a profit run on the pool (PnL cap, auto-deleveraging), LPs leaving ahead of a loss, a hedged pair
+freezing withdrawals, open interest across markets, the cascade breaker, seized collateral sold, pauses
+that end by themselves. Each test runs on its own deployment (its own pool), with the reference model
+equal to the chain and conservation checked."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from starknet_py.hash.selector import get_selector_from_name
+
+from fulcrum import errors, model
+from fulcrum.deploy import deploy_protocol
+from fulcrum.model import FULL, PARTIAL, SCALE, SKIPPED_CAP
+from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
+from fulcrum.sdk import Fulcrum
+from tests.integration.fixtures.protocol import Protocol, assert_conservation
+from tests.integration.test_margin import (
+    BTC_PERP,
+    ETH_PERP,
+    USDC,
+    expected_health,
+    expected_pool_state,
+    trader_with,
+)
+
+ETH = pair_id("ETH/USD")
+WETH = 10**18
+_DELEVERAGED = get_selector_from_name("Deleveraged")
+_CAPPED = get_selector_from_name("PayoutCapped")
+
+
+async def deploy_fresh(protocol: Protocol, pool: int, *, pause_duration: int = 86_400, lp2: int = 0) -> Protocol:
+    """A new deployment on the same devnet owned directly by the admin (no timelock), with `pool` quote
+    units of liquidity from the admin and `lp2` from account 95."""
+    base = protocol.config
+    assert base.margin is not None
+    config = replace(base, margin=replace(base.margin, timelock_delay=0, pause_duration=pause_duration))
+    deployment = await deploy_protocol(protocol.admin, protocol.build, config, await protocol.devnet.chain_id())
+    admin = Fulcrum(protocol.admin, deployment, protocol.build)
+    pusher = PricePusher(admin.oracle, devnet_publishers(config.oracle.publishers))
+    fresh = Protocol(protocol.devnet, protocol.build, config, deployment, protocol.admin, pusher)
+    await fresh.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    for lp, amount in ((admin, pool), (await fresh.as_account(95), lp2)):
+        if amount:
+            await lp.token("usdc").mint(lp.account.address, amount)
+            await fresh.settler.add_liquidity(lp, amount)
+    return fresh
+
+
+async def wealth(traders: list[Fulcrum], price: int) -> int:
+    """Everything `traders` own in and out of the protocol [SCALE quote], WETH at `price` (no positions)."""
+    total = 0
+    for t in traders:
+        me, usdc, weth = t.account.address, t.token("usdc"), t.token("weth")
+        for market in (ETH_PERP, BTC_PERP):
+            assert (await t.margin.position(me, market)).size == 0
+        total += await usdc.balance_of(me) * 10**12 + await t.margin.quote_balance(me)
+        total += (await weth.balance_of(me) + await t.margin.collateral(me, weth.address)) * price // SCALE
+    return total
+
+
+async def test_positionless_debt_is_liquidated_and_its_loss_settled(protocol: Protocol) -> None:
+    """The free put: short with WETH collateral, close at a loss (quote balance < 0, no position), take the
+    collateral out, let ETH fall. Withdrawals now keep the debt buffer, the debt is liquidated at the
+    first price below it, and a debt nobody liquidated in time settles through the insurance fund."""
+    p = await deploy_fresh(protocol, 200_000 * USDC)
+    admin = await p.as_account(0)
+    await admin.token("usdc").mint(admin.account.address, 5_000 * USDC)
+    await admin.liquidation.fund_insurance(admin.token("usdc").address, 5_000 * USDC)
+    fee = await p.settler.fee() * 10**12
+    attackers = [await trader_with(p, 40, weth=WETH), await trader_with(p, 41, weth=WETH)]
+    sister = await trader_with(p, 42, usdc=4_000 * USDC)
+    before = await wealth([*attackers, sister], 0)  # WETH counted at the final price below
+    weth = sister.token("weth").address
+    for a in attackers:
+        await p.trade(a, ETH_PERP, -5 * SCALE)
+    await p.trade(sister, ETH_PERP, 10 * SCALE)
+    await p.push_prices({"ETH/USD": 2_200})
+    for a in attackers:
+        await p.trade(a, ETH_PERP, 5 * SCALE, reduce_only=True)
+    await p.trade(sister, ETH_PERP, -10 * SCALE, reduce_only=True)
+    orders = 6
+
+    for a in attackers:
+        me = a.account.address
+        debt = -await a.margin.quote_balance(me)
+        assert debt > 1_000 * SCALE
+        # The old attack took the WETH down to equity ~0: refused, the buffer stays.
+        held = await a.margin.collateral(me, weth)
+        try:
+            await a.margin.withdraw(weth, 42 * WETH // 100)
+            raise AssertionError("withdrawal below the debt buffer accepted")
+        except errors.InsufficientMargin:
+            pass
+        assert await a.margin.collateral(me, weth) == held
+        await a.margin.withdraw(weth, 368 * WETH // 1000)
+        health = await a.margin.health(me)
+        assert health == await expected_health(p, a)
+        assert health.notional == 0 and health.equity >= health.initial_margin > health.maintenance_margin > 0
+
+    # ETH falls in the steps the feed accepts; a keeper runs at every step for the first attacker only.
+    first, second = (a.account.address for a in attackers)
+    k = await p.as_account(43)
+    params = await k.liquidation.params()
+    liquidated_at = None
+    for price in (2_100, 2_000, 1_900, 1_800, 1_700, 1_600, 1_500):
+        await p.push_prices({"ETH/USD": price})
+        if liquidated_at is None:
+            insurance = await k.liquidation.insurance_cash()
+            report = await k.liquidation.liquidate_batch([first])
+            (outcome,) = report.outcomes
+            if outcome.liquidated:
+                liquidated_at = price
+                assert outcome.status == FULL and outcome.closed_notional == 0 and outcome.bad_debt == 0
+                assert outcome.seized > 0 and await k.margin.quote_balance(first) >= 0
+                assert outcome.reward == model.keeper_cut(outcome.penalty, params) <= outcome.penalty
+                assert report.reward == outcome.reward + model.batch_reward(
+                    [outcome.reward], outcome.penalty, params
+                )
+                assert await k.liquidation.insurance_cash() == insurance + outcome.penalty - report.reward
+    assert liquidated_at is not None and liquidated_at >= 1_900
+
+    # The attacker's result, at the final price: the hedge's gain no longer exceeds what the debt cost.
+    profit = await wealth([*attackers, sister], 1_500 * SCALE) - before - 2 * WETH * 1_500 - orders * fee
+    # The second attacker, never liquidated on the way down, is below zero equity: its debt is absorbed.
+    h2 = await attackers[1].margin.health(second)
+    assert h2.equity < 0 and h2.below_maintenance
+    insurance, bad_debt = await k.liquidation.insurance_cash(), await k.liquidation.bad_debt()
+    (absorbed,) = (await k.liquidation.liquidate_batch([second])).outcomes
+    assert absorbed.status == FULL
+    assert await k.margin.collateral(second, weth) == 0 and await k.margin.quote_balance(second) == 0
+    covered, socialised = model.settle_bad_debt(h2.equity - absorbed.penalty, insurance + absorbed.penalty)
+    assert (absorbed.bad_debt, socialised) == (0, 0) and covered > 0
+    assert await k.liquidation.insurance_cash() == insurance + absorbed.penalty - covered  # no reward: all lost
+    assert absorbed.reward == 0 and await k.liquidation.bad_debt() == bad_debt
+    # Without the second attacker's gap (which the fund paid), the pair lost money.
+    assert profit - covered <= 0, profit
+    await assert_conservation(p)
+
+    # The seized WETH is sold: anyone buys it at the oracle price less the discount, into pool cash.
+    buyer = await trader_with(p, 44)
+    usdc = buyer.token("usdc")
+    held = await buyer.margin.collateral(buyer.margin.address, weth)
+    assert held > 0
+    state0 = await buyer.margin.pool_state()
+    risk = await buyer.margin.risk_params()
+    amount = held // 2 // 10**12 * 10**12
+    cost = model.buy_cost(amount, await buyer.margin.price(ETH), risk.buy_discount, 6)
+    await usdc.mint(buyer.account.address, cost)
+    for bad_amount, max_cost, error in (
+        (amount, cost - 1, errors.CostTooHigh),
+        (held + WETH, 10**15, errors.NotEnoughSeized),
+    ):
+        try:
+            await buyer.margin.buy_collateral(usdc.address, weth, bad_amount, max_cost)
+            raise AssertionError("bad purchase accepted")
+        except error:
+            pass
+    await buyer.margin.buy_collateral(usdc.address, weth, amount, cost)
+    assert await buyer.token("weth").balance_of(buyer.account.address) == amount
+    assert await usdc.balance_of(buyer.account.address) == 0
+    state1 = await buyer.margin.pool_state()
+    assert state1.cash == state0.cash + cost * 10**12
+    assert state1.withdrawal_value >= state0.withdrawal_value  # sold above its weight: the pool gained
+    assert state1 == await expected_pool_state(p, buyer.margin)
+    await assert_conservation(p)
+
+
+async def test_dust_accounts_cannot_open_and_the_fund_pays_no_more_than_penalties(protocol: Protocol) -> None:
+    p = await deploy_fresh(protocol, 200_000 * USDC)
+    admin = await p.as_account(0)
+    await admin.token("usdc").mint(admin.account.address, 1_000 * USDC)
+    await admin.liquidation.fund_insurance(admin.token("usdc").address, 1_000 * USDC)
+    # Dust: 0.00001 USDC long 4e-8 ETH is below the minimum order; a real size needs the minimum margin.
+    dust = await trader_with(p, 45, usdc=10)
+    me = dust.account.address
+    for size, error in ((4 * 10**10, errors.OrderTooSmall), (SCALE // 100, errors.InsufficientMargin)):
+        try:
+            await p.trade(dust, ETH_PERP, size)
+            raise AssertionError("dust order filled")
+        except error:
+            pass
+        assert (await dust.margin.position(me, ETH_PERP)).size == 0
+        assert await dust.margin.quote_balance(me) == 10 * 10**12
+
+    # The smallest accounts that can open (minimum order, minimum margin), then a 10% fall: the keeper's
+    # reward is what the penalties paid, the batch reward is not paid, the fund loses nothing.
+    small = [await trader_with(p, i, usdc=11_500_000) for i in (46, 47, 48)]
+    for t in small:
+        await p.trade(t, ETH_PERP, 6 * SCALE // 1000)
+    await p.push_prices({"ETH/USD": 1_800})
+    accounts = [t.account.address for t in small]
+    assert all((await small[0].margin.health(a)).below_maintenance for a in accounts)
+    k = await p.as_account(49)
+    params = await k.liquidation.params()
+    insurance = await k.liquidation.insurance_cash()
+    wallet = await k.token("usdc").balance_of(k.account.address)
+    report = await k.liquidation.liquidate_batch(accounts)
+    assert all(o.liquidated and o.bad_debt == 0 for o in report.outcomes)
+    penalties = sum(o.penalty for o in report.outcomes)
+    assert penalties < params.min_account_reward * 3  # the old floor would have paid more than this
+    for o in report.outcomes:
+        assert o.reward == model.keeper_cut(o.penalty, params) <= o.penalty
+    rewards = [o.reward for o in report.outcomes]
+    assert model.batch_reward(rewards, penalties, params) == 0
+    assert report.reward == sum(rewards) <= penalties
+    assert await k.liquidation.insurance_cash() == insurance + penalties - report.reward >= insurance
+    assert await k.token("usdc").balance_of(k.account.address) - wallet == report.reward // 10**12
+    await assert_conservation(p)
+
+
+async def test_profit_run_stops_at_the_cap_adl_restores_it_and_everyone_is_paid(protocol: Protocol) -> None:
+    """Ten traders long 90 ETH on a 100,000 pool, ETH to 3,250: profit is paid at most at the cap's ratio,
+    auto-deleveraging in the published order brings it back under the cap, every trader's balance is
+    withdrawn in full and every LP withdrawal succeeds; pool cash never goes below zero."""
+    p = await deploy_fresh(protocol, 60_000 * USDC, lp2=40_000 * USDC)
+    traders = [await trader_with(p, 50 + i, usdc=4_000 * USDC) for i in range(10)]
+    for t in traders:
+        await p.trade(t, ETH_PERP, 9 * SCALE)
+    await p.push_prices({"ETH/USD": 3_250})
+    admin = await p.as_account(0)
+    state = await admin.margin.pool_state()
+    assert state == await expected_pool_state(p, admin.margin)
+    assert state.profit > state.pnl_cap > 0 and state.cash > 0
+    assert state.withdrawal_value == state.cash - state.pnl_cap + min(state.funding, 0)
+
+    # A trader closing now is paid at the cap's ratio, not in full.
+    first = traders[0]
+    before = await first.margin.quote_balance(first.account.address)
+    result = await p.trade(first, ETH_PERP, -9 * SCALE, reduce_only=True)
+    credited = await first.margin.quote_balance(first.account.address) - before
+    full = 9 * (result.price - 2_000 * SCALE)  # roughly the realised profit (entry ~2,000)
+    assert 0 < credited < full * (state.pnl_cap + SCALE) // state.profit
+
+    # Auto-deleveraging, highest rank first (profit / equity, then address), until under the cap.
+    k = await p.as_account(61)
+    rest = traders[1:]
+    steps = 0
+    while True:
+        state = await k.margin.pool_state()
+        if state.profit <= state.pnl_cap:
+            break
+        ranked = []
+        for t in rest:
+            me = t.account.address
+            h = await t.margin.health(me)
+            pnl = h.unrealized_pnl
+            if pnl > 0:
+                ranked.append((-model.adl_score(pnl, h.equity, h.notional), me))
+        ranked.sort()
+        _, target = ranked[0]
+        tx = await k.margin.deleverage(target, ETH_PERP)
+        assert any(int(e.keys[0]) == _DELEVERAGED for e in tx.events)
+        steps += 1
+        assert steps <= 9
+    assert steps > 0
+    assert state == await expected_pool_state(p, k.margin)
+    try:
+        await k.margin.deleverage(rest[-1].account.address, ETH_PERP)
+        raise AssertionError("deleveraged under the cap")
+    except (errors.PnlUnderCap, errors.NoPosition):
+        pass
+
+    # Everyone closes and withdraws every token of their balance; then both LPs leave.
+    for t in traders:
+        me = t.account.address
+        if (await t.margin.position(me, ETH_PERP)).size:
+            await p.trade(t, ETH_PERP, -(await t.margin.position(me, ETH_PERP)).size, reduce_only=True)
+        assert await k.margin.pool_cash() >= 0
+        balance = await t.margin.quote_balance(me)
+        assert balance > 0
+        usdc = t.token("usdc")
+        wallet = await usdc.balance_of(me)
+        await t.margin.withdraw(usdc.address, balance // 10**12)
+        assert await usdc.balance_of(me) == wallet + balance // 10**12
+    for lp in (admin, await p.as_account(95)):
+        shares = await lp.pool.balance_of(lp.account.address)
+        out = await p.settler.remove_liquidity(lp, shares)
+        assert out.out > 0
+    assert await k.margin.pool_cash() >= 0
+    await assert_conservation(p)
+
+
+async def test_lps_cannot_exit_ahead_of_a_recognised_loss(protocol: Protocol) -> None:
+    """A trader below zero equity: its loss is not counted in what withdrawals are priced at, so an LP who
+    leaves before the liquidation gets no more per share than those who stay get after it. Deposits are
+    priced with the loss counted, so a round trip across it earns nothing."""
+    p = await deploy_fresh(protocol, 150_000 * USDC, lp2=50_000 * USDC)
+    trader = await trader_with(p, 62, usdc=4_100 * USDC)
+    await p.trade(trader, ETH_PERP, 20 * SCALE)
+    await p.push_prices({"ETH/USD": 1_790})
+    me = trader.account.address
+    assert (await trader.margin.health(me)).equity < 0
+    admin = await p.as_account(0)
+    state = await admin.margin.pool_state()
+    assert state == await expected_pool_state(p, admin.margin)
+    assert state.deposit_value > state.withdrawal_value
+
+    leaver = await p.as_account(95)
+    shares = await leaver.pool.balance_of(leaver.account.address)
+    supply = await leaver.pool.total_supply()
+    got = (await p.settler.remove_liquidity(leaver, shares)).out
+    k = await p.as_account(63)
+    (outcome,) = (await k.liquidation.liquidate_batch([me])).outcomes
+    assert outcome.status == FULL
+    stay_shares = await admin.pool.balance_of(admin.account.address)
+    stay_value = await admin.pool.preview_redeem(stay_shares)
+    # Per share, the leaver got no more than the stayers' value after the loss was recognised.
+    assert got * (supply - shares) <= stay_value * shares * 1_001 // 1_000
+    assert got * 10**12 * supply <= state.withdrawal_value * shares
+    await assert_conservation(p)
+
+
+async def test_hedged_pair_freezes_nothing(protocol: Protocol) -> None:
+    """+150 and -150 ETH in two accounts: no net exposure, so nothing is reserved and the LP leaves with
+    90% of the pool; new exposure is then refused against the smaller pool, closing is not."""
+    p = await deploy_fresh(protocol, 200_000 * USDC)
+    pair = [await trader_with(p, i, usdc=40_000 * USDC) for i in (64, 65)]
+    await p.trade(pair[0], ETH_PERP, 150 * SCALE)
+    await p.trade(pair[1], ETH_PERP, -150 * SCALE)
+    admin = await p.as_account(0)
+    state = await admin.margin.pool_state()
+    assert state == await expected_pool_state(p, admin.margin)
+    assert state.exposure < 1_000 * SCALE and state.reserved < 1_000 * SCALE
+    shares = await admin.pool.balance_of(admin.account.address)
+    out = (await p.settler.remove_liquidity(admin, shares * 9 // 10)).out
+    assert out > 179_000 * USDC
+    try:
+        await p.trade(pair[0], ETH_PERP, SCALE)
+        raise AssertionError("exposure beyond the pool accepted")
+    except errors.OpenInterestCap:
+        pass
+    for t, size in zip(pair, (-150 * SCALE, 150 * SCALE), strict=True):
+        await p.trade(t, ETH_PERP, size, reduce_only=True)
+    await assert_conservation(p)
+
+
+async def test_open_interest_is_bounded_across_markets(protocol: Protocol) -> None:
+    p = await deploy_fresh(protocol, 100_000 * USDC)
+    t = await trader_with(p, 66, usdc=50_000 * USDC)
+    await p.trade(t, ETH_PERP, 60 * SCALE)  # 120,000
+    await p.trade(t, BTC_PERP, 5 * SCALE // 2)  # 75,000: 195,000 of 2 x ~100,000
+    before = await t.margin.position(t.account.address, ETH_PERP)
+    try:
+        await p.trade(t, ETH_PERP, 3 * SCALE)  # each market alone is far under its own cap
+        raise AssertionError("open interest beyond the pool accepted")
+    except errors.OpenInterestCap:
+        pass
+    assert await t.margin.position(t.account.address, ETH_PERP) == before
+    state = await t.margin.pool_state()
+    assert state == await expected_pool_state(p, t.margin)
+    await assert_conservation(p)
+
+
+async def test_cascade_breaker_clips_a_step_to_the_window(protocol: Protocol) -> None:
+    p = await deploy_fresh(protocol, 200_000 * USDC)
+    admin = await p.as_account(0)
+    params = replace(await admin.liquidation.params(), window_cap=5_000 * SCALE)
+    await admin.margin.send(admin.margin.prepare("set_liquidation_params", vars(params)))
+    victim = await trader_with(p, 67, usdc=3_000 * USDC)
+    me = victim.account.address
+    await p.trade(victim, ETH_PERP, 10 * SCALE)
+    liq = await victim.margin.liquidation_price(me, ETH_PERP)
+    assert liq is not None
+    await p.push_prices({"ETH/USD": liq / SCALE - 15})
+    health = await victim.margin.health(me)
+    assert health.health_factor >= params.hard_floor_health
+    price = await victim.margin.price(ETH)
+    size = (await victim.margin.position(me, ETH_PERP)).size
+    wanted = model.close_fraction(health, params)
+    notional = model.close_notional(model.close_size(size, wanted), price)
+    assert notional > params.window_cap  # the old breaker skipped this account
+    k = await p.as_account(68)
+    (outcome,) = (await k.liquidation.liquidate_batch([me])).outcomes
+    assert outcome.status == PARTIAL
+    clipped = model.clip_to_window(wanted, [(notional, 0)], params)
+    closed = size - (await victim.margin.position(me, ETH_PERP)).size
+    assert abs(closed - model.close_size(size, clipped)) <= 10**9  # funding drift moves the step a hair
+    assert params.window_cap - price // SCALE <= outcome.closed_notional <= params.window_cap + 10**6
+    (again,) = (await k.liquidation.liquidate_batch([me])).outcomes
+    assert again.status == SKIPPED_CAP
+    await assert_conservation(p)
+
+
+async def test_guardian_pause_ends_by_itself_unless_governance_renews_it(protocol: Protocol) -> None:
+    p = await deploy_fresh(protocol, 10_000 * USDC, pause_duration=60)
+    admin = await p.as_account(0)  # guardian and owner of this deployment
+    trader = await trader_with(p, 69, usdc=100 * USDC)
+    usdc = trader.token("usdc").address
+    await admin.margin.pause()
+    assert await admin.margin.is_paused()
+    assert await admin.margin.paused_until() == await p.block_time() + 60
+    try:
+        await trader.margin.withdraw(usdc, USDC)
+        raise AssertionError("withdrawal while paused")
+    except errors.Paused:
+        pass
+    await p.devnet.increase_time(61)
+    assert not await admin.margin.is_paused()
+    await trader.margin.withdraw(usdc, USDC)  # exits are not frozen for ever
+
+    await admin.margin.pause()
+    for caller, args, error in (
+        (trader, ("renew_pause",), errors.NotOwner),
+        (admin, ("set_pause_duration", 0), errors.BadPauseDuration),
+    ):
+        try:
+            await caller.margin.send(caller.margin.prepare(*args))
+            raise AssertionError("accepted")
+        except error:
+            pass
+    await p.devnet.increase_time(50)
+    await admin.margin.send(admin.margin.prepare("renew_pause"))
+    await p.devnet.increase_time(50)
+    assert await admin.margin.is_paused()  # 100 s after the pause: renewed
+    await p.devnet.increase_time(11)
+    assert not await admin.margin.is_paused()
+    try:
+        await admin.margin.send(admin.margin.prepare("renew_pause"))
+        raise AssertionError("renewed an expired pause")
+    except errors.NotPaused:
+        pass
+    assert await trader.margin.quote_balance(trader.account.address) == 99 * USDC * 10**12
+    await assert_conservation(p)
