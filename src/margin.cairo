@@ -96,6 +96,7 @@ pub mod Margin {
         collateral: Map<(ContractAddress, ContractAddress), u128>, // [SCALE]
         total_collateral: Map<ContractAddress, u128>, // [SCALE]
         quote_balance: Map<ContractAddress, i128>, // [SCALE]
+        total_debt: u128, // [SCALE] sum of negative quote balances: counted in pool_cash, not yet paid
         positions: Map<(ContractAddress, felt252), Position>,
         pool_cash: i128, // [SCALE] quote
         pool: ContractAddress,
@@ -378,7 +379,7 @@ pub mod Margin {
             let value = self.pull(get_caller_address(), asset, amount);
             if asset == self.quote.read() {
                 let balance = self.quote_balance.read(account);
-                self.quote_balance.write(account, balance + to_i128(value));
+                self.set_quote(account, balance + to_i128(value));
             } else {
                 let total = self.total_collateral.read(asset) + value;
                 assert(total <= self.asset_params.read(asset).cap, Errors::DEPOSIT_CAP);
@@ -396,7 +397,7 @@ pub mod Margin {
             if asset == self.quote.read() {
                 let balance = self.quote_balance.read(account);
                 assert(balance >= to_i128(value), Errors::INSUFFICIENT_BALANCE);
-                self.quote_balance.write(account, balance - to_i128(value));
+                self.set_quote(account, balance - to_i128(value));
             } else {
                 let held = self.collateral.read((account, asset));
                 assert(held >= value, Errors::INSUFFICIENT_BALANCE);
@@ -446,9 +447,13 @@ pub mod Margin {
             let (mut new, realized) = apply_fill(old, size_delta, fill);
             new.funding_index = state.funding_index;
             let notional = mul_div(abs(size_delta).into(), fill.into(), SCALE, true).unwrap();
-            // No dust: every fill is at least the minimum order, unless it closes the position.
+            // No dust: every fill, and what it leaves, is at least the minimum order, unless it closes the
+            // position.
+            let min_order: u256 = self.risk.read().min_order_notional.into();
             assert(
-                new.size == 0 || notional >= self.risk.read().min_order_notional.into(),
+                new.size == 0
+                    || (notional >= min_order
+                        && mul_div(abs(new.size).into(), fill.into(), SCALE, false).unwrap() >= min_order),
                 Errors::ORDER_TOO_SMALL,
             );
             let fee: u128 = mul_div(notional, params.fee_rate.into(), SCALE, true)
@@ -466,7 +471,10 @@ pub mod Margin {
                     state.long_oi <= params.max_oi && state.short_oi <= params.max_oi,
                     Errors::OI_CAP,
                 );
-                // Open interest across all markets stays within a multiple of the pool's value.
+            }
+            if abs(market_skew(state)) > abs(skew) {
+                // Net exposure across all markets stays within a multiple of the pool's value; a fill
+                // that reduces its market's skew is always welcome.
                 let snapshot = self.pool_snapshot(ref prices);
                 let room = if snapshot.withdrawal_value <= 0 {
                     0
@@ -479,7 +487,7 @@ pub mod Margin {
                     )
                         .unwrap()
                 };
-                assert(snapshot.open_interest.into() <= room, Errors::OI_CAP);
+                assert(snapshot.exposure.into() <= room, Errors::OI_CAP);
             }
 
             // Settle funding, realised PnL and the fee against the pool.
@@ -635,9 +643,19 @@ pub mod Margin {
             // The cash left must cover what the pool can lose now (net exposure, bounded by the PnL cap).
             let mut prices: Felt252Dict<u128> = Default::default();
             let snapshot = self.pool_snapshot(ref prices);
-            let cash = snapshot.cash - to_i128(value);
-            assert(cash >= 0 && cash >= to_i128(snapshot.reserved), Errors::LIQUIDITY_IN_USE);
-            self.pool_cash.write(cash);
+            // Tokens left after the withdrawal (debts are not tokens) cover the reserve, and the PnL cap
+            // on what is left still covers traders' profit: no exit pushes winners over the cap.
+            let left = snapshot.cash - to_i128(snapshot.debt) - to_i128(value);
+            assert(left >= 0 && left >= to_i128(snapshot.reserved), Errors::LIQUIDITY_IN_USE);
+            let cap_after = mul_div(
+                (abs(left) + snapshot.collateral_value).into(),
+                self.risk.read().max_pnl_factor.into(),
+                SCALE,
+                false,
+            )
+                .unwrap();
+            assert(snapshot.profit.into() <= cap_after, Errors::LIQUIDITY_IN_USE);
+            self.pool_cash.write(snapshot.cash - to_i128(value));
             assert(IERC20Dispatcher { contract_address: quote }.transfer(to, amount), Errors::TRANSFER_FAILED);
             self.emit(PoolWithdrawn { to, amount: value });
             value
@@ -655,7 +673,7 @@ pub mod Margin {
             let value = to_i128(self.to_value(quote, amount));
             let balance = self.quote_balance.read(account);
             assert(balance >= value, Errors::INSUFFICIENT_BALANCE);
-            self.quote_balance.write(account, balance - value);
+            self.set_quote(account, balance - value);
             let health = self.compute_health(account);
             let floor = if reduce_only {
                 health.maintenance_margin
@@ -687,7 +705,7 @@ pub mod Margin {
             let count = self.market_count.read();
             while j != count {
                 let state = self.market_state.read(self.markets.read(j));
-                if market_skew(state) != 0 || state.net_cost != 0 {
+                if state.long_oi != 0 || state.short_oi != 0 || state.net_cost != 0 {
                     let (_, time) = self.read_price_time(self.market_params.read(self.markets.read(j)).pair_id);
                     if time < oldest {
                         oldest = time;
@@ -766,7 +784,7 @@ pub mod Margin {
         fn set_risk_params(ref self: ContractState, params: RiskParams) {
             self.ownable.assert_only_owner();
             assert(
-                params.debt_buffer <= params.withdraw_debt_buffer
+                params.debt_buffer > 0 && params.debt_buffer <= params.withdraw_debt_buffer
                     && params.withdraw_debt_buffer <= SCALE_U128
                     && params.max_pnl_factor > 0 && params.max_pnl_factor <= SCALE_U128
                     && params.buy_discount < SCALE_U128
@@ -780,7 +798,7 @@ pub mod Margin {
         fn deleverage(ref self: ContractState, account: ContractAddress, market_id: felt252) -> i128 {
             assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
             let mparams = self.market_params.read(market_id);
-            let price = self.read_price(mparams.pair_id);
+            let price = self.fresh_price(mparams.pair_id);
             let mut prices: Felt252Dict<u128> = Default::default();
             prices.insert(mparams.pair_id, price);
             let old = self.positions.read((account, market_id));
@@ -793,7 +811,7 @@ pub mod Margin {
                 snapshot.profit, snapshot.pnl_cap, self.risk.read().max_pnl_factor, abs(profit),
             );
             let (_, realized, close) = self
-                .close_position(account, market_id, mparams, price, price, old, fraction, ref prices);
+                .close_position(account, market_id, mparams, price, price, old, fraction, true, ref prices);
             self
                 .emit(
                     Deleveraged {
@@ -817,7 +835,7 @@ pub mod Margin {
             let holder = get_contract_address();
             let held = self.collateral.read((holder, asset));
             assert(held >= value, Errors::NOT_ENOUGH_HELD);
-            let price = self.read_price(self.asset_params.read(asset).pair_id);
+            let price = self.fresh_price(self.asset_params.read(asset).pair_id);
             let unit = mul_div(price.into(), (SCALE_U128 - self.risk.read().buy_discount).into(), SCALE, true)
                 .unwrap();
             let cost = mul_div(value.into(), unit, SCALE, true).unwrap();
@@ -825,10 +843,11 @@ pub mod Margin {
             let cost = from_fixed(cost, self.quote_decimals.read(), true).expect(Errors::AMOUNT_OVERFLOW);
             assert(cost <= max_cost, Errors::COST_TOO_HIGH);
             let buyer = get_caller_address();
-            let paid = self.pull(buyer, quote, cost);
-            self.pool_cash.write(self.pool_cash.read() + to_i128(paid));
+            // State first, tokens after: a token with hooks cannot sell the same collateral twice.
             self.collateral.write((holder, asset), held - value);
             self.total_collateral.write(asset, self.total_collateral.read(asset) - value);
+            let paid = self.pull(buyer, quote, cost);
+            self.pool_cash.write(self.pool_cash.read() + to_i128(paid));
             assert(IERC20Dispatcher { contract_address: asset }.transfer(buyer, amount), Errors::TRANSFER_FAILED);
             self.emit(CollateralBought { buyer, asset, amount: value, cost: paid });
             cost
@@ -1020,8 +1039,8 @@ pub mod Margin {
             ref prices: Felt252Dict<u128>,
         ) -> LiquidationResult {
             let health = self.health_cached(account, ref prices);
-            if health.maintenance_margin == 0
-                || health.equity >= to_i128(health.maintenance_margin) {
+            // Positions, a debt, or equity below zero: anything short of maintenance is liquidated.
+            if health.equity >= to_i128(health.maintenance_margin) {
                 return skipped(account, Status::SKIPPED_HEALTHY);
             }
             let has_positions = health.notional != 0;
@@ -1029,6 +1048,7 @@ pub mod Margin {
                 close_fraction(
                     health.equity,
                     health.maintenance_margin,
+                    self.fixed_margin(health),
                     health.notional,
                     params.target_health,
                     params.penalty_rate + params.slippage,
@@ -1094,7 +1114,9 @@ pub mod Margin {
                         .try_into()
                         .unwrap();
                     let (notional, _, _) = self
-                        .close_position(account, market_id, mparams, price, fill, old, fraction, ref prices);
+                        .close_position(
+                            account, market_id, mparams, price, fill, old, fraction, false, ref prices,
+                        );
                     self.use_window(market_id, params, now, notional);
                     closed_notional += notional;
                 }
@@ -1103,14 +1125,16 @@ pub mod Margin {
             // The penalty is on the closed notional, or on the debt of an account without positions.
             let base = if has_positions {
                 closed_notional
-            } else {
+            } else if health.quote_balance < 0 {
                 abs(health.quote_balance)
+            } else {
+                0
             };
             let penalty: u128 = mul_div(base.into(), params.penalty_rate.into(), SCALE, true)
                 .unwrap()
                 .try_into()
                 .unwrap();
-            self.quote_balance.write(account, self.quote_balance.read(account) - to_i128(penalty));
+            self.set_quote(account, self.quote_balance.read(account) - to_i128(penalty));
             self.insurance_cash.write(self.insurance_cash.read() + to_i128(penalty));
             let seized = self.seize(account, params, ref prices);
             let (covered, bad_debt) = if full {
@@ -1141,7 +1165,9 @@ pub mod Margin {
         }
 
         /// Closes `fraction` of a position at `fill`; returns the closed notional at the oracle price,
-        /// the realised PnL before the cap and the size closed (same sign as the position).
+        /// the realised PnL before the cap and the size closed (same sign as the position). A profit is
+        /// paid at the PnL cap's ratio when `cap_profit` (deleveraging; a liquidation needs no price but
+        /// its own markets' and pays within the pool's cash only).
         fn close_position(
             ref self: ContractState,
             account: ContractAddress,
@@ -1151,6 +1177,7 @@ pub mod Margin {
             fill: u128,
             old: Position,
             fraction: u128,
+            cap_profit: bool,
             ref prices: Felt252Dict<u128>,
         ) -> (u128, i128, i128) {
             let mut state = self.accrue(market_id, mparams, price);
@@ -1158,7 +1185,11 @@ pub mod Margin {
             let funding = accrued_funding(old.size, old.funding_index, state.funding_index);
             let (mut new, realized) = apply_fill(old, -close, fill);
             new.funding_index = state.funding_index;
-            let paid_pnl = self.capped_profit(realized, ref prices);
+            let paid_pnl = if cap_profit {
+                self.capped_profit(realized, ref prices)
+            } else {
+                realized
+            };
             state = replace_position(state, old, new);
             self.market_state.write(market_id, state);
             self.positions.write((account, market_id), new);
@@ -1191,18 +1222,18 @@ pub mod Margin {
             owed: i128,
             paid: i128,
         ) {
-            let cash = self.pool_cash.read();
-            let paid = if paid > 0 && paid > cash {
-                if cash > 0 {
-                    cash
+            let available = self.available_cash();
+            let paid = if paid > 0 && paid > available {
+                if available > 0 {
+                    available
                 } else {
                     0
                 }
             } else {
                 paid
             };
-            self.quote_balance.write(account, self.quote_balance.read(account) + paid);
-            self.pool_cash.write(cash - paid);
+            self.set_quote(account, self.quote_balance.read(account) + paid);
+            self.pool_cash.write(self.pool_cash.read() - paid);
             if paid != owed {
                 self.emit(PayoutCapped { account, market_id, owed, paid });
             }
@@ -1254,7 +1285,7 @@ pub mod Margin {
                 }
                 i += 1;
             }
-            self.quote_balance.write(account, quote);
+            self.set_quote(account, quote);
             seized
         }
 
@@ -1278,7 +1309,7 @@ pub mod Margin {
             self.insurance_cash.write(insurance - to_i128(cover));
             self.pool_cash.write(self.pool_cash.read() - to_i128(rest));
             self.bad_debt.write(self.bad_debt.read() + rest);
-            self.quote_balance.write(account, 0);
+            self.set_quote(account, 0);
             self.emit(BadDebtSettled { account, from_insurance: cover, socialised: rest });
             (cover, rest)
         }
@@ -1391,8 +1422,8 @@ pub mod Margin {
         }
     }
 
-    /// Adds one market side's unrealised PnL to the pool's profit or loss.
-    fn add_side(ref snapshot: PoolState, pnl: i128) {
+    /// Adds one market's traders' unrealised PnL to the pool's profit or loss.
+    fn add_market(ref snapshot: PoolState, pnl: i128) {
         if pnl > 0 {
             snapshot.profit += abs(pnl);
         } else {
@@ -1428,6 +1459,31 @@ pub mod Margin {
 
     #[generate_trait]
     impl InternalImpl of InternalTrait {
+        /// Every quote balance change goes through here: it keeps `total_debt`, the part of `pool_cash`
+        /// that is traders' debts (IOUs) rather than tokens.
+        fn set_quote(ref self: ContractState, account: ContractAddress, balance: i128) {
+            let old = self.quote_balance.read(account);
+            let old_debt = if old < 0 {
+                abs(old)
+            } else {
+                0
+            };
+            let new_debt = if balance < 0 {
+                abs(balance)
+            } else {
+                0
+            };
+            if old_debt != new_debt {
+                self.total_debt.write(self.total_debt.read() + new_debt - old_debt);
+            }
+            self.quote_balance.write(account, balance);
+        }
+
+        /// Pool cash backed by tokens: `pool_cash` less traders' debts.
+        fn available_cash(self: @ContractState) -> i128 {
+            self.pool_cash.read() - to_i128(self.total_debt.read())
+        }
+
         /// `amount` [token decimals] of a known asset -> [SCALE]; refuses zero and overflow.
         fn to_value(self: @ContractState, asset: ContractAddress, amount: u256) -> u128 {
             assert(amount != 0, Errors::ZERO_AMOUNT);
@@ -1453,6 +1509,33 @@ pub mod Margin {
             assert(token.allowance(from, this) >= amount, Errors::ALLOWANCE_TOO_SMALL);
             assert(token.transfer_from(from, this, amount), Errors::TRANSFER_FAILED);
             value
+        }
+
+        /// A guarded price whose median is at most `fresh_price_age` old: deleveraging and selling seized
+        /// collateral act at once, so they must not act at a price the caller knows is about to change.
+        fn fresh_price(self: @ContractState, pair_id: felt252) -> u128 {
+            let (price, time) = self.read_price_time(pair_id);
+            assert(time + self.risk.read().fresh_price_age >= get_block_timestamp(), Errors::STALE_PRICE);
+            price
+        }
+
+        /// The fixed part of an account's maintenance margin (the minimum position margin and the debt
+        /// buffer), which closing positions does not reduce.
+        fn fixed_margin(self: @ContractState, health: AccountHealth) -> u128 {
+            let risk = self.risk.read();
+            let mut fixed = if health.notional != 0 {
+                risk.min_position_margin
+            } else {
+                0
+            };
+            let owed = health.quote_balance + health.unrealized_pnl - health.accrued_funding;
+            if owed < 0 {
+                fixed += mul_div(abs(owed).into(), risk.debt_buffer.into(), SCALE, true)
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+            }
+            fixed
         }
 
         /// Guarded oracle price normalised to [SCALE]: fails closed on stale or thin data.
@@ -1500,11 +1583,8 @@ pub mod Margin {
                         Option::Some(exit) => exit,
                         Option::None => price,
                     };
-                    add_side(ref snapshot, value(to_i128(state.long_oi), exit, false) - state.long_cost);
-                    add_side(
-                        ref snapshot,
-                        value(-to_i128(state.short_oi), exit, false) - (state.net_cost - state.long_cost),
-                    );
+                    // Net per market, rounded up: the pool's liability is never understated.
+                    add_market(ref snapshot, value(net, exit, true) - state.net_cost);
                     let index = self.pending_index(state, params, price);
                     snapshot.funding += size_index(net, index) - state.net_size_index;
                     snapshot.exposure += close_notional(net, price);
@@ -1534,7 +1614,8 @@ pub mod Margin {
             }
             snapshot.collateral_value = held_value.try_into().unwrap();
             snapshot.cash = self.pool_cash.read();
-            let assets = snapshot.cash + to_i128(snapshot.collateral_value);
+            snapshot.debt = self.total_debt.read();
+            let assets = snapshot.cash - to_i128(snapshot.debt) + to_i128(snapshot.collateral_value);
             snapshot.pnl_cap = if assets <= 0 {
                 0
             } else {
@@ -1558,6 +1639,7 @@ pub mod Margin {
                 - to_i128(min_u128(snapshot.profit, snapshot.pnl_cap))
                 + owed;
             snapshot.deposit_value = snapshot.withdrawal_value
+                + to_i128(snapshot.debt)
                 + to_i128(snapshot.loss)
                 + snapshot.funding
                 - owed;
@@ -1651,8 +1733,11 @@ pub mod Margin {
                 initial += risk.min_position_margin;
                 maintenance += risk.min_position_margin;
             }
-            if quote_balance < 0 {
-                let debt: u256 = abs(quote_balance).into();
+            // The debt is what the quote balance and the positions' PnL leave owed, so closing a losing
+            // position (which turns its loss into a debt) does not change the requirement.
+            let owed = quote_balance + pnl - funding;
+            if owed < 0 {
+                let debt: u256 = abs(owed).into();
                 initial += mul_div(debt, risk.withdraw_debt_buffer.into(), SCALE, true)
                     .unwrap()
                     .try_into()

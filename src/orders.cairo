@@ -755,6 +755,11 @@ pub mod Orders {
                         self.armed.write(id, 0);
                         return self.skip(id, settler, Outcome::NOT_TRIGGERED, reason);
                     }
+                    if reason == MarginErrors::STALE_PRICE || reason == MarginErrors::TOO_FEW_SOURCES {
+                        // Another market's feed the engine reads (pool value, PnL cap) is down: the order
+                        // waits, it is not the trader's fault and its fee is not the settler's.
+                        return self.skip(id, settler, Outcome::NO_PRICE, reason);
+                    }
                     self.refuse(id, order, settler, reason)
                 },
             }

@@ -1,7 +1,8 @@
 //! Guardian pause (OpenZeppelin component anatomy). What a pause blocks is the contract's choice:
 //! Fulcrum blocks opening/increasing and withdrawing, never reducing or liquidating.
-//! A pause ends by itself after `pause_duration` unless the owner (the governance timelock) renews it:
-//! a guardian cannot freeze exits for ever.
+//! A pause ends by itself after `pause_duration` unless the owner (the governance timelock) renews it,
+//! and the guardian may pause again only `pause_duration` after the last pause ended: a guardian cannot
+//! freeze exits for ever.
 
 #[starknet::component]
 pub mod PausableComponent {
@@ -68,6 +69,7 @@ pub mod PausableComponent {
         pub const NOT_GUARDIAN: felt252 = 'pausable: not guardian';
         pub const NOT_PAUSED: felt252 = 'pausable: not paused';
         pub const BAD_DURATION: felt252 = 'pausable: bad duration';
+        pub const COOLING_DOWN: felt252 = 'pausable: cooling down';
     }
 
     #[embeddable_as(PausableImpl)]
@@ -99,7 +101,11 @@ pub mod PausableComponent {
 
         fn pause(ref self: ComponentState<TContractState>) {
             self.assert_guardian();
-            let until = get_block_timestamp() + self.duration();
+            // One pause at a time, and a cool-down as long as a pause after the last one ended: the
+            // guardian cannot chain pauses into a freeze; only governance extends one.
+            let now = get_block_timestamp();
+            assert(!self.in_force() && now >= self.Pausable_until.read() + self.duration(), Errors::COOLING_DOWN);
+            let until = now + self.duration();
             self.Pausable_paused.write(true);
             self.Pausable_until.write(until);
             self.emit(Paused { by: get_caller_address(), until });
@@ -108,7 +114,7 @@ pub mod PausableComponent {
         fn unpause(ref self: ComponentState<TContractState>) {
             self.assert_guardian();
             self.Pausable_paused.write(false);
-            self.Pausable_until.write(0);
+            self.Pausable_until.write(get_block_timestamp()); // the cool-down runs from here
             self.emit(Unpaused { by: get_caller_address() });
         }
 

@@ -198,12 +198,17 @@ _RISK_FIXED = (
 
 def parse_risk(raw: dict[str, Any], source: str) -> RiskParams:
     where = f"{source}: risk"
-    params = RiskParams(**{k: to_fixed(_require(raw, k, str, where), f"{where}.{k}") for k in _RISK_FIXED})
-    if not params.debt_buffer <= params.withdraw_debt_buffer <= SCALE:
-        raise ConfigError(f"{where}: need debt_buffer <= withdraw_debt_buffer <= 1")
+    fields = {k: to_fixed(_require(raw, k, str, where), f"{where}.{k}") for k in _RISK_FIXED}
+    params = RiskParams(fresh_price_age=_int(raw, "fresh_price_age", 10, where), **fields)
+    if not 0 < params.debt_buffer <= params.withdraw_debt_buffer <= SCALE:
+        raise ConfigError(f"{where}: need 0 < debt_buffer <= withdraw_debt_buffer <= 1")
     if not (0 < params.max_pnl_factor <= SCALE and params.buy_discount < SCALE):
         raise ConfigError(f"{where}: need 0 < max_pnl_factor <= 1 and buy_discount < 1")
     return params
+
+
+# Used when a config has no [risk] table: the debt buffers only (no minimum margin or order, no PnL cap).
+DEFAULT_RISK = RiskParams(debt_buffer=SCALE // 20, withdraw_debt_buffer=SCALE // 10, fresh_price_age=10)
 
 
 @dataclass(frozen=True)
@@ -216,7 +221,7 @@ class DeployConfig:
     liquidation: LiquidationParams | None = None
     bridge: BridgeConfig | None = None
     orders: OrderParams | None = None
-    risk: RiskParams = RiskParams()
+    risk: RiskParams = DEFAULT_RISK
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:

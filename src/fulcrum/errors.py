@@ -374,6 +374,12 @@ class BadPauseDuration(ContractError):
     code = "pausable: bad duration"
 
 
+class PauseCoolingDown(ContractError):
+    """A pause is in force, or the last one ended less than `pause_duration` ago."""
+
+    code = "pausable: cooling down"
+
+
 # --- LP pool -------------------------------------------------------------------------------------------
 class PoolError(ContractError):
     """Base of the pool's errors."""

@@ -167,6 +167,7 @@ class RiskParams:
     min_order_notional: int = 0  # [SCALE quote] smallest fill unless it closes the position
     max_pnl_factor: int = SCALE  # [SCALE] traders' profit paid at most this x pool assets
     buy_discount: int = 0  # [SCALE] seized collateral sold at price * (1 - discount)
+    fresh_price_age: int = 0  # [seconds] deleverage / buy_collateral need a median at most this old
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class PoolState:
     """The engine's `pool_state` view."""
 
     cash: int
+    debt: int
     collateral_value: int
     profit: int
     loss: int
@@ -193,8 +195,10 @@ def pool_state(
     now: int,
     held: Sequence[tuple[int, int, int]] = (),  # (pair, amount [SCALE], weight [SCALE]) seized collateral
     risk: RiskParams | None = None,
+    debt: int = 0,  # [SCALE] sum of negative quote balances
 ) -> PoolState:
-    """The engine's `pool_snapshot`: per market side, PnL at the price that closes the net skew."""
+    """The engine's `pool_snapshot`: traders' PnL netted per market at the price that closes the net skew
+    (rounded up), `debt` the traders' debts counted in `pool_cash` but not paid in tokens."""
     risk = risk or RiskParams()
     profit = loss = funding = exposure = open_interest = 0
     for state, params in markets.values():
@@ -203,23 +207,22 @@ def pool_state(
         price = prices[params.pair_id]
         net = state.skew
         exit_ = fill_price(price, net, -net, params.skew_scale) or price
-        for pnl in (value(state.long_oi, exit_, False) - state.long_cost,
-                    value(-state.short_oi, exit_, False) - (state.net_cost - state.long_cost)):  # fmt: skip
-            if pnl > 0:
-                profit += pnl
-            else:
-                loss -= pnl
+        pnl = value(net, exit_, True) - state.net_cost
+        if pnl > 0:
+            profit += pnl
+        else:
+            loss -= pnl
         funding += size_index(net, pending_index(state, params, price, now)) - state.net_size_index
         exposure += close_notional(net, price)
         open_interest += close_notional(max(state.long_oi, state.short_oi), price)
     collateral_value = sum(amount * prices[pair] // SCALE * weight // SCALE for pair, amount, weight in held if amount)
-    assets = pool_cash + collateral_value
+    assets = pool_cash - debt + collateral_value
     cap = abs(assets) * risk.max_pnl_factor // SCALE if assets > 0 else 0
     owed = min(funding, 0)
     withdrawal = assets - min(profit, cap) + owed
     return PoolState(
-        pool_cash, collateral_value, profit, loss, funding, cap, exposure, open_interest,
-        min(max(exposure, profit), cap), withdrawal, withdrawal + loss + funding - owed,
+        pool_cash, debt, collateral_value, profit, loss, funding, cap, exposure, open_interest,
+        min(max(exposure, profit), cap), withdrawal, withdrawal + debt + loss + funding - owed,
     )  # fmt: skip
 
 
@@ -230,9 +233,10 @@ def pool_value(
     now: int,
     held: Sequence[tuple[int, int, int]] = (),
     risk: RiskParams | None = None,
+    debt: int = 0,
 ) -> int:
     """The engine's `pool_value`: what an LP withdrawal is priced at."""
-    return pool_state(pool_cash, markets, prices, now, held, risk).withdrawal_value
+    return pool_state(pool_cash, markets, prices, now, held, risk, debt).withdrawal_value
 
 
 def capped_profit(realized: int, pool: PoolState) -> int:
@@ -242,9 +246,9 @@ def capped_profit(realized: int, pool: PoolState) -> int:
     return realized * pool.pnl_cap // pool.profit
 
 
-def payout(paid: int, pool_cash: int) -> int:
-    """A payout to an account never exceeds the pool's cash."""
-    return min(paid, max(pool_cash, 0)) if paid > 0 else paid
+def payout(paid: int, pool_cash: int, debt: int) -> int:
+    """A payout to an account never exceeds the pool's cash backed by tokens (cash less traders' debts)."""
+    return min(paid, max(pool_cash - debt, 0)) if paid > 0 else paid
 
 
 def adl_fraction(profit: int, cap: int, factor: int, position_profit: int) -> int:
@@ -363,9 +367,10 @@ def account_health(
         if notional:
             initial += risk.min_position_margin
             maintenance += risk.min_position_margin
-        if quote_balance < 0:
-            initial += _ceil_div(-quote_balance * risk.withdraw_debt_buffer, SCALE)
-            maintenance += _ceil_div(-quote_balance * risk.debt_buffer, SCALE)
+        owed = quote_balance + pnl - funding  # what the balance and the PnL leave owed
+        if owed < 0:
+            initial += _ceil_div(-owed * risk.withdraw_debt_buffer, SCALE)
+            maintenance += _ceil_div(-owed * risk.debt_buffer, SCALE)
     equity = collateral_value + quote_balance + pnl - funding
     if maintenance == 0:
         factor = U128_MAX
@@ -429,21 +434,33 @@ def _ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
 
-def close_fraction(health: AccountHealth, params: LiquidationParams) -> int:
-    """Fraction [SCALE] of every position one liquidation step closes."""
+def fixed_margin(health: AccountHealth, risk: RiskParams | None) -> int:
+    """The part of the maintenance margin closing positions does not reduce (minimum margin, debt buffer)."""
+    if risk is None:
+        return 0
+    owed = health.quote_balance + health.unrealized_pnl - health.accrued_funding
+    fixed = risk.min_position_margin if health.notional else 0
+    return fixed + (_ceil_div(-owed * risk.debt_buffer, SCALE) if owed < 0 else 0)
+
+
+def close_fraction(health: AccountHealth, params: LiquidationParams, risk: RiskParams | None = None) -> int:
+    """Fraction [SCALE] of every position one liquidation step closes (the fixed part of the maintenance
+    margin does not shrink with what it closes)."""
     m, e, n = health.maintenance_margin, health.equity, health.notional
     if m == 0:
         return 0
     if e < m * params.full_close_health // SCALE:
         return SCALE
     target_m = _ceil_div(m * params.target_health, SCALE)
-    denominator = target_m - n * (params.penalty_rate + params.slippage) // SCALE
+    variable = max(m - fixed_margin(health, risk), 0)
+    denominator = variable * params.target_health // SCALE - n * (params.penalty_rate + params.slippage) // SCALE
     if denominator <= 0:
         return SCALE
     numerator = target_m - e
     if numerator <= 0:
         return 0
-    return min(_ceil_div(numerator * SCALE, denominator), SCALE, params.close_factor)
+    fraction = _ceil_div(numerator * SCALE, denominator)
+    return SCALE if fraction >= SCALE else min(fraction, params.close_factor)
 
 
 def close_size(size: int, fraction: int) -> int:

@@ -74,24 +74,26 @@ pub struct RiskParams {
     pub min_position_margin: u128, // [SCALE quote] added to both margins of an account with a position
     pub min_order_notional: u128, // [SCALE quote] smallest fill, unless it closes the position
     pub max_pnl_factor: u128, // [SCALE] traders' profit the pool pays, at most this x pool assets
-    pub buy_discount: u128 // [SCALE] seized collateral is sold at price * (1 - discount)
+    pub buy_discount: u128, // [SCALE] seized collateral is sold at price * (1 - discount)
+    pub fresh_price_age: u64 // [seconds] deleverage and buy_collateral need a median at most this old
 }
 
-/// The pool's balance sheet now. Profit and loss are per market side at the price that closes the
+/// The pool's balance sheet now. Traders' PnL is netted per market, at the price that closes the
 /// market's net skew (the skew premium counts only once realised).
 #[derive(Serde, Drop, Copy, PartialEq, Debug, Default)]
 pub struct PoolState {
-    pub cash: i128, // [SCALE quote]
+    pub cash: i128, // [SCALE quote] pool_cash, which includes traders' debts
+    pub debt: u128, // [SCALE quote] traders' debts (negative quote balances): IOUs, not tokens
     pub collateral_value: u128, // [SCALE quote] seized collateral at price * weight
-    pub profit: u128, // [SCALE quote] traders' unrealised profit (sides in profit)
-    pub loss: u128, // [SCALE quote] traders' unrealised loss (sides at a loss)
+    pub profit: u128, // [SCALE quote] traders' unrealised profit (markets where they win)
+    pub loss: u128, // [SCALE quote] traders' unrealised loss (markets where they lose)
     pub funding: i128, // [SCALE quote] funding traders owe the pool (< 0: owed to them)
-    pub pnl_cap: u128, // [SCALE quote] max_pnl_factor * (cash + collateral_value)
+    pub pnl_cap: u128, // [SCALE quote] max_pnl_factor * assets (cash - debt + collateral_value)
     pub exposure: u128, // [SCALE quote] sum over markets of |net size| * price
     pub open_interest: u128, // [SCALE quote] sum over markets of max(long, short) * price
     pub reserved: u128, // [SCALE quote] liquidity in use: min(max(exposure, profit), pnl_cap)
     pub withdrawal_value: i128, // [SCALE quote] assets - capped profit + funding owed to traders
-    pub deposit_value: i128 // [SCALE quote] withdrawal_value + losses and funding owed by traders
+    pub deposit_value: i128 // [SCALE quote] withdrawal_value + debts, losses, funding owed by traders
 }
 
 /// What happened to one account of a liquidation batch.
@@ -203,8 +205,8 @@ pub trait IMargin<TState> {
     fn set_oracle_guards(ref self: TState, guards: OracleGuards);
     fn set_market(ref self: TState, market_id: felt252, params: MarketParams);
     fn set_pool(ref self: TState, pool: ContractAddress);
-    /// Most open interest (sum over markets of the larger side's notional), as a multiple of the pool's
-    /// withdrawal value [SCALE].
+    /// Most net exposure (sum over markets of |long - short| * price), as a multiple of the pool's
+    /// withdrawal value [SCALE]; a fill that adds to its market's net exposure must stay within it.
     fn set_oi_pool_ratio(ref self: TState, ratio: u128);
     fn set_guardian(ref self: TState, guardian: ContractAddress);
     fn risk_params(self: @TState) -> RiskParams;

@@ -9,8 +9,10 @@ pub trait IPausable<TState> {
     fn paused_until(self: @TState) -> u64;
     /// How long a pause lasts unless governance renews it [seconds].
     fn pause_duration(self: @TState) -> u64;
-    /// Guardian only: blocks opening/increasing positions and withdrawals, for `pause_duration`.
+    /// Guardian only: blocks opening/increasing positions and withdrawals, for `pause_duration`; not
+    /// while a pause is in force, nor within `pause_duration` after the last one ended.
     fn pause(ref self: TState);
+    /// Guardian only: ends the pause now (the cool-down runs from now).
     fn unpause(ref self: TState);
     /// Owner (governance timelock) only: extends a pause in force by `pause_duration` from now.
     fn renew_pause(ref self: TState);

@@ -79,12 +79,14 @@ pub fn accrued_funding(size: i128, position_index: i128, index: i128) -> i128 {
 }
 
 /// Fraction [SCALE] of every position a liquidation step closes so the account's health reaches
-/// `target` after paying `cost_rate` (penalty + slippage) on what it closes:
-/// `f = (target*M - E) / (target*M - cost_rate*N)`, rounded up, at most `close_factor`; everything
-/// (`SCALE`) below `full_close_health` or when no fraction can restore health.
+/// `target` after paying `cost_rate` (penalty + slippage) on what it closes. Of the maintenance margin
+/// `M`, `fixed` does not shrink with the positions (minimum margin, debt buffer):
+/// `f = (target*M - E) / (target*(M - fixed) - cost_rate*N)`, rounded up, at most `close_factor`;
+/// everything (`SCALE`) below `full_close_health` or when no fraction can restore health.
 pub fn close_fraction(
     equity: i128,
     maintenance: u128,
+    fixed: u128,
     notional: u128,
     target: u128,
     cost_rate: u128,
@@ -100,8 +102,14 @@ pub fn close_fraction(
         return SCALE_U128;
     }
     let target_m = to_i128(mul_div(maintenance.into(), target.into(), SCALE, true).unwrap());
+    let variable = if fixed < maintenance {
+        maintenance - fixed
+    } else {
+        0
+    };
+    let target_variable = to_i128(mul_div(variable.into(), target.into(), SCALE, false).unwrap());
     let cost = to_i128(mul_div(notional.into(), cost_rate.into(), SCALE, false).unwrap());
-    let denominator = target_m - cost;
+    let denominator = target_variable - cost;
     if denominator <= 0 {
         return SCALE_U128;
     }
@@ -110,11 +118,12 @@ pub fn close_fraction(
         return 0;
     }
     let fraction = mul_div(abs(numerator).into(), SCALE, abs(denominator).into(), true).unwrap();
-    let fraction: u128 = if fraction > SCALE {
-        SCALE_U128
-    } else {
-        fraction.try_into().unwrap()
-    };
+    if fraction >= SCALE {
+        // Even closing everything would not reach the target: close it all at once rather than in
+        // `close_factor` steps that each cost a penalty.
+        return SCALE_U128;
+    }
+    let fraction: u128 = fraction.try_into().unwrap();
     if fraction > close_factor {
         close_factor
     } else {
@@ -254,22 +263,32 @@ mod tests {
     fn close_fraction_targets_health_and_respects_bounds() {
         // E 100, M 100, N 1000, target 1.2, cost 1%: (120-100)/(120-10) = 0.1818.. rounded up.
         assert_eq!(
-            close_fraction(100 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 2, ONE_U / 2),
+            close_fraction(100 * ONE, 100 * ONE_U, 0, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 2, ONE_U / 2),
             181_818_181_818_181_819,
         );
         // Capped by the close factor.
         assert_eq!(
-            close_fraction(70 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 4, ONE_U / 2),
+            close_fraction(70 * ONE, 100 * ONE_U, 0, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 4, ONE_U / 2),
             ONE_U / 4,
         );
         // Below the full-close line everything closes.
         assert_eq!(
-            close_fraction(40 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 4, ONE_U / 2),
+            close_fraction(40 * ONE, 100 * ONE_U, 0, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U / 4, ONE_U / 2),
             ONE_U,
         );
         // Healthy enough already: nothing; no positions: nothing.
-        assert_eq!(close_fraction(130 * ONE, 100 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, 0, ONE_U, 0), 0);
-        assert_eq!(close_fraction(-5 * ONE, 0, 0, 12 * ONE_U / 10, 0, ONE_U, 0), 0);
+        assert_eq!(close_fraction(130 * ONE, 100 * ONE_U, 0, 1000 * ONE_U, 12 * ONE_U / 10, 0, ONE_U, 0), 0);
+        assert_eq!(close_fraction(-5 * ONE, 0, 0, 0, 12 * ONE_U / 10, 0, ONE_U, 0), 0);
+        // A fixed part (minimum margin 10 of M 100) does not shrink: (120-100)/(108-10) = 0.2040..
+        assert_eq!(
+            close_fraction(100 * ONE, 100 * ONE_U, 10 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U, ONE_U / 2),
+            204_081_632_653_061_225,
+        );
+        // When only the fixed part would be left to meet, nothing partial restores health: all of it.
+        assert_eq!(
+            close_fraction(60 * ONE, 100 * ONE_U, 90 * ONE_U, 1000 * ONE_U, 12 * ONE_U / 10, ONE_U / 100, ONE_U, ONE_U / 2),
+            ONE_U,
+        );
     }
 
     #[test]

@@ -73,7 +73,7 @@ async def test_partial_liquidation_restores_health_and_pays_the_keeper(protocol:
     assert 0 < size1 < size0
     price = await margin.price(model_pair())
     assert outcome.closed_notional == model.close_notional(size0 - size1, price)
-    fraction = model.close_fraction(before, params)
+    fraction = model.close_fraction(before, params, await margin.risk_params())
     assert abs((size0 - size1) * SCALE // size0 - fraction) <= 10**9  # same step, up to funding drift
     after = await margin.health(me)
     assert after.health_factor > SCALE  # back above maintenance
@@ -239,7 +239,7 @@ async def test_stale_prices_block_liquidation_unless_fresh_ones_ride_along(proto
     assert (await trader.margin.position(me, ETH_PERP)).size == 10 * SCALE
     # Liquidation keeps working while the protocol is paused.
     admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
-    await admin.margin.pause()
+    await protocol.pause()
     try:
         fresh = protocol.pusher.sign({ETH_PAIR: target}, await protocol.block_time())
         report = await k.liquidation.liquidate_batch([me], before=[k.oracle.submit_call(fresh)])

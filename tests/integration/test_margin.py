@@ -11,7 +11,7 @@ from fulcrum.oracle import pair_id
 from fulcrum.orders import U128_MAX
 from fulcrum.sdk import Fulcrum
 from fulcrum.settle import wait_until
-from tests.integration.fixtures.protocol import Protocol, assert_conservation
+from tests.integration.fixtures.protocol import Protocol, assert_conservation, depositors
 
 USDC = 10**6
 ETH_PERP, BTC_PERP = market_id("ETH-PERP"), market_id("BTC-PERP")
@@ -90,6 +90,7 @@ async def expected_pool_state(protocol: Protocol, margin: MarginClient) -> model
         (pair_id(a.pair), await margin.collateral(margin.address, protocol.deployment.address(a.token)), a.weight)
         for a in cfg.assets
     ]
+    debt = sum([max(-await margin.quote_balance(a), 0) for a in await depositors(protocol, margin.address)])
     return model.pool_state(
         await margin.pool_cash(),
         states,
@@ -97,6 +98,7 @@ async def expected_pool_state(protocol: Protocol, margin: MarginClient) -> model
         await protocol.block_time(),
         held,
         await margin.risk_params(),
+        debt,
     )
 
 

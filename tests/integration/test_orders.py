@@ -383,7 +383,7 @@ async def test_a_keeper_fee_leaves_the_account_like_a_withdrawal(protocol: Proto
         await orders.commit(me, BTC_PERP, SCALE // 100, U128_MAX, keeper_fee)
     [close] = committed_ids(await orders.commit(me, ETH_PERP, -SCALE, 0, keeper_fee, reduce_only=True), orders.address)
     admin = protocol.settler.keeper
-    await admin.margin.pause()
+    await protocol.pause()
     try:
         with pytest.raises(errors.Paused):
             await orders.commit(me, BTC_PERP, SCALE // 100, U128_MAX, keeper_fee)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from fulcrum import model
 from fulcrum.model import SCALE, U256_MAX
@@ -168,6 +169,61 @@ def test_close_fraction_vectors_match_cairo() -> None:
     assert model.close_fraction(health(70 * ONE, 100 * ONE, 1000 * ONE), quarter) == ONE // 4
     assert model.close_fraction(health(40 * ONE, 100 * ONE, 1000 * ONE), quarter) == ONE
     assert model.close_fraction(health(-5 * ONE, 0, 0), params) == 0
+    # A fixed part of M (minimum margin 10, here through RiskParams on a position-holding account).
+    full = model.LiquidationParams(**{**vars(params), "close_factor": ONE})
+    risk = model.RiskParams(min_position_margin=10 * ONE, debt_buffer=ONE // 20)
+    assert model.close_fraction(health(100 * ONE, 100 * ONE, 1000 * ONE), full, risk) == 204_081_632_653_061_225
+    risk90 = model.RiskParams(min_position_margin=90 * ONE, debt_buffer=ONE // 20)
+    assert model.close_fraction(health(60 * ONE, 100 * ONE, 1000 * ONE), full, risk90) == ONE
+    # Needing more than everything: all at once, whatever the close factor.
+    assert model.close_fraction(health(60 * ONE, 100 * ONE, 1000 * ONE), params, risk90) == ONE
+
+
+def test_keeper_cut_and_adl_vectors_match_cairo() -> None:
+    params = model.LiquidationParams(
+        close_factor=ONE // 2, target_health=125 * ONE // 100, full_close_health=ONE // 2,
+        hard_floor_health=ONE // 4, penalty_rate=ONE // 50, keeper_share=3 * ONE // 10, slippage=ONE // 200,
+        seize_discount=ONE // 20, batch_reward=ONE, min_account_reward=ONE // 2, max_account_reward=10 * ONE,
+        window=300, window_cap=10**6 * ONE,
+    )  # fmt: skip
+    assert model.keeper_cut(100 * ONE, params) == 10 * ONE
+    assert model.keeper_cut(10 * ONE, params) == 3 * ONE
+    assert model.keeper_cut(ONE, params) == ONE // 2
+    assert model.keeper_cut(2_000_000_000_000, params) == 2_000_000_000_000
+    assert model.keeper_cut(0, params) == 0
+    assert model.batch_reward([3 * ONE], 4 * ONE, params) == ONE
+    assert model.batch_reward([3 * ONE], 4 * ONE - 1, params) == 0
+    assert model.batch_reward([], 100 * ONE, params) == 0
+    assert model.adl_fraction(150 * ONE, 100 * ONE, ONE // 2, 300 * ONE) == ONE // 4
+    assert model.adl_fraction(150 * ONE, 100 * ONE, ONE // 2, 60 * ONE) == ONE
+    assert model.adl_fraction(150 * ONE, 100 * ONE, ONE // 2, 225 * ONE) == 333_333_333_333_333_334
+    assert model.adl_fraction(10 * ONE, 0, ONE // 2, 5 * ONE) == ONE
+    # After the step of the first vector: paid 75 * 100 / 150 = 50, assets 150, cap 75 = profit 150 - 75.
+    pool = model.PoolState(0, 0, 0, 150 * ONE, 0, 0, 100 * ONE, 0, 0, 0, 0, 0)
+    assert model.capped_profit(75 * ONE, pool) == 50 * ONE
+    assert model.capped_profit(-5 * ONE, pool) == -5 * ONE
+    assert model.payout(50 * ONE, 70 * ONE, 30 * ONE) == 40 * ONE  # cash less traders' debts
+    assert model.clip_to_window(ONE // 2, [(9_250 * ONE, 0)], replace(params, window_cap=5_000 * ONE)) == (
+        ONE // 2 * 5_000 // 9_250
+    )
+    assert model.clip_to_window(ONE // 2, [(9_250 * ONE, 5_000 * ONE)], replace(params, window_cap=5_000 * ONE)) == 0
+
+
+def test_pool_state_nets_each_market_and_keeps_debts_out_of_withdrawals() -> None:
+    params = model.MarketParams(1, ONE // 10, ONE // 20, 0, 10**40, 0, 10**40, 0)
+    # Longs 10 at 2,000 (cost 20,000) and shorts 10 at 2,000: hedged, price 2,200: nets to zero.
+    hedged = model.MarketState(10 * ONE, 10 * ONE, 0, 0, 0, 0, 20_000 * ONE)
+    risk = model.RiskParams(debt_buffer=ONE // 20, max_pnl_factor=ONE // 2)
+    state = model.pool_state(100_000 * ONE, {7: (hedged, params)}, {1: 2_200 * ONE}, 0, (), risk, 5_000 * ONE)
+    assert (state.profit, state.loss, state.exposure, state.reserved) == (0, 0, 0, 0)
+    assert state.pnl_cap == 47_500 * ONE  # half of cash less the 5,000 of debts
+    assert state.withdrawal_value == 95_000 * ONE and state.deposit_value == 100_000 * ONE
+    # Net long 10 at 2,000, price 2,200: 2,000 of profit owed, reserved at least that.
+    long = model.MarketState(10 * ONE, 0, 20_000 * ONE, 0, 0, 0, 20_000 * ONE)
+    state = model.pool_state(100_000 * ONE, {7: (long, params)}, {1: 2_200 * ONE}, 0, (), risk)
+    # (a hair above 2,000: the exit price returns the skew premium, rounded up against the pool)
+    assert 0 <= state.profit - 2_000 * ONE < 100 and state.exposure == 22_000 * ONE == state.reserved
+    assert state.withdrawal_value == 100_000 * ONE - state.profit
 
 
 def test_partial_step_reaches_the_target_health_when_uncapped() -> None:
