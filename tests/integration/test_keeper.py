@@ -1,6 +1,8 @@
 """The keeper against a real devnet: its event-built view equals the chain, it liquidates within bounded
-ticks, two keepers split the work without overlap, it resumes from a checkpoint, survives an outage of
-the node and submits nothing in a dry run; and its second job, settling the orders traders commit.
+ticks (an account in debt without positions too), two keepers split the work without overlap, it resumes
+from a checkpoint, survives an outage of the node and submits nothing in a dry run; its second job,
+settling the orders traders commit; and its third, auto-deleveraging in the published order while traders'
+profit exceeds the pool's PnL cap.
 
 The module deploys its own protocol on the session's devnet so that the keeper's view holds exactly the
 accounts these tests open (the session deployment's accounts belong to other tests)."""
@@ -21,12 +23,14 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from fulcrum import model
 from fulcrum.deploy import deploy_protocol, deployment_path
 from fulcrum.devnet import free_port
-from fulcrum.errors import StalePrice
+from fulcrum.errors import PnlUnderCap, StalePrice
 from fulcrum.keeper import EventIndexer, Keeper, KeeperConfig
 from fulcrum.keeper.bundle import MedianRefresher
 from fulcrum.keeper.checkpoint import Checkpoint
+from fulcrum.keeper.reward import estimate_account
 from fulcrum.liquidation import partition_of
 from fulcrum.margin import market_id
 from fulcrum.model import (
@@ -175,6 +179,7 @@ async def test_view_built_from_events_equals_the_chain(fresh: Fresh) -> None:
         await keeper.indexer.sync()
         view = keeper.indexer.view
         prices = await keeper.prices()
+        risk = await fresh.admin.margin.risk_params()
         now = await fresh.protocol.block_time()
         indices = {
             m: pending_index(view.market_state(m), p, prices[p.pair_id], now) for m, p in view.markets.items()
@@ -182,7 +187,7 @@ async def test_view_built_from_events_equals_the_chain(fresh: Fresh) -> None:
         for a in accounts:
             s = view.accounts[a]
             mine = account_health(
-                s.collateral, view.assets, s.quote, s.positions, view.markets, prices, indices
+                s.collateral, view.assets, s.quote, s.positions, view.markets, prices, indices, risk
             )
             assert mine == await fresh.admin.margin.health(a), hex(a)
             assert s.quote == await fresh.admin.margin.quote_balance(a)
@@ -547,6 +552,137 @@ async def test_keeper_settles_the_orders_traders_commit(fresh: Fresh) -> None:
         print(f"settle_batch of {len(r.results)}: {r.tx.l2_gas:,} L2 gas, {len(r.tx.events)} events, "
               f"outcomes {[x.outcome for x in r.results]}, fees {r.fees}")  # fmt: skip
     await fresh.close_all([84, 63])
+
+
+async def test_keeper_finds_and_liquidates_a_debt_without_positions(fresh: Fresh) -> None:
+    """The free put of the review: WETH collateral, short 5 ETH, closed at a loss (quote balance < 0, no
+    position), WETH withdrawn down to the debt buffer, ETH falls. The keeper's scan (with the engine's risk
+    parameters) finds the account and its tick absorbs it: penalty on the debt, collateral seized, the
+    keeper paid the cut of the penalty collected, as its estimate said; every token accounted for."""
+    debtor = await fresh.sdk(88)
+    me, weth, usdc = debtor.account.address, debtor.token("weth"), debtor.token("usdc")
+    await weth.mint(me, 10**18)
+    await debtor.margin.deposit(weth.address, 10**18)
+    await usdc.mint(me, 20 * USDC)  # a little quote, so that the closing order's fee can be escrowed
+    await debtor.margin.deposit(usdc.address, 20 * USDC)
+    await fresh.resync()
+    await fresh.pusher.move_to(BASE)
+    await fresh.settler.trade(debtor, ETH, -5 * SCALE)
+    await fresh.pusher.move_to({"ETH/USD": 2_200})
+    await fresh.settler.trade(debtor, ETH, 5 * SCALE, reduce_only=True)
+    debt = -await debtor.margin.quote_balance(me)  # ~990: the loss and both fees less the 20 deposited
+    assert debt > 950 * SCALE and (await debtor.margin.position(me, ETH)).size == 0
+    await debtor.margin.withdraw(weth.address, 36 * 10**16)  # 0.64 WETH left: within the withdrawal buffer
+    keeper = await fresh.keeper(94, settles=False)
+    assert me not in {c.account for c in (await keeper.scan()).candidates}
+    await fresh.pusher.move_to({"ETH/USD": 2_000})  # 0.64 x 2,000 x 0.8 = 1,024 < debt x 1.05
+    health = await fresh.admin.margin.health(me)
+    assert health.below_maintenance and health.notional == 0 and health.equity > 0
+    params = await fresh.admin.liquidation.params()
+    wallet = await usdc.balance_of(keeper.account.address)
+    report = await keeper.tick()
+    (found,) = [c for c in report.unhealthy if c.account == me]
+    assert found.positions == 0 and found.health == health
+    (outcome,) = [o for r in report.reports for o in r.outcomes if o.account == me]
+    assert outcome.status == FULL and outcome.closed_notional == 0 and outcome.bad_debt == 0
+    assert outcome.penalty == model.penalty(debt, params) and outcome.seized > 0
+    assert outcome.reward == model.keeper_cut(model.collected(outcome.penalty, 0, 0), params) <= outcome.penalty
+    # the keeper's estimate of that account is what the engine paid (other accounts may share the batch)
+    estimate = estimate_account(found, params, 0)
+    assert (estimate.penalty, estimate.covered, estimate.socialised, estimate.reward) == (
+        outcome.penalty, 0, 0, outcome.reward)  # fmt: skip
+    assert len(report.expected) == len(report.planned) and all(e > 0 for e in report.expected)
+    paid = sum(r.reward for r in report.reports)
+    assert (await usdc.balance_of(keeper.account.address) - wallet) * 10**12 == paid
+    assert await debtor.margin.quote_balance(me) >= 0
+    assert not (await fresh.admin.margin.health(me)).below_maintenance
+    await assert_conservation(fresh.local)
+    await fresh.pusher.move_to(BASE)
+
+
+async def test_keeper_deleverages_in_the_published_order_until_profit_is_under_the_cap(protocol: Protocol) -> None:
+    """A pool of 50,000 USDC, six traders long 40 ETH in all at 2,000, ETH up 60%: traders' profit is far
+    over the PnL cap. A few ticks of the keeper service's ADL job (freshly signed prices ahead of each step)
+    bring it under the cap, each step on the first account of the published order (recomputed from the
+    chain's health just before that step), on a position in profit; sizes and balances follow the
+    Deleveraged events, every token is accounted for, and a step once the pool is back under the cap is
+    refused without harm."""
+    from tests.integration.test_solvency import deploy_fresh
+
+    p = await deploy_fresh(protocol, 50_000 * USDC)
+    sizes, deposits = [4, 5, 6, 7, 8, 10], [3_000, 2_200, 4_000, 1_800, 2_500, 3_000]
+    traders = []
+    for i, (size, deposit) in enumerate(zip(sizes, deposits, strict=True)):
+        trader = await p.as_account(88 + i)
+        usdc = trader.token("usdc")
+        await usdc.mint(trader.account.address, deposit * USDC)
+        await trader.margin.deposit(usdc.address, deposit * USDC)
+        await p.trade(trader, ETH, size * SCALE)
+        traders.append(trader.account.address)
+    await p.push_prices({"ETH/USD": 3_200})
+    admin = await p.as_account(0)
+    margin = admin.margin
+    before = await margin.pool_state()
+    assert before.profit > before.pnl_cap > 0
+    sizes_before = {a: (await margin.position(a, ETH)).size for a in traders}
+    quotes_before = {a: await margin.quote_balance(a) for a in traders}
+    start = await p.devnet.client.get_block_number()
+
+    keeper_sdk = await p.as_account(94)
+    config = KeeperConfig(interval=0.2, checkpoint="", backoff=0.05, max_backoff=0.2, min_fee_balance=0.0,
+                          adl_steps=1)  # fmt: skip
+    pairs = [x.pair for x in p.config.oracle.pairs]  # deleverage acts only at a fresh median: bundled
+    source = MedianRefresher(keeper_sdk.oracle, devnet_publishers(p.config.oracle.publishers), pairs)
+    keeper = Keeper(config, keeper_sdk.margin, oracle=keeper_sdk.oracle, source=source)
+
+    async def published_first() -> int:
+        """The first account of the published order, from the chain's health now."""
+        ranked = []
+        for a in traders:
+            h = await margin.health(a)
+            if h.unrealized_pnl > 0:
+                ranked.append((-model.adl_score(h.unrealized_pnl, h.equity, h.notional), a))
+        return min(ranked)[1]
+
+    # One step per tick: before each, the published order from the chain; the tick's step must take its first.
+    ticks, expected = [], []
+    for _ in range(8):
+        expected.append(await published_first())
+        ticks.append(await keeper.tick())
+        state = await margin.pool_state()
+        if state.profit <= state.pnl_cap:
+            break
+    assert state.profit <= state.pnl_cap, state
+    assert ticks[0].adl is not None and ticks[0].adl.before is not None and ticks[0].adl.before.profit > 0
+    steps = [s for t in ticks if t.adl is not None for s in t.adl.steps]
+    assert [s.account for s in steps] == expected and len(set(expected)) > 1
+    assert keeper.metrics.adl_steps._value.get() == len(steps)
+    assert [t.account for tk in ticks if tk.adl for t in tk.adl.targets] == expected
+    deleveraged = [e for e in await events(p, margin.address, "Deleveraged") if e.block_number > start]
+    assert [int(e.keys[1]) for e in deleveraged] == expected
+    for e, step in zip(deleveraged, steps, strict=True):
+        assert step.market == ETH and int(e.keys[3]) == keeper.account.address
+        assert step.realized_pnl > 0 and step.size_delta < 0 and step.profit > step.pnl_cap
+    # Positions shrank by the events' sizes; each account was credited at most its realised profit.
+    for a in traders:
+        mine = [s for s in steps if s.account == a]
+        assert (await margin.position(a, ETH)).size == sizes_before[a] + sum(s.size_delta for s in mine)
+        credited = await margin.quote_balance(a) - quotes_before[a]
+        assert 0 <= credited <= sum(s.realized_pnl for s in mine) and (credited > 0) == bool(mine)
+    assert await margin.pool_cash() >= 0
+
+    # Under the cap, a step (another keeper's race) is refused: logged and counted, nothing cooled, no crash.
+    job = keeper.adl_job
+    assert job is not None
+    still = [a for a in traders if (await margin.position(a, ETH)).size]  # in profit, under the cap now
+    assert still and await job.step(still[0], ETH) == [] and isinstance(job.submitter.refusal, PnlUnderCap)
+    assert job.submitter.cooldown == {} and keeper.metrics.adl_txs.labels("refused")._value.get() == 1
+    after = await keeper.tick()
+    assert after.adl is not None and after.adl.steps == [] and after.adl.refused == []
+    await assert_conservation(p)
+    print(f"adl: profit {before.profit / SCALE:,.0f} over cap {before.pnl_cap / SCALE:,.0f}; {len(steps)} steps "
+          f"in {len(ticks)} ticks on {[hex(s.account)[-4:] for s in steps]}; now profit {state.profit / SCALE:,.0f}"
+          f" cap {state.pnl_cap / SCALE:,.0f}")  # fmt: skip
 
 
 def test_config_rejects_bad_values(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""The keeper without a devnet: batch planning, the float screen against the exact model, the view's
-serialisation and checkpoint, error classification, and the submit path against a scripted fake node."""
+"""The keeper without a devnet: batch planning, the float screen against the exact model (with the engine's
+risk parameters), the view's serialisation and checkpoint, error classification, the submit path against a
+scripted fake node, the reward estimate and the published ADL order."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import random
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -23,15 +24,19 @@ from starknet_py.transaction_errors import TransactionNotReceivedError
 
 from fulcrum import model
 from fulcrum.commands.common import run
+from fulcrum.config import load_config
 from fulcrum.errors import (
     FeeBalanceError,
     FeeCapExceeded,
     InsufficientMargin,
     NodeError,
     NonceError,
+    NotInProfit,
+    PnlUnderCap,
     TransientError,
     UnknownContractError,
 )
+from fulcrum.keeper.adl import decode_deleveraged, rank
 from fulcrum.keeper.batch import (
     BatchTooLarge,
     GasModel,
@@ -44,8 +49,17 @@ from fulcrum.keeper.batch import (
 from fulcrum.keeper.checkpoint import Checkpoint, CheckpointError
 from fulcrum.keeper.metrics import KeeperMetrics
 from fulcrum.keeper.orders import O_ARMS, OrderBook, Prices, ReadyOrder, ready_orders
+from fulcrum.keeper.reward import estimate_account, estimate_batch
 from fulcrum.keeper.scan import Candidate, HealthScanner
-from fulcrum.keeper.state import EngineView
+from fulcrum.keeper.state import (
+    DEPOSITED,
+    MARKET_SET,
+    PAYOUT_CAPPED,
+    POSITION_CHANGED,
+    RISK_PARAMS_SET,
+    WITHDRAWN,
+    EngineView,
+)
 from fulcrum.keeper.submit import SubmitPolicy, Submitter
 from fulcrum.liquidation import BatchReport, Outcome
 from fulcrum.logs import LogfmtFormatter
@@ -54,6 +68,10 @@ from fulcrum.tx import TxResult, translate
 
 ROOT = Path(__file__).parents[2]
 FELT = 2**251 + 17 * 2**192 + 1
+DEVNET = load_config(ROOT / "deploy" / "devnet.toml")
+RISK = DEVNET.risk  # debt buffer 5%, minimum position margin 10
+assert DEVNET.liquidation is not None
+LIQ = DEVNET.liquidation
 
 
 def _bench() -> ModuleType:
@@ -124,12 +142,13 @@ def test_an_account_too_large_for_any_transaction_is_reported_not_planned() -> N
 
 
 # --- the float screen against the exact model ------------------------------------------------------------
+@pytest.mark.parametrize("risk", [None, RISK], ids=["bare", "risk"])
 def test_scanner_equals_the_exact_model_on_1k_synthetic_accounts(
-    synthetic: tuple[ModuleType, EngineView, list[int]],
+    synthetic: tuple[ModuleType, EngineView, list[int]], risk: model.RiskParams | None
 ) -> None:
     bench, view, _ = synthetic
     proto = bench.load_protocol()
-    scanner = HealthScanner(view, 1e-6)
+    scanner = HealthScanner(view, 1e-6, risk)
     eth = proto.weth.pair_id
     for fall in (0.0, 0.2, 0.35):
         prices = dict(proto.prices)
@@ -140,7 +159,7 @@ def test_scanner_equals_the_exact_model_on_1k_synthetic_accounts(
             a
             for a, s in view.accounts.items()
             if account_health(
-                s.collateral, view.assets, s.quote, s.positions, view.markets, prices, result.indices
+                s.collateral, view.assets, s.quote, s.positions, view.markets, prices, result.indices, risk
             ).below_maintenance
         }
         assert {c.account for c in result.candidates} == exact
@@ -612,7 +631,149 @@ def test_keeper_config_needs_a_job() -> None:
     from fulcrum.keeper.config import KeeperConfig, parse_keeper
 
     with pytest.raises(ConfigError, match="nothing to do"):
-        KeeperConfig(liquidations=False, orders=False)
+        KeeperConfig(liquidations=False, orders=False, adl=False)
+    assert KeeperConfig(liquidations=False, orders=False).adl  # an ADL-only keeper has a job
+    with pytest.raises(ConfigError, match="adl_steps"):
+        KeeperConfig(adl_steps=0)
     assert parse_keeper({"keeper": {"orders": False, "max_orders": 20}}).max_orders == 20
     with pytest.raises(ConfigError, match="max_orders"):
         KeeperConfig(max_orders=-1)
+
+
+# --- risk parameters in the view and the scan ----------------------------------------------------------
+def copy_of(view: EngineView) -> EngineView:
+    return EngineView.from_json(json.loads(json.dumps(view.to_json())))
+
+
+def debtor(view: EngineView, bench: ModuleType, address: int, weth: int, debt: int) -> None:
+    """An account holding `weth` [SCALE] and owing `debt` [SCALE quote], no positions."""
+    view.apply([DEPOSITED, address, bench.WETH], [weth])
+    view.apply([WITHDRAWN, address, bench.USDC], [debt])  # the quote token: its balance goes negative
+
+
+def test_a_debt_without_positions_is_a_candidate_once_the_engines_risk_is_passed(
+    synthetic: tuple[ModuleType, EngineView, list[int]],
+) -> None:
+    """1 WETH at 2,000 x 0.8 against a debt of 1,560: equity 40 > 0, under the 5% buffer (78). The bare
+    model (no risk) never sees it; with the engine's risk parameters the screen and the exact model do."""
+    bench, base, _ = synthetic
+    proto = bench.load_protocol()
+    view = copy_of(base)
+    debtor(view, bench, 0xDEB7, SCALE, 1_560 * SCALE)
+    now = bench.NOW + 600
+    bare = HealthScanner(copy_of(view), 1e-6).scan(proto.prices, now)
+    assert 0xDEB7 not in {c.account for c in bare.candidates}
+    result = HealthScanner(view, 1e-6, RISK).scan(proto.prices, now)
+    (found,) = [c for c in result.candidates if c.account == 0xDEB7]
+    assert found.positions == 0 and found.assets == 1 and found.health.notional == 0
+    assert found.health.equity == 40 * SCALE and found.health.maintenance_margin == 78 * SCALE
+    # its penalty is on the debt; no bad debt, so the keeper's cut of the whole penalty
+    e = estimate_account(found, LIQ, 0)
+    assert e.penalty == model.penalty(1_560 * SCALE, LIQ) and e.covered == e.socialised == 0
+    assert e.reward == model.keeper_cut(model.collected(e.penalty, 0, 0), LIQ) == e.penalty * 3 // 10
+
+
+def health(equity: int, maintenance: int, notional: int, quote: int = 0) -> model.AccountHealth:
+    factor = max(equity, 0) * SCALE // maintenance
+    return model.AccountHealth(0, quote, 0, 0, equity, maintenance, maintenance, notional, factor)
+
+
+def test_the_reward_estimate_is_the_cut_of_what_the_fund_collects() -> None:
+    partial = Candidate(1, health(900 * SCALE, 1_000 * SCALE, 20_000 * SCALE), 1, 0)
+    fraction = model.close_fraction(partial.health, LIQ)
+    assert 0 < fraction < SCALE
+    e = estimate_account(partial, LIQ, 0)
+    assert e.penalty == model.penalty(-(-20_000 * SCALE * fraction // SCALE), LIQ)
+    assert e.covered == e.socialised == 0 and e.reward == model.keeper_cut(e.penalty, LIQ)
+    # under water: the full close's bad debt eats the penalty; covered by the fund first, then the pool
+    sunk = Candidate(2, health(-500 * SCALE, 1_000 * SCALE, 20_000 * SCALE), 1, 0)
+    e = estimate_account(sunk, LIQ, 200 * SCALE)
+    slip = 20_000 * SCALE * LIQ.slippage // SCALE
+    lost = 500 * SCALE + slip + e.penalty
+    assert e.penalty == model.penalty(20_000 * SCALE, LIQ)
+    assert e.covered == 200 * SCALE + e.penalty and e.socialised == lost - e.covered and e.reward == 0
+    # a debt without positions, deeper than its collateral: absorbed, penalty on the debt, no reward
+    debt = Candidate(3, health(-100 * SCALE, 85 * SCALE, 0, quote=-1_700 * SCALE), 0, 1)
+    e = estimate_account(debt, LIQ, 0)
+    assert e.penalty == model.penalty(1_700 * SCALE, LIQ) and e.reward == 0
+    assert e.covered + e.socialised == 100 * SCALE + e.penalty
+    # the batch reward only when the batch's penalties, net of its bad debt, cover it and the rewards
+    good = estimate_batch([partial], LIQ, 0)
+    assert good.batch == LIQ.batch_reward and good.reward == good.accounts[0].reward + LIQ.batch_reward
+    assert estimate_batch([partial, sunk], LIQ, 0).batch == 0
+    dust = Candidate(4, health(SCALE // 2, SCALE, SCALE // 10**6), 1, 0)  # 1e-6 quote of notional
+    tiny = estimate_batch([dust], LIQ, 0)
+    assert tiny.accounts[0].reward <= tiny.accounts[0].penalty < LIQ.min_account_reward and tiny.batch == 0
+
+
+def test_the_view_books_capped_payouts_and_counts_parameter_events() -> None:
+    view = EngineView(block=0)
+    market = 0xE7
+    view.apply([MARKET_SET, market], [0xAB, *([SCALE // 100] * 7)])
+    view.apply([DEPOSITED, 0xA, 0x05DC], [1_000 * SCALE])
+    view.apply([POSITION_CHANGED, 0xA, market], [(-SCALE) % FELT, 3_000 * SCALE, 0, 0, 500 * SCALE, 0])
+    view.apply([PAYOUT_CAPPED, 0xA, market], [500 * SCALE, 200 * SCALE])  # the cap cut the profit to 200
+    assert view.accounts[0xA].quote == 1_200 * SCALE
+    view.apply([PAYOUT_CAPPED, 0xA, market], [(-5 * SCALE) % FELT, (-7 * SCALE) % FELT])  # signed fields
+    assert view.accounts[0xA].quote == 1_198 * SCALE
+    assert view.params_changes == 0
+    view.apply([RISK_PARAMS_SET], [0] * 6)
+    assert view.params_changes == 1
+    assert view.market_state(market) == model.MarketState()  # keywords: long_cost and the rest default
+
+
+# --- the published ADL order --------------------------------------------------------------------------
+def test_adl_ranks_by_score_then_lower_address_and_targets_the_most_profitable_position() -> None:
+    proto_markets = {m.market_id: m.params() for m in DEVNET.margin.markets}  # type: ignore[union-attr]
+    eth, btc = list(proto_markets)[:2]
+    view = EngineView(block=0)
+    for m, p in proto_markets.items():
+        view.apply([MARKET_SET, m], [p.pair_id, p.imr, p.mmr, p.fee_rate, p.size_premium, p.skew_scale,
+                                     p.max_funding_rate, p.max_oi])  # fmt: skip
+    prices = {p.pair_id: SCALE for p in proto_markets.values()}
+    prices[proto_markets[eth].pair_id] = 3_000 * SCALE
+    prices[proto_markets[btc].pair_id] = 60_000 * SCALE
+
+    def account(address: int, deposit: int, positions: list[tuple[int, int, int]]) -> None:
+        view.apply([DEPOSITED, address, 0x05DC], [deposit * SCALE])
+        for m, size, entry in positions:
+            view.apply([POSITION_CHANGED, address, m], [size % FELT, entry * SCALE, size % FELT,
+                                                        (size * entry) % FELT, 0, 0])  # fmt: skip
+
+    account(0x30, 1_000, [(eth, SCALE, 2_000)])  # +1,000 on 2,000 equity
+    account(0x20, 1_000, [(eth, SCALE, 2_000)])  # the same: the lower address first
+    account(0x10, 4_000, [(eth, SCALE, 2_000)])  # +1,000 on 5,000: lower score
+    account(0x40, 2_000, [(eth, SCALE, 2_500), (btc, SCALE // 10, 50_000)])  # +500 ETH, +1,000 BTC on 3,500
+    account(0x50, 1_000, [(eth, -SCALE, 2_000)])  # in loss: not a candidate
+    account(0x60, 1_000, [])  # no position
+    ranking = rank(view, prices, {}, RISK)
+    assert [t.account for t in ranking] == [0x20, 0x30, 0x40, 0x10]
+    for t in ranking:
+        h = account_health(view.accounts[t.account].collateral, {}, view.accounts[t.account].quote,
+                           view.accounts[t.account].positions, view.markets, prices, {}, RISK)  # fmt: skip
+        assert t.score == model.adl_score(h.unrealized_pnl, h.equity, h.notional) and t.pnl == h.unrealized_pnl
+    assert ranking[2].market == btc and ranking[0].market == eth
+    assert rank(view, prices, {}, RISK, exclude={0x20})[0].account == 0x30
+
+
+def test_deleveraged_events_decode_and_a_refusal_is_expected_not_cooled() -> None:
+    margin = 0x777
+    ev = SimpleNamespace(from_address=margin, keys=[get_selector("Deleveraged"), 0xA, 0xE7, 0xC],
+                         data=[(-2 * SCALE) % FELT, 3_000 * SCALE, (-10 * SCALE) % FELT, 9 * SCALE, 8 * SCALE])
+    other = SimpleNamespace(from_address=0x1, keys=[get_selector("Deleveraged"), 0xB, 0xE7, 0xC], data=ev.data)
+    (step,) = decode_deleveraged(TxResult(0x99, 0, 0, 0, [other, ev]), margin)
+    assert (step.account, step.market, step.size_delta, step.realized_pnl, step.tx_hash) == (
+        0xA, 0xE7, -2 * SCALE, -10 * SCALE, 0x99)
+    node = FakeNode([PnlUnderCap("margin: pnl under cap"), NotInProfit("margin: position not in profit")])
+    sub = submitter(node)
+    sub.expected = (PnlUnderCap, NotInProfit)
+    assert run(sub.submit([5], tick=3)) == [] and isinstance(sub.refusal, PnlUnderCap)
+    assert run(sub.submit([5], tick=3)) == [] and isinstance(sub.refusal, NotInProfit)
+    assert sub.cooldown == {} and len(node.sent) == 2 and value(sub.metrics.batches.labels("refused")) == 2
+    assert len(run(sub.submit([5], tick=3))) == 1 and sub.refusal is None
+
+
+def get_selector(name: str) -> int:
+    from starknet_py.hash.selector import get_selector_from_name
+
+    return get_selector_from_name(name)

@@ -1,7 +1,7 @@
-"""`fulcrum keeper run`: the keeper as a long-running service (liquidations, and settlement of ready
-orders when the deployment has an orders contract: ``--no-orders`` for liquidations only,
-``--orders-only`` for settlement only); `fulcrum keeper scan`: one scan, nothing submitted (a table, or
-``--json``).
+"""`fulcrum keeper run`: the keeper as a long-running service (liquidations, auto-deleveraging while traders'
+profit exceeds the pool's PnL cap, and settlement of ready orders when the deployment has an orders
+contract: ``--no-orders`` without settlement, ``--no-adl`` without auto-deleveraging, ``--orders-only`` for
+settlement only); `fulcrum keeper scan`: one scan, nothing submitted (a table, or ``--json``).
 
 Configured from TOML (``--config``, see ``deploy/keeper.example.toml``); flags override the file. The
 signer is ``--account-index`` (devnet), ``--keystore`` or ``$FULCRUM_ACCOUNT_ADDRESS`` +
@@ -92,7 +92,14 @@ def run_cmd(
         bool | None,
         typer.Option("--orders/--no-orders", help="Also settle ready orders / liquidate only (default: the file's)."),
     ] = None,
-    orders_only: Annotated[bool, typer.Option("--orders-only", help="Settle orders only; no liquidations.")] = False,
+    adl: Annotated[
+        bool | None,
+        typer.Option("--adl/--no-adl", help="Also auto-deleverage while traders' profit exceeds the PnL cap / "
+                     "do not (default: the file's)."),
+    ] = None,
+    orders_only: Annotated[
+        bool, typer.Option("--orders-only", help="Settle orders only; no liquidations, no deleveraging.")
+    ] = False,
     ticks: Annotated[int, typer.Option(help="Stop after this many ticks (0: run until a signal).")] = 0,
 ) -> None:
     """Run the keeper until SIGINT/SIGTERM (or --ticks); logs one structured line per tick."""
@@ -102,12 +109,14 @@ def run_cmd(
         raise typer.BadParameter("--ticks must be >= 0")
     if orders_only and orders is False:
         raise typer.BadParameter("--orders-only and --no-orders contradict each other")
+    if orders_only and adl:
+        raise typer.BadParameter("--orders-only and --adl contradict each other")
     base = load_keeper_config(config) if config is not None else KeeperConfig()
     settings = base.with_overrides(
         url=url, network=network, partition=partition, partitions=partitions, dry_run=dry_run,
         interval=interval, metrics_port=metrics_port, checkpoint=checkpoint,
         account_index=account_index, orders=True if orders_only else orders,
-        liquidations=False if orders_only else None,
+        liquidations=False if orders_only else None, adl=False if orders_only else adl,
     )  # fmt: skip
     chosen = settings.account_index if settings.account_index >= 0 else None
     target = Target.resolve(settings.url, settings.network, deploy_config, chosen, keystore)
@@ -133,9 +142,9 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
     source = price_source(target, sdk) if bundle_prices else None
     orders = sdk.orders if settings.orders and "orders" in sdk.deployment.contracts else None
     if settings.orders and orders is None:
-        if not settings.liquidations:
+        if not (settings.liquidations or settings.adl):
             raise ConfigError(f"deployment {sdk.deployment.network!r} has no orders contract to settle")
-        log.warning("deployment %r has no orders contract: liquidations only", sdk.deployment.network)
+        log.warning("deployment %r has no orders contract: no settlement", sdk.deployment.network)
     keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source, orders=orders)
     loop = asyncio.get_running_loop()
     handled = []
@@ -148,6 +157,7 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
     console.print(
         f"keeper {sdk.account.address:#x} on {redact(target.url)} partition {settings.partition}/{settings.partitions}"
         f"{'' if settings.liquidations else ' orders only'}{' settling orders' if orders and settings.liquidations else ''}"
+        f"{' deleveraging over the PnL cap' if settings.adl else ''}"
         f"{' (dry run)' if settings.dry_run else ''}; Ctrl-C stops after the current tick"
     )
     try:

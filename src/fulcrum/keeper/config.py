@@ -52,6 +52,8 @@ class KeeperConfig:
     liquidations: bool = True  # the first job: liquidate accounts below maintenance
     orders: bool = True  # the second job: settle ready orders (when the deployment has an orders contract)
     max_orders: int = 0  # most orders per settle_batch (0: only the limits decide)
+    adl: bool = True  # the third job: auto-deleverage while traders' profit exceeds the pool's PnL cap
+    adl_steps: int = 8  # most deleverage transactions per tick (the pool state is re-read after each)
     limits: TxLimits = field(default_factory=TxLimits)
     gas: GasModel = field(default_factory=GasModel)
 
@@ -60,10 +62,12 @@ class KeeperConfig:
             raise ConfigError(f"partition {self.partition} is not within 0..{self.partitions - 1}")
         if self.interval <= 0 or self.chunk_size < 1 or self.blocks_per_sync < 1:
             raise ConfigError("interval, chunk_size and blocks_per_sync must be positive")
-        if not (self.liquidations or self.orders):
-            raise ConfigError("liquidations and orders are both off: the keeper would have nothing to do")
+        if not (self.liquidations or self.orders or self.adl):
+            raise ConfigError("liquidations, orders and adl are all off: the keeper would have nothing to do")
         if min(self.retries, self.max_batch, self.max_orders, self.takeover_ticks, self.cooldown_ticks) < 0:
             raise ConfigError("retries, max_batch, max_orders, takeover_ticks and cooldown_ticks must be >= 0")
+        if self.adl_steps < 1:
+            raise ConfigError("adl_steps must be >= 1 (turn the job off with adl = false)")
         if min(self.reconcile_every, self.reconcile_sample) < 0 or self.fee_cap < 0 or self.min_fee_balance < 0:
             raise ConfigError("reconcile_every, reconcile_sample, fee_cap and min_fee_balance must be >= 0")
         try:

@@ -70,6 +70,21 @@ class KeeperMetrics:
             "fulcrum_keeper_order_fees", "Keeper fees earned settling orders [quote token units, e.g. 1e6 = 1 USDC]",
             registry=r,
         )  # fmt: skip
+        self.adl_steps = Counter(
+            "fulcrum_keeper_adl_steps", "Auto-deleveraging steps the keeper took", registry=r
+        )
+        self.adl_txs = Counter(
+            "fulcrum_keeper_adl_txs", "deleverage transactions submitted (ok, refused, rejected, ...)", ["result"],
+            registry=r,
+        )  # fmt: skip
+        self.pool_profit_over_cap = Gauge(
+            "fulcrum_keeper_pool_profit_over_cap", "Traders' profit above the PnL cap at the last ADL check "
+            "[1.0 = one quote token]", registry=r,
+        )  # fmt: skip
+        self.expected_reward = Counter(
+            "fulcrum_keeper_expected_reward", "Keeper reward the planned liquidation batches were estimated to "
+            "pay [1.0 = one quote token]", registry=r,
+        )  # fmt: skip
         self.last_success = Gauge(
             "fulcrum_keeper_last_success", "Unix time of the last good tick", registry=r
         )

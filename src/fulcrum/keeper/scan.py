@@ -5,6 +5,11 @@ error is far below the screen's tolerance, so an account it passes over is healt
 ``1 + tolerance`` are re-checked with :func:`fulcrum.model.account_health` (exact, the engine's rounding),
 which alone decides what the keeper submits.
 
+Both use the engine's :class:`~fulcrum.model.RiskParams` (``risk``, which the keeper reads from the chain):
+the minimum position margin on an account with a position, and the debt buffer on what the quote balance
+and the PnL leave owed, with or without positions, so that an account in debt without positions is found too. Without them
+(``risk=None``) the health is the bare per-position model and such accounts are missed.
+
 Rows are kept between scans and rewritten only for accounts the indexer marked dirty, so a tick costs
 O(dirty) Python work plus O(accounts x markets) vector work.
 """
@@ -18,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fulcrum.keeper.state import EngineView
-from fulcrum.model import SCALE, AccountHealth, account_health, pending_index
+from fulcrum.model import SCALE, AccountHealth, RiskParams, account_health, pending_index
 
 F = npt.NDArray[np.float64]
 
@@ -38,7 +43,7 @@ class Candidate:
 @dataclass(frozen=True)
 class ScanResult:
     accounts: list[int]  # row order of `health_factors`
-    health_factors: F  # screen's float health factor per account (inf without positions)
+    health_factors: F  # screen's float health factor per account (inf without positions or debt)
     candidates: list[Candidate]  # exactly below maintenance, lowest health first
     screened: int  # accounts the exact model re-checked
     prices: dict[int, int]  # pair -> [SCALE] used
@@ -47,9 +52,10 @@ class ScanResult:
 
 
 class HealthScanner:
-    def __init__(self, view: EngineView, tolerance: float = 1e-6):
+    def __init__(self, view: EngineView, tolerance: float = 1e-6, risk: RiskParams | None = None):
         self.view = view
         self.tolerance = tolerance
+        self.risk = risk  # the engine's; the keeper replaces it when the engine's change
         self.rows: dict[int, int] = {}
         self.addresses: list[int] = []
         self._markets: list[int] = []
@@ -124,6 +130,11 @@ class HealthScanner:
         maintenance = (notional * ratio).sum(axis=1)
         pnl = (self.size * pm - self.cost).sum(axis=1)
         funding = (self.size * (index - self.findex)).sum(axis=1)
+        risk = self.risk
+        if risk is not None:  # the minimum position margin, and the buffer on what balance and PnL leave owed
+            positioned = (self.size != 0).any(axis=1)
+            maintenance += np.where(positioned, risk.min_position_margin / SCALE, 0.0)
+            maintenance += np.maximum(funding - pnl - self.quote, 0.0) * (risk.debt_buffer / SCALE)
         equity = self.collateral @ pa + self.quote + pnl - funding
         with np.errstate(divide="ignore", invalid="ignore"):
             factors = np.where(maintenance > 0, equity / np.where(maintenance > 0, maintenance, 1.0), np.inf)
@@ -134,7 +145,7 @@ class HealthScanner:
             address = self.addresses[int(row)]
             state = view.accounts[address]
             health = account_health(
-                state.collateral, view.assets, state.quote, state.positions, view.markets, prices, indices
+                state.collateral, view.assets, state.quote, state.positions, view.markets, prices, indices, risk
             )
             if health.below_maintenance:
                 assets = sum(1 for v in state.collateral.values() if v)

@@ -1,5 +1,6 @@
-"""The keeper: a long-running asyncio service that liquidates unhealthy accounts in gas-sized batches and
-settles ready orders (:mod:`fulcrum.keeper.settlement`) beside them.
+"""The keeper: a long-running asyncio service that liquidates unhealthy accounts in gas-sized batches,
+auto-deleverages while traders' profit exceeds the pool's PnL cap (:mod:`fulcrum.keeper.adl`) and settles
+ready orders (:mod:`fulcrum.keeper.settlement`) beside them.
 
 Lifecycle (Drift's ``Bot``, pymaker's ``Lifecycle``): :meth:`Keeper.start` (metrics server),
 :meth:`Keeper.tick` (sync events -> fee balance -> scan -> plan -> submit -> reconcile), :meth:`Keeper.run`
@@ -9,6 +10,12 @@ tries again; anything else is logged and counted.
 
 With a price source (:mod:`fulcrum.keeper.bundle`) the scan runs at the prices about to be signed and
 every transaction carries its own freshly signed bundle, so a stale feed does not stop liquidations.
+
+Health is the engine's, with its :class:`~fulcrum.model.RiskParams` (minimum position margin, debt buffer:
+an account in debt without positions is a candidate too), read from the engine when the view is built and
+again whenever the view applies a ``RiskParamsSet`` or ``LiquidationParamsSet`` event. Each planned batch
+carries the reward it is expected to pay (:mod:`fulcrum.keeper.reward`: the keeper's cut of the penalty
+collected, the batch reward only when the penalties cover it), in the tick's report and log.
 """
 
 from __future__ import annotations
@@ -28,17 +35,28 @@ from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 
 from fulcrum.errors import ConfigError, ContractError, FulcrumError, TransientError
+from fulcrum.keeper.adl import AdlJob, AdlTick
 from fulcrum.keeper.batch import fits_alone, plan_batches
 from fulcrum.keeper.bundle import PriceSource
 from fulcrum.keeper.config import KeeperConfig
 from fulcrum.keeper.indexer import EventIndexer
 from fulcrum.keeper.metrics import HealthServer, KeeperMetrics
+from fulcrum.keeper.reward import estimate_batch
 from fulcrum.keeper.scan import Candidate, HealthScanner, ScanResult
 from fulcrum.keeper.settlement import OrderJob, OrderTick
 from fulcrum.keeper.submit import NonceCache, Sender, SubmitPolicy, Submitter
 from fulcrum.liquidation import BatchReport, LiquidationClient, decode_batch, partition_of
 from fulcrum.margin import MarginClient
-from fulcrum.model import O_EXPIRED, O_REFUSED, O_SETTLED, SCALE, account_health, pending_index
+from fulcrum.model import (
+    O_EXPIRED,
+    O_REFUSED,
+    O_SETTLED,
+    SCALE,
+    LiquidationParams,
+    RiskParams,
+    account_health,
+    pending_index,
+)
 from fulcrum.oracle import OracleClient
 from fulcrum.orders import OrdersClient
 from fulcrum.tx import FAILURES, block_time, latest_block_time, send, translate
@@ -65,6 +83,8 @@ class TickReport:
     cooling: list[int] = field(default_factory=list)  # skipped: rejected recently
     attempts: int = 0  # transactions prepared this tick (each with its own signed bundle)
     orders: OrderTick | None = None  # the order job's tick (None: the job is off)
+    adl: AdlTick | None = None  # the ADL job's tick (None: the job is off)
+    expected: list[int] = field(default_factory=list)  # estimated keeper reward per planned batch [SCALE quote]
 
     @property
     def liquidated(self) -> list[int]:
@@ -90,11 +110,11 @@ class Keeper:
         orders: OrdersClient | None = None,
     ):
         """`orders`: the orders contract's client; with it (and `config.orders`) each tick also settles
-        the ready orders, after the liquidations (`config.liquidations`)."""
+        the ready orders, after the liquidations (`config.liquidations`) and the ADL job (`config.adl`)."""
         if source is not None and oracle is None:
             raise ValueError("a price source needs the oracle to submit its bundles to")
-        if not config.liquidations and (orders is None or not config.orders):
-            raise ConfigError("liquidations are off and there are no orders to settle: nothing to do")
+        if not config.liquidations and not config.adl and (orders is None or not config.orders):
+            raise ConfigError("liquidations and adl are off and there are no orders to settle: nothing to do")
         self.config = config
         self.margin = margin
         self.account: BaseAccount = margin.account
@@ -122,6 +142,10 @@ class Keeper:
         self.order_job = (
             OrderJob(self, orders, sender or self._send, nonces) if orders is not None and config.orders else None
         )
+        self.adl_job = AdlJob(self, sender or self._send, nonces) if config.adl else None
+        self.risk: RiskParams | None = None  # the engine's, read when the view is built (refresh_params)
+        self.liq_params: LiquidationParams | None = None
+        self._params_key: tuple[int, int] | None = None  # (view, its params_changes) they were read for
         self.ticks = 0
         self.last_success = 0.0
         self.unhealthy_since: dict[int, int] = {}  # other partitions' accounts -> first tick seen
@@ -162,7 +186,7 @@ class Keeper:
             "accounts": len(view.accounts), "partition": f"{self.config.partition}/{self.config.partitions}",
             "dry_run": self.config.dry_run, "halted": self.submitter.halted,
             "liquidations": self.config.liquidations, "orders": self.order_job is not None,
-            "orders_pending": len(view.orders.pending),
+            "adl": self.adl_job is not None, "orders_pending": len(view.orders.pending),
         }  # fmt: skip
 
     async def run(self, stop: asyncio.Event, max_ticks: int = 0) -> None:
@@ -296,14 +320,28 @@ class Keeper:
             view.assets[a].pair_id in missing for a, v in state.collateral.items() if v and a in view.assets
         )
 
+    async def refresh_params(self, force: bool = False) -> RiskParams:
+        """The engine's risk and liquidation parameters, read again when the view was built anew or has
+        applied a parameter event since the last read (or `force`)."""
+        view = self.indexer.view
+        key = (id(view), view.params_changes)
+        if force or self.risk is None or self._params_key != key:
+            self.risk = await self.margin.risk_params()
+            self.liq_params = await self.liquidation.params()
+            self._params_key = key
+            log.info("risk parameters %s", self.risk)
+        self.scanner.risk = self.risk
+        return self.risk
+
     async def scan(self) -> ScanResult:
         """Sync, then the health of every indexed account (no submission)."""
         await self.indexer.sync()
         view = self.indexer.view
         if self.scanner.view is not view:  # a checkpoint set aside, or a reconciliation rebuilt it
-            self.scanner = HealthScanner(view, self.config.tolerance)
+            self.scanner = HealthScanner(view, self.config.tolerance, self.risk)
         if not view.markets:
             return _empty_scan()
+        await self.refresh_params()
         now = self.scan_time = await latest_block_time(self.account.client)
         result = self.scanner.scan(await self.prices(), now)
         if self.missing_pairs:
@@ -374,6 +412,8 @@ class Keeper:
                     break
                 again = await self.scan()
                 mine = self._admit([c for c in again.candidates if c.account in stepped], report)
+            if self.adl_job is not None:
+                report.adl = await self.adl_job.tick()
             if self.order_job is not None:
                 report.orders = await self.order_job.tick()
             if self.config.liquidations:
@@ -386,8 +426,12 @@ class Keeper:
             return report
 
     def _attempts(self) -> int:
-        """Transactions prepared so far, by both jobs."""
-        return self.submitter.attempts + (self.order_job.submitter.attempts if self.order_job else 0)
+        """Transactions prepared so far, by every job."""
+        return (
+            self.submitter.attempts
+            + (self.order_job.submitter.attempts if self.order_job else 0)
+            + (self.adl_job.submitter.attempts if self.adl_job else 0)
+        )
 
     def _events(self) -> int:
         view = self.indexer.view
@@ -399,6 +443,8 @@ class Keeper:
             mine, self.config.gas, self.config.limits, self._bundle_size, self.config.max_batch or None
         )
         report.planned += [[c.account for c in b] for b in batches]
+        if batches:
+            await self._estimate(batches, report)
         if self.config.dry_run or not batches:
             return set()
         stepped: set[int] = set()
@@ -426,6 +472,18 @@ class Keeper:
                 report.reports.append(r)
                 stepped |= {o.account for o in r.outcomes if o.liquidated}
         return stepped
+
+    async def _estimate(self, batches: list[list[Candidate]], report: TickReport) -> None:
+        """The reward each planned batch is expected to pay, the fund growing batch by batch."""
+        if self.liq_params is None:
+            await self.refresh_params(force=True)
+        assert self.liq_params is not None
+        insurance = await self.liquidation.insurance_cash()
+        for batch in batches:
+            estimate = estimate_batch(batch, self.liq_params, insurance, self.risk)
+            insurance += sum(a.penalty - a.covered for a in estimate.accounts)
+            report.expected.append(estimate.reward)
+            self.metrics.expected_reward.inc(estimate.reward / SCALE)
 
     # --- reconciliation -------------------------------------------------------------------------------
     async def _maybe_reconcile(self) -> None:
@@ -469,13 +527,16 @@ class Keeper:
         except ContractError:
             return None
         now = await block_time(self.account.client, block)
+        risk = await self.refresh_params()
         indices = {
             m: pending_index(view.market_state(m), p, prices[p.pair_id], now) for m, p in view.markets.items()
         }
         out = []
         for address in accounts:
             s = view.accounts[address]
-            mine = account_health(s.collateral, view.assets, s.quote, s.positions, view.markets, prices, indices)
+            mine = account_health(
+                s.collateral, view.assets, s.quote, s.positions, view.markets, prices, indices, risk
+            )
             if mine != await self.margin.health(address, block=block):
                 out.append(address)
         return out
@@ -499,8 +560,15 @@ class Keeper:
             "txs": report.attempts, "liquidated": len(report.liquidated), "steps": report.steps,
             "oversized": len(report.oversized), "cooling": len(report.cooling),
             "scan_ms": round(report.scan.seconds * 1e3, 1), "tick_ms": round(report.seconds * 1e3, 1),
+            "expected_reward": round(sum(report.expected) / SCALE, 6),
             "dry_run": self.config.dry_run, "halted": bool(self.submitter.halted),
         }  # fmt: skip
+        if report.adl is not None:
+            a = report.adl
+            fields.update({
+                "adl_steps": len(a.steps), "adl_refused": len(a.refused),
+                "pool_over_cap": round(a.over_cap / SCALE, 6),
+            })  # fmt: skip
         if report.orders is not None:
             o = report.orders
             fields.update({

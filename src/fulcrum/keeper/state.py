@@ -4,12 +4,16 @@ Every state change a health check depends on is in an event, so the view is exac
 
 - collateral: ``Deposited`` / ``Withdrawn`` (non-quote assets), ``CollateralSeized``;
 - quote balance: ``Deposited`` / ``Withdrawn`` of the quote, ``PositionChanged`` (realised PnL less the
-  fee), ``FundingSettled``, ``AccountLiquidated`` (the penalty), ``CollateralSeized`` (the credit),
-  ``BadDebtSettled`` (the balance returns to zero);
+  fee), ``FundingSettled``, ``PayoutCapped`` (the part of that credit the PnL cap or the pool's cash cut),
+  ``AccountLiquidated`` (the penalty), ``CollateralSeized`` (the credit), ``BadDebtSettled`` (the balance
+  returns to zero);
 - positions: ``PositionChanged`` (new size and cost; the funding index is the market's at that moment);
 - markets: ``MarketSet`` (parameters), ``FundingUpdated`` (index and clock, also emitted by ``add_market``),
   open interest summed from the positions;
-- assets: ``AssetAdded``; an asset deposited but never added is the quote token.
+- assets: ``AssetAdded``; an asset deposited but never added is the quote token;
+- parameters the view does not hold (the engine's ``RiskParams`` and ``LiquidationParams``): their
+  ``RiskParamsSet`` / ``LiquidationParamsSet`` events are counted (``params_changes``), so that the keeper
+  reads them again from the engine.
 
 The view serialises to JSON (:meth:`EngineView.to_json`), and the keeper's checkpoint
 (:mod:`fulcrum.keeper.checkpoint`) stores it incrementally with the last block it has fully applied.
@@ -41,11 +45,14 @@ DEPOSITED, WITHDRAWN, POSITION_CHANGED = _sel("Deposited"), _sel("Withdrawn"), _
 FUNDING_UPDATED, FUNDING_SETTLED = _sel("FundingUpdated"), _sel("FundingSettled")
 ACCOUNT_LIQUIDATED, COLLATERAL_SEIZED = _sel("AccountLiquidated"), _sel("CollateralSeized")
 BAD_DEBT_SETTLED, ASSET_ADDED, MARKET_SET = _sel("BadDebtSettled"), _sel("AssetAdded"), _sel("MarketSet")
+PAYOUT_CAPPED, RISK_PARAMS_SET = _sel("PayoutCapped"), _sel("RiskParamsSet")
+LIQUIDATION_PARAMS_SET = _sel("LiquidationParamsSet")
 
 #: The event names the keeper subscribes to (one ``get_events`` key filter).
 INDEXED = [
     DEPOSITED, WITHDRAWN, POSITION_CHANGED, FUNDING_UPDATED, FUNDING_SETTLED, ACCOUNT_LIQUIDATED,
-    COLLATERAL_SEIZED, BAD_DEBT_SETTLED, ASSET_ADDED, MARKET_SET,
+    COLLATERAL_SEIZED, BAD_DEBT_SETTLED, ASSET_ADDED, MARKET_SET, PAYOUT_CAPPED, RISK_PARAMS_SET,
+    LIQUIDATION_PARAMS_SET,
 ]  # fmt: skip
 
 
@@ -86,12 +93,17 @@ class EngineView:
     dirty: set[int] = field(default_factory=set)
     #: accounts changed since the checkpoint last wrote them
     unsaved: set[int] = field(default_factory=set)
+    #: RiskParamsSet / LiquidationParamsSet events applied (not persisted: a restart reads them anyway)
+    params_changes: int = 0
 
     # --- derived --------------------------------------------------------------------------------------
     def market_state(self, market: int) -> MarketState:
         """What the funding accrual reads (skew and clock); the pool's aggregates are not tracked."""
         book = self.books.get(market, MarketBook())
-        return MarketState(book.long_oi, book.short_oi, 0, book.funding_index, book.funding_time, 0)
+        return MarketState(
+            long_oi=book.long_oi, short_oi=book.short_oi, funding_index=book.funding_index,
+            funding_time=book.funding_time,
+        )  # fmt: skip
 
     def pairs(self) -> set[int]:
         """Every oracle pair a health check reads."""
@@ -128,6 +140,10 @@ class EngineView:
             acc.quote += realized - fee
         elif kind == FUNDING_SETTLED:
             self.account(keys[1]).quote -= signed(data[0])
+        elif kind == PAYOUT_CAPPED:  # owed, paid: the credit above (PnL, fee, funding) was `paid`, not `owed`
+            self.account(keys[1]).quote += signed(data[1]) - signed(data[0])
+        elif kind in (RISK_PARAMS_SET, LIQUIDATION_PARAMS_SET):
+            self.params_changes += 1
         elif kind == FUNDING_UPDATED:
             book = self.books.setdefault(keys[1], MarketBook())
             book.funding_index, book.funding_time = signed(data[1]), data[2]

@@ -18,6 +18,10 @@ and handled by kind:
 
 Every attempt builds its calls anew (``calls_for``), so each carries a freshly signed price bundle.
 
+A contract error listed in ``expected`` is a normal answer, not the items' fault (the ADL job's
+``PnlUnderCap`` after another keeper's step): it is neither split nor cooled down, only counted
+(``refused``), logged and kept in ``refusal`` for the caller to act on.
+
 The same class sends the order job's ``settle_batch`` transactions (items are order ids, reports
 :class:`~fulcrum.orders.SettleReport`, ``record`` counts them); the keeper's submitters share one
 :class:`NonceCache`, since they sign with one account.
@@ -95,6 +99,8 @@ class Submitter(Generic[R]):
     cooldown: dict[int, int] = field(default_factory=dict)  # account -> first tick it may be tried again
     rejections: dict[int, int] = field(default_factory=dict)  # account -> rejections in a row
     attempts: int = 0  # transactions prepared (each with its own bundle)
+    expected: tuple[type[ContractError], ...] = ()  # refusals that are a normal answer: not split, not cooled
+    refusal: ContractError | None = None  # the expected refusal of the last `submit` (None: there was none)
 
     def __post_init__(self) -> None:
         if self.batches is None:
@@ -162,6 +168,7 @@ class Submitter(Generic[R]):
         """Sends `accounts` as one batch (or its halves); returns the batches that went through.
         Raises :class:`TransientError` when the node stayed away through every retry."""
         accounts = list(accounts)
+        self.refusal = None
         if self.halted or not accounts:
             return []
         try:
@@ -181,6 +188,11 @@ class Submitter(Generic[R]):
             self.batches.labels("halted").inc()
             self.halted = str(exc)
             log.error("submission halted: %s", exc)
+            return []
+        except self.expected as exc:
+            self.batches.labels("refused").inc()
+            self.refusal = exc
+            log.info("%s of %s refused: %s: %s", self.what, [hex(a) for a in accounts], type(exc).__name__, exc)
             return []
         except (ContractError, FeeCapExceeded) as exc:
             return await self._isolate(accounts, exc, tick)
