@@ -137,7 +137,8 @@ class HealthScanner:
             maintenance += np.maximum(funding - pnl - self.quote, 0.0) * (risk.debt_buffer / SCALE)
         equity = self.collateral @ pa + self.quote + pnl - funding
         with np.errstate(divide="ignore", invalid="ignore"):
-            factors = np.where(maintenance > 0, equity / np.where(maintenance > 0, maintenance, 1.0), np.inf)
+            bare = np.where(equity < 0, -np.inf, np.inf)  # no margin: only negative equity is below it
+            factors = np.where(maintenance > 0, equity / np.where(maintenance > 0, maintenance, 1.0), bare)
         rows = np.nonzero(factors < 1.0 + self.tolerance)[0]
 
         candidates = []
