@@ -1,7 +1,8 @@
 """`fulcrum trade|account|pool|oracle|bridge` through typer's runner against the session devnet.
 
 Each command runs in a worker thread (its own event loop, as from a shell) on a deployment file written
-under a throwaway network name. Accounts 36 (trader), 37 (LP, relayer) and 82 (operator) only. Orders
+under a throwaway network name. Accounts 36 (trader), 37 (LP, relayer), 82 (operator), 86 (a trader
+liquidated with seizure) and 87 (keeper and buyer of seized collateral) only. Orders
 settle with ``--settle`` (the signer settles on devnet), or by the test acting as the keeper. Every check
 reads the chain after the command, not just its output. Scripts' contract: exit 1 refused, 2 usage, 3 node
 unreachable, the error the last stderr line; ``--json`` alone on stdout; reading needs only the deployment
@@ -27,6 +28,7 @@ from fulcrum.bridge import BridgeOperator, Deposit
 from fulcrum.commands.bridge import withdrawal_data
 from fulcrum.commands.common import fmt_units
 from fulcrum.commands.output import jsonable
+from fulcrum.commands.pool import balance_sheet
 from fulcrum.margin import market_id
 from fulcrum.model import SCALE
 from fulcrum.oracle import devnet_publishers, pair_id
@@ -37,6 +39,7 @@ from tests.integration.fixtures.protocol import Protocol, assert_conservation
 
 NETWORK = "devnet-cli-commands"
 TRADER, LP, OPERATOR = 36, 37, 82
+SEIZED, BUYER = 86, 87
 DOWN = "http://127.0.0.1:9"  # a closed local port: the node is down
 TOOLCHAIN = ("starknet-compile", "starknet-sierra-compile", "starknet-devnet", "scarb", "cairo-test")
 USDC = 10**6
@@ -578,3 +581,105 @@ async def test_reading_needs_only_the_deployment_file(protocol: Protocol, tmp_pa
     pool = await fulcrum("pool", "status")
     assert pool["quote"] == "tUSDX" and int(pool["pool_cash"]) == await trader.margin.pool_cash()
     assert not (cwd / "target").exists() and not any(cache.iterdir())
+
+
+async def test_pool_balance_sheet_and_buying_seized_collateral(protocol: Protocol, cli: Cli) -> None:
+    """`pool status --json` is the chain's pool_state and what follows from it; `pool buy-collateral` is
+    refused by name beyond what the pool holds or above --max-cost, and otherwise moves exactly the quoted
+    cost into the pool's cash and the collateral to the buyer."""
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    buyer = await protocol.as_account(BUYER)
+    me, margin, usdc, weth = buyer.account.address, buyer.margin, buyer.token("usdc"), buyer.token("weth")
+    mc = protocol.config.margin
+    assert mc is not None
+
+    async def check_status() -> Any:
+        data = await read_json(cli, "pool", "status", "--network", NETWORK)
+        state = await margin.pool_state()
+        supply, decimals = await buyer.pool.total_supply(), await buyer.pool.decimals()
+        assert data["pool_state"] == jsonable(state) and data["pool_state_unavailable"] is None
+        risk = await margin.risk_params()
+        sheet = balance_sheet(state, mc.oi_pool_ratio, risk.max_pnl_factor, supply, decimals)
+        assert data["balance"] == jsonable(sheet)
+        assert int(data["pool_value"]) == state.withdrawal_value == await margin.pool_value()
+        assert int(data["pool_cash"]) == state.cash and int(data["oi_pool_ratio"]) == mc.oi_pool_ratio
+        assert int(data["buy_discount"]) == risk.buy_discount and int(data["max_pnl_factor"]) == risk.max_pnl_factor
+        (lot,) = [s for s in data["seized"] if s["asset"] == "weth"]
+        assert int(lot["held"]) == await margin.collateral(margin.address, weth.address)
+        assert int(lot["price"]) == await margin.price(ETH)
+        return data
+
+    await check_status()
+    table = await cli.ok("pool", "status", "--network", NETWORK)
+    state = await margin.pool_state()
+    for row in ("PnL cap", "traders' debts", "reserved liquidity", "free to withdraw", "net exposure / limit",
+                "deposit value", "seized collateral"):  # fmt: skip
+        assert row in table, row
+    assert fmt_units(state.withdrawal_value, places=2) in table and fmt_units(state.deposit_value, places=2) in table
+
+    # More than the pool holds: refused by name before anything is sent.
+    await usdc.mint(me, 1_000 * USDC)
+    held0 = await margin.collateral(margin.address, weth.address)
+    wallets0 = (await usdc.balance_of(me), await weth.balance_of(me), await margin.pool_cash())
+    asked = fmt_units(held0 + SCALE).replace(",", "")
+    out = failed(await cli("pool", "buy-collateral", *on(BUYER), "weth", asked), 1, "NotEnoughSeized")
+    assert "margin: not enough seized" in out and "the pool holds" in out
+    assert (await usdc.balance_of(me), await weth.balance_of(me), await margin.pool_cash()) == wallets0
+
+    # A trader with WETH collateral is fully liquidated: the pool seizes WETH (as in test_liquidation).
+    victim = ["--network", NETWORK, "--account-index", str(SEIZED)]
+    loser = await protocol.as_account(SEIZED)
+    await loser.token("usdc").mint(loser.account.address, 300 * USDC)
+    await loser.token("weth").mint(loser.account.address, SCALE)
+    await cli.ok("trade", "deposit", *victim, "usdc", "300")
+    await cli.ok("trade", "deposit", *victim, "weth", "1")
+    await cli.ok("trade", "open", *victim, "ETH-PERP", "8", "--settle")
+    await cli.ok("trade", "open", *victim, "BTC-PERP", "0.05", "--settle")
+    await protocol.push_prices({"ETH/USD": 1_820})
+    report = await buyer.liquidation.liquidate_batch([loser.account.address])
+    (outcome,) = report.outcomes
+    assert outcome.status == model.FULL and outcome.seized > 0
+    held = await margin.collateral(margin.address, weth.address)
+    assert held > held0 + SCALE // 10
+    await protocol.push_prices({"ETH/USD": 1_820, "BTC/USD": 30_000, "USDC/USD": 1})  # a slow run's prices
+    data = await check_status()
+    assert int(data["pool_state"]["collateral_value"]) > 0
+
+    # The quote plus 0.5% is the default bound; a bound below the cost is refused by the engine, by name.
+    # The engine sells only at a median fresh_price_age (10 s) old: --sign-prices re-signs it in the same
+    # transaction (devnet publishers).
+    price, discount = await margin.price(ETH), (await margin.risk_params()).buy_discount
+    cost = model.buy_cost(SCALE // 10, price, discount, 6)
+    wallets = (await usdc.balance_of(me), await weth.balance_of(me), await margin.pool_cash())
+    out = failed(await cli("pool", "buy-collateral", *on(BUYER), "weth", "0.1", "--max-cost", "1", "--sign-prices"),
+                 1, "CostTooHigh")  # fmt: skip
+    assert "margin: cost above maximum" in out
+    assert (await usdc.balance_of(me), await weth.balance_of(me), await margin.pool_cash()) == wallets
+    assert await margin.collateral(margin.address, weth.address) == held
+
+    out = await cli.ok("pool", "buy-collateral", *on(BUYER), "weth", "0.1", "--sign-prices")
+    assert f"bought 0.1 tWETH for {fmt_units(cost, 6)} tUSDC" in out and "tx 0x" in out
+    assert await usdc.balance_of(me) == wallets[0] - cost
+    assert await weth.balance_of(me) == wallets[1] + SCALE // 10
+    assert await margin.pool_cash() == wallets[2] + cost * 10**12
+    assert await margin.collateral(margin.address, weth.address) == held - SCALE // 10
+
+    # --json: what was bought and paid, as the event says.
+    wallets = (await usdc.balance_of(me), await weth.balance_of(me), await margin.pool_cash())
+    cost = model.buy_cost(SCALE // 20, await margin.price(ETH), discount, 6)
+    bought = await read_json(cli, "pool", "buy-collateral", *on(BUYER), "weth", "0.05", "--slippage", "0",
+                             "--sign-prices")  # fmt: skip
+    assert (bought["asset"], int(bought["amount"]), int(bought["cost"])) == ("tWETH", SCALE // 20, cost * 10**12)
+    assert int(bought["max_cost"]) == cost * 10**12 and bought["buyer"] == hex(me)  # no slippage: the quote
+    assert await usdc.balance_of(me) == wallets[0] - cost
+    assert await weth.balance_of(me) == wallets[1] + SCALE // 20
+    assert await margin.pool_cash() == wallets[2] + cost * 10**12
+    assert await margin.collateral(margin.address, weth.address) == held - 3 * SCALE // 20
+    await check_status()
+
+    # Deleveraging is refused by name while traders' profit is under the cap.
+    state = await margin.pool_state()
+    assert state.profit <= state.pnl_cap
+    failed(await cli("pool", "deleverage", *on(BUYER), hex(loser.account.address), "ETH-PERP",
+                     "--sign-prices"), 1, "NoPosition")  # fmt: skip
+    await assert_conservation(protocol)

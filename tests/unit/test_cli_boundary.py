@@ -5,6 +5,7 @@ that is down)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -490,3 +491,80 @@ def test_order_commands_with_the_node_down_are_exit_3(command: list[str], deploy
     signer = {"FULCRUM_ACCOUNT_ADDRESS": "0x12", "FULCRUM_PRIVATE_KEY": "0x34"}
     result = invoke(*command, "--url", DOWN, "--network", str(deployment_file), env=signer)
     assert "node unreachable" in error_line(result, 3, "TransientError")
+
+
+# --- pool: the balance sheet, buying seized collateral, deleveraging ------------------------------------
+def test_balance_sheet_from_pool_state() -> None:
+    from fulcrum.commands.pool import balance_sheet, free_liquidity
+    from fulcrum.model import SCALE, PoolState
+
+    state = PoolState(
+        cash=1_050 * SCALE, debt=50 * SCALE, collateral_value=200 * SCALE, profit=150 * SCALE, loss=40 * SCALE,
+        funding=-5 * SCALE, pnl_cap=600 * SCALE, exposure=300 * SCALE, open_interest=900 * SCALE,
+        reserved=300 * SCALE, withdrawal_value=1_045 * SCALE, deposit_value=1_085 * SCALE,
+    )  # fmt: skip
+    sheet = balance_sheet(state, 2 * SCALE, SCALE // 2, 500 * 10**6, 6)
+    assert sheet.tokens == 1_000 * SCALE  # debts are IOUs, not tokens
+    assert sheet.pnl_cap_used == SCALE // 4  # 150 / 600
+    assert sheet.free_liquidity == 700 * SCALE  # tokens - reserved (the cap still covers 150 after it)
+    assert sheet.exposure_limit == 2_090 * SCALE  # 2 x the withdrawal value
+    assert sheet.withdrawal_share_price == 209 * SCALE // 100  # 1,045 over 500 shares
+    assert sheet.deposit_share_price == 217 * SCALE // 100
+    # The cap binds: profit 450 needs 900 of assets left at factor 0.5, 700 of them tokens.
+    assert free_liquidity(replace(state, profit=450 * SCALE), SCALE // 2) == 300 * SCALE
+    assert free_liquidity(replace(state, profit=450 * SCALE + 1), SCALE // 2) == 300 * SCALE - 2  # rounded up
+    assert free_liquidity(state, 0) == 0 and free_liquidity(replace(state, profit=0), 0) == 700 * SCALE
+    # A pool whose reserve exceeds its tokens frees nothing; a negative value has no room and no price; no
+    # shares, no price; no cap, no ratio.
+    broke = replace(state, cash=100 * SCALE, pnl_cap=0, withdrawal_value=-1, deposit_value=-1)
+    sheet = balance_sheet(broke, 2 * SCALE, SCALE // 2, 0, 6)
+    assert (sheet.pnl_cap_used, sheet.free_liquidity, sheet.exposure_limit) == (None, 0, 0)
+    assert (sheet.withdrawal_share_price, sheet.deposit_share_price) == (None, None)
+    assert balance_sheet(replace(state, withdrawal_value=3), SCALE // 2, SCALE, 1, 0).exposure_limit == 1  # down
+
+
+def test_buy_price_and_the_cost_bound_round_against_the_buyer() -> None:
+    from fulcrum.commands.pool import buy_price, max_cost_for
+    from fulcrum.model import SCALE, buy_cost
+
+    assert buy_price(2_000 * SCALE, 3 * SCALE // 100) == 1_940 * SCALE
+    assert buy_price(3, SCALE // 2) == 2  # 1.5 rounded up
+    assert max_cost_for(194_000_000, 5 * SCALE // 1000) == 194_970_000  # +0.5%
+    assert max_cost_for(1, SCALE // 1000) == 2 and max_cost_for(100, 0) == 100
+    assert buy_cost(SCALE // 10, 2_000 * SCALE, 3 * SCALE // 100, 6) == 194_000_000  # 0.1 at 1,940
+
+
+def test_collateral_pairs_come_from_the_config() -> None:
+    from fulcrum.commands.common import Asset
+    from fulcrum.commands.pool import collateral_pair, signed
+
+    config = load_config(CONFIG)
+    assert collateral_pair(config, Asset("weth", "tWETH", 0x1, 18)) == "ETH/USD"
+    assert collateral_pair(config, Asset("bETH", "bETH", 0x2, 18)) == "ETH/USD"  # bridged: by symbol
+    assert collateral_pair(config, Asset("usdc", "tUSDC", 0x3, 6)) is None
+    prime = 2**251 + 17 * 2**192 + 1
+    assert (signed(5), signed(prime - 5), signed(0)) == (5, -5, 0)
+
+
+def test_pool_commands_refuse_bad_input_before_the_node(deployment_file: Path) -> None:
+    target = ["--url", DOWN, "--network", str(deployment_file)]
+    signer = {"FULCRUM_ACCOUNT_ADDRESS": "0x12", "FULCRUM_PRIVATE_KEY": "0x34"}
+    cases: list[tuple[list[str], int, str, str]] = [
+        (["pool", "buy-collateral", "usdc", "1"], 1, "ConfigError", "is the quote asset"),
+        (["pool", "buy-collateral", "doge", "1"], 1, "ConfigError", "unknown asset"),
+        (["pool", "buy-collateral", "weth", "0.0000000000000000001"], 1, "InvalidAmount", "fractional digits"),
+        (["pool", "buy-collateral", "weth", "0"], 1, "InvalidAmount", "must not be zero"),
+        (["pool", "buy-collateral", "weth", "1", "--slippage", "1"], 1, "InvalidAmount", "--slippage"),
+        (["pool", "buy-collateral", "weth", "1", "--max-cost", "5", "--slippage", "0.1"], 2, "BadParameter",
+         "not both"),
+        (["pool", "deleverage", "0xZZ", "ETH-PERP"], 1, "ConfigError", "ACCOUNT"),
+        (["pool", "deleverage", "0x12", "DOGE-PERP"], 1, "ConfigError", "unknown market"),
+        (["pool", "buy-collateral", "weth", "1", "--sign-prices"], 2, "BadParameter", "devnet deployments only"),
+        (["pool", "deleverage", "0x12", "ETH-PERP", "--sign-prices"], 2, "BadParameter", "devnet deployments only"),
+    ]  # fmt: skip
+    for args, code, name, text in cases:
+        line = error_line(invoke(*args[:2], *target, *args[2:], env=signer), code, name)
+        assert text in line, (args, line)
+    for command in (["pool", "buy-collateral", "weth", "1"], ["pool", "deleverage", "0x12", "ETH-PERP"]):
+        result = invoke(*command, *target, env=signer)
+        assert "node unreachable" in error_line(result, 3, "TransientError")
