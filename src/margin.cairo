@@ -472,9 +472,9 @@ pub mod Margin {
                     Errors::OI_CAP,
                 );
             }
-            if abs(market_skew(state)) > abs(skew) {
+            if increases && abs(market_skew(state)) > abs(skew) {
                 // Net exposure across all markets stays within a multiple of the pool's value; a fill
-                // that reduces its market's skew is always welcome.
+                // that reduces a position or its market's skew is always welcome.
                 let snapshot = self.pool_snapshot(ref prices);
                 let room = if snapshot.withdrawal_value <= 0 {
                     0

@@ -6,7 +6,15 @@ from starknet_py.net.client_models import Call
 
 from fulcrum.client import BlockId, ContractClient
 from fulcrum.errors import check_u256
-from fulcrum.model import AccountHealth, AssetParams, MarketParams, MarketState, PoolState, Position, RiskParams
+from fulcrum.model import (
+    AccountHealth,
+    AssetParams,
+    MarketParams,
+    MarketState,
+    PoolState,
+    Position,
+    RiskParams,
+)
 from fulcrum.oracle import pair_id
 from fulcrum.tx import TxResult
 from fulcrum.vault import approved

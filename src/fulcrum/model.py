@@ -329,7 +329,7 @@ class AccountHealth:
     @property
     def below_maintenance(self) -> bool:
         """What the engine liquidates: equity under a maintenance margin (positions or a debt)."""
-        return self.maintenance_margin > 0 and self.equity < self.maintenance_margin
+        return self.equity < self.maintenance_margin
 
 
 U128_MAX = 2**128 - 1
