@@ -7,6 +7,7 @@ equal to the chain and conservation checked."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from starknet_py.hash.selector import get_selector_from_name
@@ -27,6 +28,7 @@ from tests.integration.test_margin import (
     trader_with,
 )
 
+log = logging.getLogger("solvency")  # the attackers' results, for the record (-o log_cli=true)
 ETH = pair_id("ETH/USD")
 WETH = 10**18
 _DELEVERAGED = get_selector_from_name("Deleveraged")
@@ -134,6 +136,7 @@ async def test_positionless_debt_is_liquidated_and_its_loss_settled(protocol: Pr
     at = liquidated_at * SCALE
     profit = await wealth([attackers[0]], at) + hedge_gain - at - 20 * SCALE - 3 * fee
     assert profit < 0, profit
+    log.info("free put: liquidated at ETH %s, attacker result %.2f USDC", liquidated_at, profit / SCALE)
 
     # The second attacker, never liquidated on the way down, is below zero equity: its debt is absorbed
     # (collateral seized at the discount, the rest paid by the insurance fund), not left in pool cash.
@@ -151,6 +154,8 @@ async def test_positionless_debt_is_liquidated_and_its_loss_settled(protocol: Pr
     assert absorbed.reward == 0  # the fund kept nothing of this penalty: the keeper is paid nothing
     assert await k.liquidation.insurance_cash() == insurance + absorbed.penalty - covered
     assert await k.liquidation.bad_debt() == bad_debt
+    log.info("absorbed at ETH 1,500: penalty %.2f, seized %.2f, fund paid %.2f", absorbed.penalty / SCALE,
+             absorbed.seized / SCALE, covered / SCALE)  # fmt: skip
     await assert_conservation(p)
 
     # The seized WETH is sold: anyone buys it at the oracle price less the discount, into pool cash.
@@ -223,6 +228,8 @@ async def test_dust_accounts_cannot_open_and_the_fund_pays_no_more_than_penaltie
     assert report.reward == sum(rewards) // 10**12 * 10**12 <= penalties  # whole token units
     assert await k.liquidation.insurance_cash() == insurance + penalties - report.reward >= insurance
     assert await k.token("usdc").balance_of(k.account.address) - wallet == report.reward // 10**12
+    log.info("dust: 3 liquidations, penalties %.6f, keeper paid %.6f, fund %+.6f", penalties / SCALE,
+             report.reward / SCALE, (penalties - report.reward) / SCALE)  # fmt: skip
     await assert_conservation(p)
 
 
@@ -248,6 +255,8 @@ async def test_profit_run_stops_at_the_cap_adl_restores_it_and_everyone_is_paid(
     credited = await first.margin.quote_balance(first.account.address) - before
     full = 9 * (result.price - 2_000 * SCALE)  # roughly the realised profit (entry ~2,000)
     assert 0 < credited < full * (state.pnl_cap + SCALE) // state.profit
+    log.info("profit run: profit %.0f, cap %.0f, first closer credited %.0f of ~%.0f", state.profit / SCALE,
+             state.pnl_cap / SCALE, credited / SCALE, full / SCALE)  # fmt: skip
 
     # Auto-deleveraging, highest rank first (profit / equity, then address), until under the cap.
     k = await p.as_account(61)
@@ -292,11 +301,15 @@ async def test_profit_run_stops_at_the_cap_adl_restores_it_and_everyone_is_paid(
         wallet = await usdc.balance_of(me)
         await t.margin.withdraw(usdc.address, balance // 10**12)
         assert await usdc.balance_of(me) == wallet + balance // 10**12
+    outs = []
     for lp in (admin, await p.as_account(95)):
         shares = await lp.pool.balance_of(lp.account.address)
         out = await p.settler.remove_liquidity(lp, shares)
         assert out.out > 0
+        outs.append(out.out / USDC)
     assert await k.margin.pool_cash() >= 0
+    log.info("profit run: %s ADL steps; LPs withdrew %s (of 60,000 / 40,000); pool cash left %.2f", steps, outs,
+             await k.margin.pool_cash() / SCALE)  # fmt: skip
     await assert_conservation(p)
 
 
@@ -326,6 +339,8 @@ async def test_lps_cannot_exit_ahead_of_a_recognised_loss(protocol: Protocol) ->
     stay_value = await admin.pool.preview_redeem(stay_shares)
     # Per share, the leaver got no more than the stayers' value after the loss was recognised.
     assert got * (supply - shares) <= stay_value * shares
+    log.info("LP exit ahead of a loss: leaver %.6f per share, stayers after %.6f", got / shares * 10**12,
+             stay_value / stay_shares * 10**12)  # fmt: skip
     await assert_conservation(p)
 
 
@@ -343,6 +358,7 @@ async def test_hedged_pair_freezes_nothing(protocol: Protocol) -> None:
     shares = await admin.pool.balance_of(admin.account.address)
     out = (await p.settler.remove_liquidity(admin, shares * 9 // 10)).out
     assert out > 179_000 * USDC
+    log.info("hedged pair +-150 ETH: reserved %.2f, the LP took %.0f of 200,000", state.reserved / SCALE, out / USDC)
     try:
         await p.trade(pair[0], ETH_PERP, 25 * SCALE)  # 50,000 of new net exposure on ~20,000 of pool
         raise AssertionError("exposure beyond the pool accepted")

@@ -21,7 +21,7 @@ from fulcrum.cli import app
 from fulcrum.commands import common
 from fulcrum.commands.boundary import BoundaryGroup
 from fulcrum.commands.bridge import withdrawal_data
-from fulcrum.commands.output import jsonable
+from fulcrum.commands.output import console, jsonable
 from fulcrum.commands.trade import AccountStatus, PositionView
 from fulcrum.config import load_config
 from fulcrum.deploy import Deployment, config_data
@@ -41,6 +41,7 @@ CLEAN_ENV: dict[str, str | None] = {
 
 
 def invoke(*args: str, env: dict[str, str | None] | None = None, stdin: str | None = None) -> Result:
+    console.width = 200  # read once at import; pytest-xdist workers run with COLUMNS=80
     return CliRunner().invoke(app, list(args), env={**CLEAN_ENV, "COLUMNS": "200", **(env or {})}, input=stdin)
 
 
