@@ -329,9 +329,11 @@ def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
     publishers = _int(raw, "publishers", 1, where)
     if not 1 <= publishers <= 16:
         raise ConfigError(f"{where}: publishers must be within 1..16")
-    quorum = _int(raw, "quorum", 2, where)
+    quorum = _int(raw, "quorum", min(2, publishers), where)
     if not 1 <= quorum <= 16:
         raise ConfigError(f"{where}: quorum must be within 1..16")
+    if quorum > publishers:
+        raise ConfigError(f"{where}: quorum {quorum} exceeds the {publishers} publishers (no price could land)")
     ema_period = _int(raw, "ema_period", 600, where)
     if ema_period < 1:
         raise ConfigError(f"{where}: ema_period must be at least 1 second")

@@ -20,8 +20,8 @@ ETH_PAIR = "ETH/USD"
 
 
 async def victim(protocol: Protocol, index: int, usdc: int, eth: int, weth: int = 0) -> Fulcrum:
-    """An account long `eth` ETH-PERP [SCALE] opened at 2000."""
-    await protocol.push_prices({ETH_PAIR: 2_000})
+    """An account long `eth` ETH-PERP [SCALE] opened at 2000 (once the average allows opening there)."""
+    await protocol.calm({ETH_PAIR: 2_000})
     trader = await trader_with(protocol, index, usdc=usdc, weth=weth)
     await protocol.trade(trader, ETH_PERP, eth)
     return trader

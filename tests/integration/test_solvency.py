@@ -273,7 +273,8 @@ async def test_guardian_pause_ends_by_itself_unless_governance_renews_it(protoco
     usdc = trader.token("usdc").address
     await admin.margin.pause()
     assert await admin.margin.is_paused()
-    assert await admin.margin.paused_until() == await p.block_time() + 60
+    # The pause's block is the latest one, or a block before it if devnet cut one meanwhile.
+    assert 0 <= await p.block_time() + 60 - await admin.margin.paused_until() <= 1
     try:
         await trader.margin.withdraw(usdc, USDC)
         raise AssertionError("withdrawal while paused")
