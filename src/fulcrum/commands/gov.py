@@ -176,7 +176,7 @@ _lifecycle("cancel", "Cancel a proposal (its proposer), and its queued timelock 
 class ProposalRow:
     number: int
     proposal: Proposal
-    state: ProposalState
+    state: str  # ProposalState name, lower case
     remaining: int | None  # [seconds] to the next milestone (voting opens, ends, executable)
 
 
@@ -208,7 +208,7 @@ def list_cmd(as_json: JsonOption = False, *, target: Target) -> None:
         for n, pid in enumerate(await sdk.governor.proposal_ids(), start=1):
             p = await sdk.governor.proposal(pid)
             state = await sdk.governor.state(pid)
-            rows.append(ProposalRow(n, p, state, remaining(p, state, now)))
+            rows.append(ProposalRow(n, p, state.name.lower(), remaining(p, state, now)))
         return rows
 
     render(run(go()), as_json, _show)
@@ -221,7 +221,7 @@ def _show(rows: list[ProposalRow]) -> None:
     for r in rows:
         p = r.proposal
         table.add_row(
-            str(r.number), f"{p.id:#x}"[:18] + "…", r.state.name.lower(),
+            str(r.number), f"{p.id:#x}"[:18] + "…", r.state,
             fmt_units(p.votes_for), fmt_units(p.votes_against), fmt_units(p.votes_abstain),
             _time(p.snapshot), _time(p.end), _time(p.eta) if p.eta else "-",
             "-" if r.remaining is None else str(r.remaining),
