@@ -1,6 +1,6 @@
 """`fulcrum gov propose|vote|queue|execute|cancel|list` through typer's runner against the session devnet.
 
-The admin (account 0) holds the governance token's votes on devnet; account 84 is an outsider. Every
+The admin (account 0) holds the governance token's votes on devnet; account 57 is an outsider. Every
 check reads the chain after the command, not only its output."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.integration.fixtures.cli import Cli
 from tests.integration.fixtures.protocol import Protocol
 
 NETWORK = "devnet-cli-gov"
-ADMIN, OUTSIDER = 0, 84
+ADMIN, OUTSIDER = 0, 57
 ETH_PERP = market_id("ETH-PERP")
 
 

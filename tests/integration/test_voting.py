@@ -1,5 +1,6 @@
 """Voting on a real devnet: the Governor in front of the timelock, votes from the token's snapshot,
-quorum, and the step bound on margin ratios (a captured vote cannot zero the margins in one go)."""
+quorum, and the step bound on margin ratios (a captured vote cannot zero the margins in one go).
+Accounts 50-56 only (the admin holds the token's supply on devnet and hands some out)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ async def test_full_cycle_changes_a_market_parameter(protocol: Protocol) -> None
 
     await wait(protocol, delay + 1)
     await protocol.push_prices({"ETH/USD": 2_000})
-    stranger = await protocol.as_account(91)  # anyone may execute a queued proposal
+    stranger = await protocol.as_account(56)  # anyone may execute a queued proposal
     executed = await stranger.governor.execute(pid)
     assert await margin.market_params(ETH_PERP) == target
     assert await governor.state(pid) == ProposalState.EXECUTED
@@ -166,7 +167,7 @@ async def test_step_bound_refuses_large_moves_at_propose_and_at_execute(protocol
 async def test_proposal_without_quorum_is_defeated(protocol: Protocol) -> None:
     admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
     params = await admin.governor.params()
-    small = await holder(protocol, 86, 5_000)  # above the threshold (1,000), below the quorum (40,000)
+    small = await holder(protocol, 50, 5_000)  # above the threshold (1,000), below the quorum (40,000)
     assert params.proposal_threshold <= 5_000 * TOKEN < params.quorum
     before = await admin.margin.market_params(ETH_PERP)
     call = admin.margin.prepare("set_market", ETH_PERP, vars(replace(before, fee_rate=before.fee_rate * 2)))
@@ -187,8 +188,8 @@ async def test_proposal_without_quorum_is_defeated(protocol: Protocol) -> None:
 async def test_votes_come_from_the_snapshot_not_from_moved_tokens(protocol: Protocol) -> None:
     admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
     params = await admin.governor.params()
-    attacker = await holder(protocol, 87, 30_000)
-    second = await holder(protocol, 88, 0)
+    attacker = await holder(protocol, 51, 30_000)
+    second = await holder(protocol, 52, 0)
     before = await admin.margin.market_params(ETH_PERP)
     call = admin.margin.prepare("set_market", ETH_PERP, vars(replace(before, fee_rate=before.fee_rate * 3)))
     pid, _ = await attacker.governor.propose([call], description("snapshot"))
@@ -213,7 +214,7 @@ async def test_votes_come_from_the_snapshot_not_from_moved_tokens(protocol: Prot
 
     # The admin abstains (counts for quorum only); then the proposer withdraws the proposal.
     await admin.governor.vote(pid, ABSTAIN)
-    outsider = await protocol.as_account(89)
+    outsider = await protocol.as_account(53)
     with pytest.raises(errors.NotProposer):
         await outsider.governor.cancel(pid)
     await attacker.governor.cancel(pid)
@@ -231,10 +232,10 @@ async def test_proposing_needs_the_threshold_and_settings_need_the_timelock(prot
     governor = admin.governor
     params = await governor.params()
     call = admin.margin.prepare("set_oi_pool_ratio", 2 * SCALE)
-    nobody = await protocol.as_account(90)
+    nobody = await protocol.as_account(54)
     with pytest.raises(errors.BelowThreshold):
         await nobody.governor.propose([call], description("no tokens"))
-    almost = await holder(protocol, 85, 999)
+    almost = await holder(protocol, 55, 999)
     with pytest.raises(errors.BelowThreshold):
         await almost.governor.propose([call], description("999 tokens"))
     with pytest.raises(errors.EmptyProposal):
