@@ -40,7 +40,7 @@ async def main() -> dict[str, int]:
         delay = await sdk.governance.delay()
         gas: dict[str, int] = {}
         other = await devnet.account(1)
-        gas["token transfer (two delegates' checkpoints)"] = (
+        gas["token transfer (the sender's delegate checkpointed)"] = (
             await sdk.gov_token.transfer(other.address, 10**18)
         ).l2_gas
         gas["delegate (first, one checkpoint)"] = (await sdk.with_account(other).gov_token.delegate(other.address)).l2_gas
