@@ -198,7 +198,9 @@ async def deploy_voting(deployer: Deployer, deployment: Deployment, config: Gove
             [encode_shortstring(config.token_name), encode_shortstring(config.token_symbol), config.supply, owner],
         )
         deployment.record("gov_token", "GovToken", token.address)
-        await GovTokenClient(token).delegate(owner)
+    token_client = GovTokenClient(deployer.contract_at("GovToken", deployment.address("gov_token")))
+    if await token_client.delegates(owner) == 0:  # resumable: delegate once
+        await token_client.delegate(owner)
     if "governor" not in deployment.contracts:
         governor = await deployer.deploy(
             "Governor",
