@@ -264,7 +264,7 @@ async def deploy_protocol(
     for key in config.vault_assets:
         await vault_client.register_asset(deployment.address(key))
     oc = config.oracle
-    feed_config = FeedConfig(oc.max_deviation, oc.max_entry_age, oc.max_future)
+    feed_config = FeedConfig.of(oc)
     feed = await deployer.deploy(
         "PriceFeed", deployment.classes["PriceFeed"], [account.address, feed_config.as_abi()]
     )
@@ -289,7 +289,7 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
 
     mc = config.margin
     assert mc is not None
-    guards = {"max_staleness": mc.max_staleness, "min_sources": mc.min_sources}
+    guards = mc.oracle_guards()
     owner = deployer.account.address  # also the devnet guardian; governance takes ownership later
     quote = deployment.address(mc.quote)
     contract = await deployer.deploy(

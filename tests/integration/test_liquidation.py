@@ -236,7 +236,7 @@ async def test_stale_prices_block_liquidation_unless_fresh_ones_ride_along(proto
     admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
     await protocol.pause()
     try:
-        fresh = protocol.pusher.sign({ETH_PAIR: target}, await protocol.block_time())
+        fresh = await protocol.pusher.sign({ETH_PAIR: target}, await protocol.block_time())
         report = await k.liquidation.liquidate_batch([me], before=[k.oracle.submit_call(fresh)])
     finally:
         await admin.margin.unpause()
