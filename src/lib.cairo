@@ -4,7 +4,9 @@
 pub mod interfaces {
     pub mod ibridge;
     pub mod ierc20;
+    pub mod igov_token;
     pub mod igovernance;
+    pub mod igovernor;
     pub mod imargin;
     pub mod ioracle;
     pub mod iorders;
@@ -26,6 +28,7 @@ pub mod math {
     pub mod margin;
     pub mod oracle;
     pub mod pool;
+    pub mod votes;
 }
 
 /// Test-only contracts (a mintable ERC20 for tests and the demo). Never deployed on a real network.
@@ -35,7 +38,9 @@ pub mod mocks {
 
 pub mod bridge;
 pub mod bridged_token;
+pub mod gov_token;
 pub mod governance;
+pub mod governor;
 pub mod margin;
 pub mod oracle;
 pub mod orders;

@@ -1,4 +1,4 @@
-"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|keeper|demo``.
+"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|keeper|gov|demo``.
 
 Every command runs inside one error boundary (:mod:`fulcrum.commands.boundary`, applied by the root
 group): one ``error: <Name>: <message>`` line on stderr and exit 1 (refused), 2 (usage) or 3 (retry
@@ -21,6 +21,7 @@ from fulcrum.commands.boundary import BoundaryGroup
 from fulcrum.commands.bridge import bridge_app
 from fulcrum.commands.common import UrlOption, console, node_url, probe, run
 from fulcrum.commands.demo import demo_cmd
+from fulcrum.commands.gov import gov_app
 from fulcrum.commands.keeper import keeper_app
 from fulcrum.commands.oracle import oracle_app
 from fulcrum.commands.orders import register as register_orders
@@ -148,6 +149,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(pool_app, name="pool")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keeper_app, name="keeper")
+app.add_typer(gov_app, name="gov")
 app.command("demo")(demo_cmd)
 
 

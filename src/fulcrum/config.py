@@ -220,6 +220,41 @@ def parse_risk(raw: dict[str, Any], source: str) -> RiskParams:
     return params
 
 
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """`[governance]`: the voting token and the Governor in front of the timelock."""
+
+    token_name: str
+    token_symbol: str
+    supply: int  # [token units, 18 decimals] minted once to the deployer
+    voting_delay: int  # [seconds] proposal -> vote snapshot
+    voting_period: int  # [seconds] snapshot -> end of the vote
+    quorum: int  # [token units] for + abstain votes needed
+    proposal_threshold: int  # [token units] votes a proposer needs
+    max_ratio_step: int  # [SCALE] relative move of a margin ratio per proposal
+    min_step_interval: int  # [seconds] between two ratio changes of one market
+
+
+def parse_governance(raw: dict[str, Any], source: str) -> GovernanceConfig:
+    where = f"{source}: governance"
+    config = GovernanceConfig(
+        token_name=str(raw.get("token_name", "Fulcrum Governance")),
+        token_symbol=str(raw.get("token_symbol", "FGOV")),
+        supply=to_units(str(_require(raw, "supply", str, where)), 18, f"{where}.supply"),
+        voting_delay=_int(raw, "voting_delay", 86400, where),
+        voting_period=_int(raw, "voting_period", 3 * 86400, where),
+        quorum=to_units(str(_require(raw, "quorum", str, where)), 18, f"{where}.quorum"),
+        proposal_threshold=to_units(str(raw.get("proposal_threshold", "0")), 18, f"{where}.proposal_threshold"),
+        max_ratio_step=to_fixed(_require(raw, "max_ratio_step", str, where), f"{where}.max_ratio_step"),
+        min_step_interval=_int(raw, "min_step_interval", 86400, where),
+    )
+    if len(config.token_name) > 31 or len(config.token_symbol) > 31:
+        raise ConfigError(f"{where}: token_name and token_symbol are short strings (31 characters at most)")
+    if not (config.voting_period > 0 and 0 < config.quorum <= config.supply and config.max_ratio_step <= SCALE):
+        raise ConfigError(f"{where}: need voting_period > 0, 0 < quorum <= supply and max_ratio_step <= 1")
+    return config
+
+
 # Used when a config has no [risk] table: the debt buffers only (no minimum margin or order, no PnL cap).
 DEFAULT_RISK = RiskParams(debt_buffer=SCALE // 20, withdraw_debt_buffer=SCALE // 10, fresh_price_age=10)
 
@@ -235,6 +270,7 @@ class DeployConfig:
     bridge: BridgeConfig | None = None
     orders: OrderParams | None = None
     risk: RiskParams = DEFAULT_RISK
+    governance: GovernanceConfig | None = None  # None: the timelock's governor is the deployer
 
     def token(self, key: str) -> TokenConfig:
         for token in self.tokens:
@@ -310,6 +346,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
         config = dataclasses.replace(config, orders=orders)
     if "risk" in data:
         config = dataclasses.replace(config, risk=parse_risk(data["risk"], source))
+    if "governance" in data:
+        config = dataclasses.replace(config, governance=parse_governance(data["governance"], source))
     if config.liquidation is not None and config.liquidation.max_account_reward > config.risk.min_position_margin:
         raise ConfigError(
             f"{source}: risk.min_position_margin must cover liquidation.max_account_reward (the largest keeper "

@@ -342,10 +342,19 @@ async def deploy_margin(deployer: Deployer, deployment: Deployment, config: Depl
     if config.liquidation is not None:
         calls.append(margin.prepare("set_liquidation_params", vars(config.liquidation)))
     if mc.timelock_delay:
+        # --- voting (issue 15): the Governor, when configured, is the timelock's governor ---
+        governor = owner
+        if config.governance is not None:
+            from fulcrum.voting import connect_timelock, deploy_voting
+
+            governor = await deploy_voting(deployer, deployment, config.governance)
         governance = await deployer.deploy(
-            "Governance", deployment.classes["Governance"], [owner, mc.timelock_delay]
+            "Governance", deployment.classes["Governance"], [governor, mc.timelock_delay]
         )
         deployment.record("governance", "Governance", governance.address)
+        if config.governance is not None:
+            await connect_timelock(deployer, deployment)
+        # --- end voting ---
         calls.append(margin.prepare("transfer_ownership", governance.address))
         calls.append(ContractClient(orders).prepare("transfer_ownership", governance.address))
     await margin.send(calls)

@@ -572,6 +572,91 @@ class DelayTooShort(GovernanceError):
     code = "gov: delay too short"
 
 
+# --- voting (GovToken, Governor) -----------------------------------------------------------------------
+class VotingError(ContractError):
+    """Base of the governance token's and the Governor's errors."""
+
+
+class FutureLookup(VotingError):
+    code = "votes: future lookup"
+
+
+class UnknownProposal(VotingError):
+    code = "governor: unknown proposal"
+
+
+class ProposalExists(VotingError):
+    code = "governor: proposal exists"
+
+
+class EmptyProposal(VotingError):
+    code = "governor: empty proposal"
+
+
+class BelowThreshold(VotingError):
+    code = "governor: below threshold"
+
+
+class VoteNotActive(VotingError):
+    code = "governor: vote not active"
+
+
+class AlreadyVoted(VotingError):
+    code = "governor: already voted"
+
+
+class BadSupport(VotingError):
+    code = "governor: bad support"
+
+
+class NotSucceeded(VotingError):
+    code = "governor: not succeeded"
+
+
+class NotQueued(VotingError):
+    code = "governor: not queued"
+
+
+class NotProposer(VotingError):
+    code = "governor: not proposer"
+
+
+class TooLateToCancel(VotingError):
+    code = "governor: too late to cancel"
+
+
+class StepTooLarge(VotingError):
+    """A proposal moves a market's margin ratio beyond the Governor's per-step bound."""
+
+    code = "governor: step too large"
+
+
+class StepTooSoon(VotingError):
+    """A market's margin ratios changed through the Governor less than `min_step_interval` ago."""
+
+    code = "governor: step too soon"
+
+
+class BadCalldata(VotingError):
+    code = "governor: bad calldata"
+
+
+class NotInitializer(VotingError):
+    code = "governor: not initializer"
+
+
+class NoTimelock(VotingError):
+    code = "governor: no timelock"
+
+
+class GovernorOnlyTimelock(VotingError):
+    code = "governor: only timelock"
+
+
+class GovernorBadParams(VotingError):
+    code = "governor: bad params"
+
+
 # --- bridge ------------------------------------------------------------------------------------------
 class BridgeError(ContractError):
     """Base of the bridge's errors."""

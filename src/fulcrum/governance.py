@@ -57,3 +57,6 @@ class GovernanceClient(ContractClient):
 
     async def delay(self) -> int:
         return await self.view_int("delay")
+
+    async def governor(self) -> int:
+        return await self.view_int("governor")

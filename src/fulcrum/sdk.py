@@ -24,6 +24,7 @@ from fulcrum.orders import OrdersClient
 from fulcrum.pool import PoolClient
 from fulcrum.token import TokenClient
 from fulcrum.vault import VaultClient
+from fulcrum.voting import GovernorClient, GovTokenClient
 
 C = TypeVar("C", bound=ContractClient)
 
@@ -111,6 +112,14 @@ class Fulcrum:
     @property
     def governance(self) -> GovernanceClient:
         return self.client(GovernanceClient, "governance")
+
+    @property
+    def governor(self) -> GovernorClient:
+        return self.client(GovernorClient, "governor")
+
+    @property
+    def gov_token(self) -> GovTokenClient:
+        return self.client(GovTokenClient, "gov_token")
 
     def token(self, key: str) -> TokenClient:
         return self.client(TokenClient, key)

@@ -9,7 +9,6 @@ import pytest
 from starknet_py.hash.selector import get_selector_from_name
 
 from fulcrum import errors, model
-from fulcrum.governance import TimelockCall
 from fulcrum.liquidation import BatchReport
 from fulcrum.model import FULL, PARTIAL, SCALE, SKIPPED_CAP, SKIPPED_DUPLICATE, SKIPPED_HEALTHY
 from fulcrum.sdk import Fulcrum
@@ -180,15 +179,11 @@ async def test_insurance_covers_then_runs_out_and_the_pool_takes_the_rest(protoc
 
 async def test_window_cap_clips_then_skips_until_it_rolls_except_below_the_hard_floor(protocol: Protocol) -> None:
     admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
-    gov, margin = admin.governance, admin.margin
+    margin = admin.margin
     params = await admin.liquidation.params()
-    delay = await gov.delay()
 
     async def set_params(p: model.LiquidationParams, salt: int) -> None:
-        call = TimelockCall.of(margin.prepare("set_liquidation_params", vars(p)), salt=salt)
-        await gov.queue(call)
-        await protocol.devnet.increase_time(delay + 1)
-        await gov.execute(call)
+        await protocol.govern([margin.prepare("set_liquidation_params", vars(p))], f"liquidation params {salt}")
 
     await set_params(replace(params, window_cap=1_000 * SCALE, window=600), salt=901)
     try:
