@@ -44,6 +44,8 @@ pub mod Margin {
     /// Most assets / markets (bounds the health loops).
     pub const MAX_ASSETS: u32 = 8;
     pub const MAX_MARKETS: u32 = 16;
+    /// How far a feed's timestamp may run ahead of the block time [seconds].
+    pub const MAX_CLOCK_SKEW: u64 = 60;
 
     pub mod Errors {
         pub const ZERO_AMOUNT: felt252 = 'margin: zero amount';
@@ -1579,7 +1581,7 @@ pub mod Margin {
             assert(data.num_sources_aggregated >= guards.min_sources, Errors::TOO_FEW_SOURCES);
             assert(data.price != 0, Errors::ZERO_PRICE);
             // The engine's own bounds on what any feed answers: a timestamp from the future is not fresh.
-            assert(data.last_updated_timestamp <= now + guards.max_staleness, Errors::BAD_ORACLE);
+            assert(data.last_updated_timestamp <= now + MAX_CLOCK_SKEW, Errors::BAD_ORACLE);
             (to_scale(data.price, data.decimals), data.last_updated_timestamp)
         }
 
@@ -1594,7 +1596,8 @@ pub mod Margin {
             }
         }
 
-        /// Every market's price is calm (the pool's value depends on all of them).
+        /// The price of every market the pool's value depends on (open interest or a net cost, as
+        /// `pool_snapshot` values them) is calm; a listed market nobody trades cannot freeze LPs.
         fn assert_markets_calm(self: @ContractState) {
             if self.guards.read().max_divergence == 0 {
                 return;
@@ -1602,8 +1605,12 @@ pub mod Margin {
             let count = self.market_count.read();
             let mut j: u32 = 0;
             while j != count {
-                let pair_id = self.market_params.read(self.markets.read(j)).pair_id;
-                self.assert_calm(pair_id, self.read_price(pair_id));
+                let market_id = self.markets.read(j);
+                let state = self.market_state.read(market_id);
+                if state.long_oi != 0 || state.short_oi != 0 || state.net_cost != 0 {
+                    let pair_id = self.market_params.read(market_id).pair_id;
+                    self.assert_calm(pair_id, self.read_price(pair_id));
+                }
                 j += 1;
             }
         }

@@ -2,7 +2,7 @@
 //! Registered publishers sign `poseidon(pair, price, timestamp)`; anyone relays the signed prices (a keeper
 //! can bundle them with its liquidations in one multicall). Replays and out-of-order updates are refused
 //! per (pair, publisher); an update that moves more than `max_deviation` from the current median is refused.
-//! The median is taken over publishers whose entries are at most `max_entry_age` older than the newest;
+//! The median is taken over publishers whose entries are at most `max_entry_age` older than the block time;
 //! its timestamp is the oldest entry it uses (a median is as old as its oldest input).
 
 #[starknet::contract]
@@ -28,6 +28,8 @@ pub mod PriceFeed {
 
     /// Most publishers the median is taken over (bounds the loop).
     pub const MAX_PUBLISHERS: u32 = 16;
+    /// Most a signed timestamp may run ahead of the block time [seconds].
+    pub const MAX_FUTURE: u64 = 600;
 
     pub mod Errors {
         pub const UNKNOWN_PUBLISHER: felt252 = 'oracle: unknown publisher';
@@ -44,6 +46,7 @@ pub mod PriceFeed {
         pub const BAD_DECIMALS: felt252 = 'oracle: bad decimals';
         pub const FIRST_PRICE_QUORUM: felt252 = 'oracle: first price no quorum';
         pub const BAD_CONFIG: felt252 = 'oracle: bad config';
+        pub const BELOW_QUORUM: felt252 = 'oracle: publishers below quorum';
     }
 
     #[storage]
@@ -62,6 +65,8 @@ pub mod PriceFeed {
         median_time: Map<felt252, u64>, // [seconds] oldest entry in the median
         median_sources: Map<felt252, u32>,
         median_set_at: Map<felt252, u64>, // [seconds] block time the median was last accepted
+        // the median before the current block: (price [10^decimals], sources, accepted at [seconds])
+        anchor: Map<felt252, (u128, u32, u64)>,
         ema_price: Map<felt252, u128>, // [10^decimals] moving average of the median
         ema_time: Map<felt252, u64>, // [seconds] block time of its last step
         #[substorage(v0)]
@@ -157,7 +162,8 @@ pub mod PriceFeed {
     fn assert_valid_config(config: FeedConfig) {
         assert(
             config.quorum != 0 && config.quorum <= MAX_PUBLISHERS && config.max_deviation != 0
-                && config.ema_period != 0,
+                && config.ema_period != 0 && config.quorum_tolerance <= config.max_deviation
+                && config.max_future <= MAX_FUTURE,
             Errors::BAD_CONFIG,
         );
     }
@@ -198,6 +204,8 @@ pub mod PriceFeed {
             self.ownable.assert_only_owner();
             let index = self.publisher_index.read(publisher);
             assert(index != 0, Errors::UNKNOWN_PUBLISHER);
+            // Fewer publishers than the quorum could never carry a gap or a new pair's first price.
+            assert(self.publisher_count.read() > self.config.read().quorum, Errors::BELOW_QUORUM);
             // Swap the last publisher into the freed slot.
             let last = self.publisher_count.read() - 1;
             let moved = self.publishers.read(last);
@@ -248,12 +256,14 @@ pub mod PriceFeed {
         fn get_twap(self: @ContractState, pair_id: felt252) -> (u128, u32) {
             let decimals = self.pair_decimals.read(pair_id);
             assert(decimals != 0, Errors::UNKNOWN_PAIR);
-            let ema = ema_step(
-                self.ema_price.read(pair_id),
-                self.median_price.read(pair_id),
-                get_block_timestamp() - self.ema_time.read(pair_id),
-                self.config.read().ema_period,
-            );
+            let config = self.config.read();
+            let ema = self.ema_price.read(pair_id);
+            let held = if self.median_sources.read(pair_id) >= config.quorum {
+                self.median_price.read(pair_id)
+            } else {
+                ema
+            };
+            let ema = ema_step(ema, held, get_block_timestamp() - self.ema_time.read(pair_id), config.ema_period);
             (ema, decimals - 1)
         }
     }
@@ -303,7 +313,7 @@ pub mod PriceFeed {
             self.emit(PriceSubmitted { pair_id, publisher, price, timestamp });
         }
 
-        /// The median over the publishers whose entry is at most `max_entry_age` older than the newest,
+        /// The median over the publishers whose entry is at most `max_entry_age` older than the block time,
         /// accepted when it and every entry of this submission stay within the deviation bound of the last
         /// median (widened by the time since it was accepted), or when `quorum` distinct publishers of this
         /// submission sign prices within `quorum_tolerance` of the new median (a real gap; the first price).
@@ -312,23 +322,16 @@ pub mod PriceFeed {
             ref self: ContractState, pair_id: felt252, updates: Span<SignedPrice>, config: FeedConfig, now: u64,
         ) {
             let count = self.publisher_count.read();
-            let mut newest: u64 = 0;
-            let mut i: u32 = 0;
-            while i != count {
-                let time = self.entry_time.read((pair_id, self.publishers.read(i)));
-                if time > newest {
-                    newest = time;
-                }
-                i += 1;
-            }
-            let oldest_allowed = if newest > config.max_entry_age {
-                newest - config.max_entry_age
+            // Entries age against block time: one publisher signing ahead of the clock cannot push the
+            // others out of the median, and an entry from the future counts as now.
+            let oldest_allowed = if now > config.max_entry_age {
+                now - config.max_entry_age
             } else {
                 0
             };
             let mut prices: Array<u128> = array![];
             // The median is as old as its oldest input: staleness and order settlement read this.
-            let mut oldest: u64 = newest;
+            let mut oldest: u64 = now;
             let mut i: u32 = 0;
             while i != count {
                 let publisher = self.publishers.read(i);
@@ -343,11 +346,18 @@ pub mod PriceFeed {
             }
             let sources = prices.len();
             let price = median(prices.span());
-            let last = self.median_price.read(pair_id);
-            let bound = deviation_bound(
-                config.max_deviation, config.widening, now - self.median_set_at.read(pair_id),
-            );
-            let mut gap = last == 0 || !within(price, last, bound);
+            // The reference is the median as it stood before this block, so steps within one block do not
+            // compound; a reference thinner than the quorum moves only on the quorum (one key alone in the
+            // median cannot walk it).
+            let stored = self.median_price.read(pair_id);
+            let stored_sources = self.median_sources.read(pair_id);
+            let set_at = self.median_set_at.read(pair_id);
+            if set_at != now {
+                self.anchor.write(pair_id, (stored, stored_sources, set_at));
+            }
+            let (last, last_sources, last_set_at) = self.anchor.read(pair_id);
+            let bound = deviation_bound(config.max_deviation, config.widening, now - last_set_at);
+            let mut gap = last == 0 || last_sources < config.quorum || !within(price, last, bound);
             for update in updates {
                 if *update.pair_id == pair_id && !within(*update.price, last, bound) {
                     gap = true;
@@ -364,14 +374,15 @@ pub mod PriceFeed {
             }
             // The average moves toward the price that held since its last step (the last median), so a
             // price submitted and used within one block does not move it.
-            let held = if last == 0 {
+            let ema = self.ema_price.read(pair_id);
+            let held = if stored == 0 {
                 price
+            } else if stored_sources >= config.quorum {
+                stored
             } else {
-                last
+                ema // a median thinner than the quorum does not move the average
             };
-            let ema = ema_step(
-                self.ema_price.read(pair_id), held, now - self.ema_time.read(pair_id), config.ema_period,
-            );
+            let ema = ema_step(ema, held, now - self.ema_time.read(pair_id), config.ema_period);
             self.median_price.write(pair_id, price);
             self.median_time.write(pair_id, oldest);
             self.median_sources.write(pair_id, sources);

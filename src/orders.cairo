@@ -451,7 +451,7 @@ pub mod Orders {
     /// Refusals that are no one's fault: the order waits for a usable price instead of dying.
     fn waits_for_price(reason: felt252) -> bool {
         reason == MarginErrors::STALE_PRICE || reason == MarginErrors::TOO_FEW_SOURCES
-            || reason == MarginErrors::DIVERGENCE
+            || reason == MarginErrors::DIVERGENCE || reason == MarginErrors::BAD_ORACLE
     }
 
     fn assert_fee(fee: u128, params: OrderParams) {

@@ -192,9 +192,16 @@ class FirstPriceNoQuorum(OracleError):
 
 
 class BadFeedConfig(OracleError):
-    """Feed config refused: quorum within 1..16, nonzero max_deviation and ema_period."""
+    """Feed config refused: quorum within 1..16, nonzero max_deviation and ema_period, quorum_tolerance at
+    most max_deviation, max_future at most 600 s."""
 
     code = "oracle: bad config"
+
+
+class PublishersBelowQuorum(OracleError):
+    """Removing a publisher would leave fewer than the quorum (no gap, no first price could ever land)."""
+
+    code = "oracle: publishers below quorum"
 
 
 class ZeroPrice(OracleError):

@@ -74,14 +74,13 @@ def ema_step(ema: int, price: int, dt: int, period: int) -> int:
     return ema + move if price >= ema else ema - move
 
 
-def oracle_median(entries: Sequence[tuple[int, int]], max_entry_age: int) -> tuple[int, int, int]:
-    """(price, timestamp, sources) of `PriceFeed` over (price, timestamp) entries, as it aggregates: the
-    entries at most `max_entry_age` older than the newest; the timestamp is the oldest of them."""
-    recorded = [(p, t) for p, t in entries if t != 0]
-    newest = max((t for _, t in recorded), default=0)
-    oldest_allowed = max(newest - max_entry_age, 0)
-    fresh = [(p, t) for p, t in recorded if t >= oldest_allowed]
-    return median([p for p, _ in fresh]), min((t for _, t in fresh), default=newest), len(fresh)
+def oracle_median(entries: Sequence[tuple[int, int]], max_entry_age: int, now: int) -> tuple[int, int, int]:
+    """(price, timestamp, sources) of `PriceFeed` over (price, timestamp) entries at block time `now`, as it
+    aggregates: the entries at most `max_entry_age` older than `now`; the timestamp is the oldest of them,
+    an entry from the future counting as `now`."""
+    oldest_allowed = max(now - max_entry_age, 0)
+    fresh = [(p, min(t, now)) for p, t in entries if t != 0 and t >= oldest_allowed]
+    return median([p for p, _ in fresh]), min((t for _, t in fresh), default=now), len(fresh)
 
 
 # --- signed fixed point (src/math/fixed.cairo: mul_div_signed) -----------------------------------------

@@ -85,7 +85,8 @@ async def test_median_over_publishers_matches_the_reference_model(protocol: Prot
     relayer = await as_feed(protocol, 6)  # anyone may relay signed prices
     await relayer.submit(signed(domain, pair, prices, now))
     got = await oracle.median(pair)
-    expected = model.oracle_median([(price, now) for price in prices], protocol.config.oracle.max_entry_age)
+    block = await protocol.block_time()
+    expected = model.oracle_median([(price, now) for price in prices], protocol.config.oracle.max_entry_age, block)
     assert (got.price, got.timestamp, got.num_sources) == expected
     assert got.decimals == 8
     assert got.price == 2_000_00000000
@@ -156,6 +157,51 @@ async def test_the_median_is_as_old_as_its_oldest_input(protocol: Protocol) -> N
     await oracle.submit(signed(domain, pair, [1_001], later))  # one relayed entry refreshes nothing
     median = await oracle.median(pair)
     assert (median.timestamp, median.num_sources) == (now, 3)
+
+
+async def test_entries_age_against_the_block_not_a_publisher_signing_ahead(protocol: Protocol) -> None:
+    """One key signing at the edge of max_future used to push honest entries out of the median (they aged
+    against the newest entry); they now age against the block time."""
+    oracle, pair, domain = await fresh_pair(protocol)
+    oc = protocol.config.oracle
+    t = await protocol.block_time()
+    await oracle.submit(signed(domain, pair, [1_000, 1_000, 1_000], t))
+    await protocol.devnet.increase_time(70)
+    ahead = await protocol.block_time() + oc.max_future - 5
+    await oracle.submit([PUBLISHERS[0].sign(domain, pair, 1_001, 8, ahead)])
+    median = await oracle.median(pair)
+    now = await protocol.block_time()
+    assert ahead - oc.max_entry_age > t  # aged against the newest entry, the honest ones would be out
+    assert (median.price, median.timestamp, median.num_sources) == (1_000, t, 3)
+    assert median.timestamp <= now
+
+
+async def test_one_key_alone_cannot_walk_the_median_nor_the_average(protocol: Protocol) -> None:
+    """The others are silent (their entries aged out): one key's steps do not compound within a block,
+    a median thinner than the quorum moves only on the quorum, and it never moves the average."""
+    oracle, pair, domain = await fresh_pair(protocol)
+    oc = protocol.config.oracle
+    t = await protocol.block_time()
+    await oracle.submit(signed(domain, pair, [1_000_00000000] * 3, t))
+    await protocol.devnet.increase_time(oc.max_entry_age + 5)
+    now = await protocol.block_time()
+    lone = PUBLISHERS[0]
+    step1 = oracle.submit_call([lone.sign(domain, pair, 1_140_00000000, 8, now)])
+    step2 = oracle.submit_call([lone.sign(domain, pair, 1_300_00000000, 8, now + 1)])
+    with pytest.raises(errors.DeviationTooLarge):  # 14% then 30% of the block's reference: no compounding
+        await oracle.send([step1, step2])
+    await oracle.send([step1])  # the first step alone is within the bound: a thin median (1 source)
+    median = await oracle.median(pair)
+    assert (median.price, median.num_sources) == (1_140_00000000, 1)
+    await protocol.devnet.increase_time(1)  # a later block (its reference is the thin median)
+    later = await protocol.block_time()
+    with pytest.raises(errors.DeviationTooLarge):  # from a thin median, even 1% needs the quorum
+        await oracle.submit([lone.sign(domain, pair, 1_151_00000000, 8, later)])
+    # The others come back together: the quorum restores the median, and the average never saw 1,140.
+    tx = await oracle.submit(signed(domain, pair, [1_000_00000000] * 3, later + 1)[1:])
+    median = await oracle.median(pair)
+    assert (median.price, median.num_sources) == (1_000_00000000, 3)  # 1,140 (the lone key) and 1,000 x 2
+    assert averages(tx) == [1_000_00000000]
 
 
 def averages(tx: TxResult) -> list[int]:

@@ -50,10 +50,15 @@ def test_median_vectors() -> None:
 
 def test_oracle_median_drops_old_entries_and_is_as_old_as_its_oldest_input() -> None:
     entries = [(100, 1_000), (110, 1_100), (300, 1_300), (0, 0)]
-    assert model.oracle_median(entries, max_entry_age=300) == (110, 1_000, 3)
-    assert model.oracle_median(entries, max_entry_age=200) == (205, 1_100, 2)
-    assert model.oracle_median(entries, max_entry_age=100) == (300, 1_300, 1)
-    assert model.oracle_median([], max_entry_age=10) == (0, 0, 0)
+    assert model.oracle_median(entries, max_entry_age=300, now=1_300) == (110, 1_000, 3)
+    assert model.oracle_median(entries, max_entry_age=200, now=1_300) == (205, 1_100, 2)
+    assert model.oracle_median(entries, max_entry_age=100, now=1_300) == (300, 1_300, 1)
+    assert model.oracle_median([], max_entry_age=10, now=50) == (0, 50, 0)
+    # Entries age against the block time, and one signed ahead of the clock counts as now: it pushes
+    # nobody out and does not make the median look newer than the block.
+    ahead = [(100, 1_000), (110, 1_100), (120, 1_360)]
+    assert model.oracle_median(ahead, max_entry_age=300, now=1_300) == (110, 1_000, 3)
+    assert model.oracle_median([(100, 1_290), (120, 1_360)], max_entry_age=300, now=1_300) == (110, 1_290, 2)
 
 
 ONE = SCALE
