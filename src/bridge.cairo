@@ -201,6 +201,11 @@ pub mod Bridge {
             self.emit(BridgeWindowSet { window });
         }
 
+        fn set_guardian(ref self: ContractState, guardian: ContractAddress) {
+            self.ownable.assert_only_owner();
+            self.pausable.set_guardian(guardian);
+        }
+
         fn l2_token(self: @ContractState, l1_token: felt252) -> ContractAddress {
             self.l2_of_l1.read(l1_token)
         }

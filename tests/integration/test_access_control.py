@@ -80,7 +80,7 @@ PRIVILEGED: dict[str, dict[str, Rule]] = {
         "escrow_shares": Rule("orders", "pool: caller is not orders"),
     },
     "Bridge": {
-        "add_asset": OWNER, "set_window": OWNER, "transfer_ownership": OWNER, **PAUSABLE,
+        "add_asset": OWNER, "set_window": OWNER, "set_guardian": OWNER, "transfer_ownership": OWNER, **PAUSABLE,
         "deposit": Rule("l1 bridge", "bridge: wrong l1 sender"),  # l1_handler: test_bridge sends one
     },
     "BridgedToken": {
@@ -249,6 +249,7 @@ async def plausible_calls(protocol: Protocol, account: Any) -> list[tuple[str, s
         ("pool", "escrow_shares", pool.prepare("escrow_shares", protocol.admin.address, SCALE)),
         ("bridge", "add_asset", bridge.prepare("add_asset", 0xBAD, me, 10**30)),
         ("bridge", "set_window", bridge.prepare("set_window", 1)),
+        ("bridge", "set_guardian", bridge.prepare("set_guardian", me)),
         ("bridge", "unpause", bridge.prepare("unpause")),
         ("bridge", "renew_pause", bridge.prepare("renew_pause")),
         ("bridge", "set_pause_duration", bridge.prepare("set_pause_duration", 10**9)),
