@@ -23,7 +23,7 @@ from starknet_py.hash.sierra_class_hash import compute_sierra_class_hash
 from starknet_py.net.account.base_account import BaseAccount
 from starknet_py.net.client import Client
 from starknet_py.net.client_errors import ClientError
-from starknet_py.net.client_models import Call
+from starknet_py.net.client_models import Call, TransactionExecutionStatus
 
 from fulcrum.build import BuildResult, project_root
 from fulcrum.client import ContractClient
@@ -31,6 +31,7 @@ from fulcrum.config import DeployConfig, TokenConfig
 from fulcrum.errors import (
     ClassMismatch,
     ConfigError,
+    ContractError,
     DeploymentError,
     DevnetKeysRefused,
     FulcrumError,
@@ -39,7 +40,7 @@ from fulcrum.errors import (
     TransientError,
 )
 from fulcrum.model import OrderParams
-from fulcrum.tx import FAILURES, send, translate
+from fulcrum.tx import FAILURES, send, translate, wait_receipt
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Deployment:
     abis: dict[str, list[Any]] = field(default_factory=dict)  # contract name -> its class's Sierra ABI
     config: dict[str, Any] | None = None  # the DeployConfig deployed, as data (`config_data`)
     steps: list[str] = field(default_factory=list)  # configuration steps done, by name, in order
+    pending: dict[str, int] = field(default_factory=dict)  # step -> its sent transaction, until accepted
 
     def record(self, key: str, contract_name: str, address: int, **extra: Any) -> None:
         self.contracts[key] = {"address": address, "contract": contract_name, **extra}
@@ -91,6 +93,7 @@ class Deployment:
         data["deployer"] = hex(self.deployer)
         data["classes"] = {k: hex(v) for k, v in self.classes.items()}
         data["contracts"] = {k: {**v, "address": hex(v["address"])} for k, v in self.contracts.items()}
+        data["pending"] = {k: hex(v) for k, v in self.pending.items()}
         path.write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -109,6 +112,7 @@ class Deployment:
                 abis=_abis(data.get("abis", {})),
                 config=data.get("config"),
                 steps=[str(step) for step in data.get("steps", [])],
+                pending={str(k): int(v, 16) for k, v in data.get("pending", {}).items()},
             )
         except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise DeploymentError(f"cannot read deployment {path}: {exc!r}") from exc
@@ -363,16 +367,46 @@ class _Run:
         return int(deployed.address)
 
     async def configure(self, step: str, calls: list[Call]) -> None:
-        """Sends `calls` in one multicall unless the deployment records `step` as done."""
+        """Sends `calls` in one multicall unless the deployment records `step` as done. The transaction is
+        recorded as pending once the node has it: a run stopped while it was on its way checks its outcome
+        instead of sending it again."""
         if step in self.deployment.steps:
             return
-        if calls:
-            await send(self.deployer.account, calls)  # a refusal raises its typed ContractError
+        sent = self.deployment.pending.get(step)
+        if sent is None or not await _succeeded(self.deployer.account.client, sent):
+            if calls:
+                await send(self.deployer.account, calls, on_sent=lambda tx: self.sending(step, tx))
+        self.deployment.pending.pop(step, None)
         self.done(f"configure {step}", step)
+
+    def sending(self, step: str, tx_hash: int) -> None:
+        self.deployment.pending[step] = tx_hash
+        if self.save_to is not None:
+            self.deployment.save(self.save_to)
 
     def client(self, key: str) -> ContractClient:
         entry = self.deployment.contracts[key]
         return ContractClient(self.deployer.contract_at(str(entry["contract"]), int(entry["address"])))
+
+
+async def _succeeded(client: Client, tx_hash: int) -> bool:
+    """Whether a transaction sent by an earlier run succeeded (waiting for it while the node has it
+    pending); False when it reverted or the node does not know it (then it is sent again)."""
+    try:
+        status = await client.get_transaction_status(tx_hash)
+    except ClientError as exc:
+        if str(exc.code) == "29" or "not found" in str(exc).lower():  # TXN_HASH_NOT_FOUND
+            return False
+        raise translate(exc) from exc
+    except FAILURES as exc:
+        raise translate(exc) from exc
+    if status.execution_status == TransactionExecutionStatus.REVERTED:
+        return False
+    try:
+        await wait_receipt(client, tx_hash)
+    except ContractError:
+        return False
+    return True
 
 
 async def _class_at(client: Client, address: int) -> int | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fulcrum import errors
+from fulcrum import deploy, errors
 from fulcrum.client import ContractClient
 from fulcrum.config import DeployConfig, TokenConfig
 from fulcrum.deploy import ENV_PUBLISHERS, HAND_OVER, OWNED, Deployment, deploy_protocol
@@ -87,12 +87,28 @@ async def test_testnet_deploy_resumes_and_a_second_run_sends_nothing(
     first = Deployment.load(path)
     assert {"vault", "oracle", "margin", "usdc", "weth"} <= set(first.contracts) and "pool" not in first.contracts
     assert first.steps == ["vault assets", "oracle pairs and publishers"]
+    # Stopped once the engine's configuration is sent, before its receipt: the next run finds the
+    # transaction recorded as pending and waits for its outcome instead of sending it again.
+    sending = deploy._Run.sending
+
+    def sent_then_stop(run: deploy._Run, step: str, tx_hash: int) -> None:
+        sending(run, step, tx_hash)
+        if step == "margin":
+            raise Interrupted(step)
+
+    monkeypatch.setattr(deploy._Run, "sending", sent_then_stop)
+    with pytest.raises(Interrupted):
+        await deploy_protocol(account, protocol.build, config, chain, save_to=path)
+    monkeypatch.setattr(deploy._Run, "sending", sending)
+    assert "margin" in Deployment.load(path).pending and "margin" not in Deployment.load(path).steps
+    nonce = await account.get_nonce()
     with pytest.raises(Interrupted):
         await deploy_protocol(
             account, protocol.build, config, chain, save_to=path, on_step=stop_at("configure margin")
         )
+    assert await account.get_nonce() == nonce  # not sent again
     second = Deployment.load(path)
-    assert "governance" not in second.contracts and second.steps[-1] == "margin"
+    assert "governance" not in second.contracts and second.steps[-1] == "margin" and not second.pending
     for key in first.contracts:  # nothing recorded was deployed again
         assert second.contracts[key] == first.contracts[key]
     assert done.count("deploy margin") == 1 and done.count("configure oracle pairs and publishers") == 1
