@@ -24,6 +24,7 @@ pub mod components {
 pub mod math {
     pub mod fixed;
     pub mod margin;
+    pub mod oracle;
     pub mod pool;
 }
 

@@ -20,7 +20,9 @@ pub mod Margin {
         AccountHealth, AssetParams, IMargin, LiquidationParams, LiquidationResult, MarketParams,
         MarketState, OracleGuards, PoolState, Position, RiskParams, Status,
     };
+    use crate::interfaces::ioracle::{IPriceAverageDispatcher, IPriceAverageDispatcherTrait};
     use crate::interfaces::ipragma::{DataType, IPragmaABIDispatcher, IPragmaABIDispatcherTrait};
+    use crate::math::oracle::within;
     use crate::math::fixed::{
         SCALE, SCALE_I128, SCALE_U128, abs, from_fixed, mul_div, mul_div_signed, pow10, to_fixed,
     };
@@ -75,6 +77,8 @@ pub mod Margin {
         pub const NO_POSITION: felt252 = 'margin: no position';
         pub const NOT_ENOUGH_HELD: felt252 = 'margin: not enough seized';
         pub const COST_TOO_HIGH: felt252 = 'margin: cost above maximum';
+        pub const DIVERGENCE: felt252 = 'margin: price off its average';
+        pub const BAD_ORACLE: felt252 = 'margin: bad oracle data';
     }
 
     #[storage]
@@ -434,6 +438,7 @@ pub mod Margin {
             if increases {
                 assert(!reduce_only, Errors::NOT_REDUCING);
                 self.pausable.assert_not_paused();
+                self.assert_calm(params.pair_id, price);
             }
             let skew = market_skew(state);
             let fill = fill_price(price, skew, size_delta, params.skew_scale)
@@ -629,6 +634,7 @@ pub mod Margin {
 
         fn pool_deposit(ref self: ContractState, from: ContractAddress, amount: u256) -> u128 {
             assert(get_caller_address() == self.pool.read(), Errors::NOT_POOL);
+            self.assert_markets_calm();
             let value = self.pull(from, self.quote.read(), amount);
             self.pool_cash.write(self.pool_cash.read() + to_i128(value));
             self.emit(PoolDeposited { from, amount: value });
@@ -638,6 +644,7 @@ pub mod Margin {
         fn pool_withdraw(ref self: ContractState, to: ContractAddress, amount: u256) -> u128 {
             assert(get_caller_address() == self.pool.read(), Errors::NOT_POOL);
             self.pausable.assert_not_paused();
+            self.assert_markets_calm();
             let quote = self.quote.read();
             let value = self.to_value(quote, amount);
             // The cash left must cover what the pool can lose now (net exposure, bounded by the PnL cap).
@@ -1423,6 +1430,20 @@ pub mod Margin {
     }
 
     /// Adds one market's traders' unrealised PnL to the pool's profit or loss.
+    /// A feed's price at `decimals` as [SCALE] (18 decimals); the engine refuses more than 36 decimals.
+    fn to_scale(raw: u128, decimals: u32) -> u128 {
+        assert(decimals <= 36, Errors::BAD_ORACLE);
+        let decimals: u8 = decimals.try_into().unwrap();
+        let price = if decimals <= 18 {
+            raw.into() * pow10(18 - decimals)
+        } else {
+            raw.into() / pow10(decimals - 18)
+        };
+        let price: u128 = price.try_into().expect(Errors::AMOUNT_OVERFLOW);
+        assert(price != 0, Errors::ZERO_PRICE);
+        price
+    }
+
     fn add_market(ref snapshot: PoolState, pnl: i128) {
         if pnl > 0 {
             snapshot.profit += abs(pnl);
@@ -1557,13 +1578,34 @@ pub mod Margin {
             );
             assert(data.num_sources_aggregated >= guards.min_sources, Errors::TOO_FEW_SOURCES);
             assert(data.price != 0, Errors::ZERO_PRICE);
-            let decimals: u8 = data.decimals.try_into().unwrap();
-            let price = if decimals <= 18 {
-                data.price.into() * pow10(18 - decimals)
-            } else {
-                data.price.into() / pow10(decimals - 18)
-            };
-            (price.try_into().expect(Errors::AMOUNT_OVERFLOW), data.last_updated_timestamp)
+            // The engine's own bounds on what any feed answers: a timestamp from the future is not fresh.
+            assert(data.last_updated_timestamp <= now + guards.max_staleness, Errors::BAD_ORACLE);
+            (to_scale(data.price, data.decimals), data.last_updated_timestamp)
+        }
+
+        /// New exposure and LP entries and exits wait while the spot price `price` [SCALE] is further than
+        /// `max_divergence` from the feed's moving average (a gap, or a price nobody can trade at yet).
+        fn assert_calm(self: @ContractState, pair_id: felt252, price: u128) {
+            let bound = self.guards.read().max_divergence;
+            if bound != 0 {
+                let feed = IPriceAverageDispatcher { contract_address: self.oracle.read() };
+                let (average, decimals) = feed.get_twap(pair_id);
+                assert(within(price, to_scale(average, decimals), bound), Errors::DIVERGENCE);
+            }
+        }
+
+        /// Every market's price is calm (the pool's value depends on all of them).
+        fn assert_markets_calm(self: @ContractState) {
+            if self.guards.read().max_divergence == 0 {
+                return;
+            }
+            let count = self.market_count.read();
+            let mut j: u32 = 0;
+            while j != count {
+                let pair_id = self.market_params.read(self.markets.read(j)).pair_id;
+                self.assert_calm(pair_id, self.read_price(pair_id));
+                j += 1;
+            }
         }
 
         /// The pool's balance sheet: per market side, profit and loss at the price that closes the net

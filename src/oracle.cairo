@@ -13,11 +13,12 @@ pub mod PriceFeed {
         Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
         StoragePointerWriteAccess,
     };
-    use starknet::{ContractAddress, get_block_timestamp};
+    use starknet::{ContractAddress, get_block_timestamp, get_contract_address, get_tx_info};
     use crate::components::ownable::OwnableComponent;
-    use crate::interfaces::ioracle::{FeedConfig, IPriceFeed, SignedPrice};
+    use crate::interfaces::ioracle::{FeedConfig, IPriceAverage, IPriceFeed, PriceDomain, SignedPrice};
     use crate::interfaces::ipragma::{DataType, IPragmaABI, PragmaPricesResponse};
-    use crate::math::fixed::{SCALE, mul_div};
+    use crate::math::fixed::median;
+    use crate::math::oracle::{deviation_bound, ema_step, within};
 
     component!(path: OwnableComponent, storage: ownable, event: OwnableEvent);
 
@@ -41,6 +42,8 @@ pub mod PriceFeed {
         pub const TOO_MANY_PUBLISHERS: felt252 = 'oracle: too many publishers';
         pub const UNSUPPORTED_DATA: felt252 = 'oracle: unsupported data type';
         pub const BAD_DECIMALS: felt252 = 'oracle: bad decimals';
+        pub const FIRST_PRICE_QUORUM: felt252 = 'oracle: first price no quorum';
+        pub const BAD_CONFIG: felt252 = 'oracle: bad config';
     }
 
     #[storage]
@@ -58,6 +61,9 @@ pub mod PriceFeed {
         median_price: Map<felt252, u128>, // [10^decimals]
         median_time: Map<felt252, u64>, // [seconds] oldest entry in the median
         median_sources: Map<felt252, u32>,
+        median_set_at: Map<felt252, u64>, // [seconds] block time the median was last accepted
+        ema_price: Map<felt252, u128>, // [10^decimals] moving average of the median
+        ema_time: Map<felt252, u64>, // [seconds] block time of its last step
         #[substorage(v0)]
         ownable: OwnableComponent::Storage,
     }
@@ -92,6 +98,8 @@ pub mod PriceFeed {
         pub price: u128,
         pub timestamp: u64,
         pub num_sources: u32,
+        pub ema: u128, // [10^decimals] the moving average after this update
+        pub quorum: bool // accepted as a gap (or a first price) on a quorum of publishers
     }
 
     #[derive(Drop, starknet::Event)]
@@ -121,12 +129,37 @@ pub mod PriceFeed {
     #[constructor]
     fn constructor(ref self: ContractState, owner: ContractAddress, config: FeedConfig) {
         self.ownable.initializer(owner);
+        assert_valid_config(config);
         self.config.write(config);
     }
 
-    /// The message a publisher signs.
-    pub fn price_message_hash(pair_id: felt252, price: u128, timestamp: u64) -> felt252 {
-        poseidon_hash_span(array![pair_id, price.into(), timestamp.into()].span())
+    /// The domain every signed price is bound to: a tag, the chain and this feed.
+    pub const DOMAIN_TAG: felt252 = 'fulcrum.price.v1';
+
+    /// The message a publisher signs: `poseidon(tag, chain id, feed, pair, price, decimals, timestamp)`, so
+    /// a signature is valid for one chain, one feed, one pair at one scale, and nothing else.
+    pub fn price_message_hash(
+        chain_id: felt252,
+        feed: ContractAddress,
+        pair_id: felt252,
+        price: u128,
+        decimals: u32,
+        timestamp: u64,
+    ) -> felt252 {
+        poseidon_hash_span(
+            array![
+                DOMAIN_TAG, chain_id, feed.into(), pair_id, price.into(), decimals.into(), timestamp.into(),
+            ]
+                .span(),
+        )
+    }
+
+    fn assert_valid_config(config: FeedConfig) {
+        assert(
+            config.quorum != 0 && config.quorum <= MAX_PUBLISHERS && config.max_deviation != 0
+                && config.ema_period != 0,
+            Errors::BAD_CONFIG,
+        );
     }
 
     #[abi(embed_v0)]
@@ -134,8 +167,19 @@ pub mod PriceFeed {
         fn submit(ref self: ContractState, updates: Span<SignedPrice>) {
             let config = self.config.read();
             let now = get_block_timestamp();
+            let chain_id = get_tx_info().unbox().chain_id;
+            let feed = get_contract_address();
+            let mut pairs: Array<felt252> = array![];
             for update in updates {
-                self.record(*update, config, now);
+                self.record(*update, config, now, chain_id, feed);
+                let pair_id = *update.pair_id;
+                if !contains(pairs.span(), pair_id) {
+                    pairs.append(pair_id);
+                }
+            }
+            // One median per pair and submission: a gap is judged on everything this call brings.
+            for pair_id in pairs {
+                self.aggregate(pair_id, updates, config, now);
             }
         }
 
@@ -174,6 +218,7 @@ pub mod PriceFeed {
 
         fn set_config(ref self: ContractState, config: FeedConfig) {
             self.ownable.assert_only_owner();
+            assert_valid_config(config);
             self.config.write(config);
             self.emit(ConfigSet { config });
         }
@@ -188,6 +233,28 @@ pub mod PriceFeed {
 
         fn entry(self: @ContractState, pair_id: felt252, publisher: felt252) -> (u128, u64) {
             (self.entry_price.read((pair_id, publisher)), self.entry_time.read((pair_id, publisher)))
+        }
+
+        fn domain(self: @ContractState) -> PriceDomain {
+            PriceDomain {
+                tag: DOMAIN_TAG, chain_id: get_tx_info().unbox().chain_id, feed: get_contract_address(),
+            }
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl PriceAverageImpl of IPriceAverage<ContractState> {
+        /// The moving average carried to the current block at the current median.
+        fn get_twap(self: @ContractState, pair_id: felt252) -> (u128, u32) {
+            let decimals = self.pair_decimals.read(pair_id);
+            assert(decimals != 0, Errors::UNKNOWN_PAIR);
+            let ema = ema_step(
+                self.ema_price.read(pair_id),
+                self.median_price.read(pair_id),
+                get_block_timestamp() - self.ema_time.read(pair_id),
+                self.config.read().ema_period,
+            );
+            (ema, decimals - 1)
         }
     }
 
@@ -212,34 +279,38 @@ pub mod PriceFeed {
 
     #[generate_trait]
     impl InternalImpl of InternalTrait {
-        fn record(ref self: ContractState, update: SignedPrice, config: FeedConfig, now: u64) {
+        /// Checks one signed entry (publisher, pair, freshness, domain-bound signature) and records it; the
+        /// deviation bound and the quorum are judged per pair once the whole submission is recorded.
+        fn record(
+            ref self: ContractState,
+            update: SignedPrice,
+            config: FeedConfig,
+            now: u64,
+            chain_id: felt252,
+            feed: ContractAddress,
+        ) {
             let SignedPrice { pair_id, price, timestamp, publisher, signature_r, signature_s } = update;
             assert(self.publisher_index.read(publisher) != 0, Errors::UNKNOWN_PUBLISHER);
-            assert(self.pair_decimals.read(pair_id) != 0, Errors::UNKNOWN_PAIR);
+            let decimals = self.pair_decimals.read(pair_id);
+            assert(decimals != 0, Errors::UNKNOWN_PAIR);
             assert(price != 0, Errors::ZERO_PRICE);
             assert(timestamp > self.entry_time.read((pair_id, publisher)), Errors::NOT_NEWER);
             assert(timestamp <= now + config.max_future, Errors::FUTURE_TIMESTAMP);
-            let hash = price_message_hash(pair_id, price, timestamp);
+            let hash = price_message_hash(chain_id, feed, pair_id, price, decimals - 1, timestamp);
             assert(check_ecdsa_signature(hash, publisher, signature_r, signature_s), Errors::BAD_SIGNATURE);
-            let median = self.median_price.read(pair_id);
-            if median != 0 {
-                let diff: u256 = if price > median {
-                    (price - median).into()
-                } else {
-                    (median - price).into()
-                };
-                let allowed = mul_div(median.into(), config.max_deviation.into(), SCALE, false)
-                    .unwrap();
-                assert(diff <= allowed, Errors::DEVIATION);
-            }
             self.entry_price.write((pair_id, publisher), price);
             self.entry_time.write((pair_id, publisher), timestamp);
             self.emit(PriceSubmitted { pair_id, publisher, price, timestamp });
-            self.aggregate(pair_id, config);
         }
 
-        /// Median over the publishers whose entry is at most `max_entry_age` older than the newest.
-        fn aggregate(ref self: ContractState, pair_id: felt252, config: FeedConfig) {
+        /// The median over the publishers whose entry is at most `max_entry_age` older than the newest,
+        /// accepted when it and every entry of this submission stay within the deviation bound of the last
+        /// median (widened by the time since it was accepted), or when `quorum` distinct publishers of this
+        /// submission sign prices within `quorum_tolerance` of the new median (a real gap; the first price).
+        /// Moves the average by the time the previous median held.
+        fn aggregate(
+            ref self: ContractState, pair_id: felt252, updates: Span<SignedPrice>, config: FeedConfig, now: u64,
+        ) {
             let count = self.publisher_count.read();
             let mut newest: u64 = 0;
             let mut i: u32 = 0;
@@ -271,11 +342,82 @@ pub mod PriceFeed {
                 i += 1;
             }
             let sources = prices.len();
-            let price = crate::math::fixed::median(prices.span());
+            let price = median(prices.span());
+            let last = self.median_price.read(pair_id);
+            let bound = deviation_bound(
+                config.max_deviation, config.widening, now - self.median_set_at.read(pair_id),
+            );
+            let mut gap = last == 0 || !within(price, last, bound);
+            for update in updates {
+                if *update.pair_id == pair_id && !within(*update.price, last, bound) {
+                    gap = true;
+                }
+            }
+            if gap {
+                let agreeing = quorum_count(updates, pair_id, price, config.quorum_tolerance);
+                let error = if last == 0 {
+                    Errors::FIRST_PRICE_QUORUM
+                } else {
+                    Errors::DEVIATION
+                };
+                assert(agreeing >= config.quorum, error);
+            }
+            // The average moves toward the price that held since its last step (the last median), so a
+            // price submitted and used within one block does not move it.
+            let held = if last == 0 {
+                price
+            } else {
+                last
+            };
+            let ema = ema_step(
+                self.ema_price.read(pair_id), held, now - self.ema_time.read(pair_id), config.ema_period,
+            );
             self.median_price.write(pair_id, price);
             self.median_time.write(pair_id, oldest);
             self.median_sources.write(pair_id, sources);
-            self.emit(MedianUpdated { pair_id, price, timestamp: oldest, num_sources: sources });
+            self.median_set_at.write(pair_id, now);
+            self.ema_price.write(pair_id, ema);
+            self.ema_time.write(pair_id, now);
+            self
+                .emit(
+                    MedianUpdated {
+                        pair_id, price, timestamp: oldest, num_sources: sources, ema, quorum: gap,
+                    },
+                );
         }
+    }
+
+    fn contains(items: Span<felt252>, item: felt252) -> bool {
+        for x in items {
+            if *x == item {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Distinct publishers of `updates` that signed `pair_id` within `tolerance` of `price`.
+    fn quorum_count(updates: Span<SignedPrice>, pair_id: felt252, price: u128, tolerance: u128) -> u32 {
+        let mut agreeing: u32 = 0;
+        let mut i: u32 = 0;
+        while i != updates.len() {
+            let update = *updates.at(i);
+            if update.pair_id == pair_id && within(update.price, price, tolerance) {
+                let mut seen = false;
+                let mut j: u32 = 0;
+                while j != i {
+                    let earlier = *updates.at(j);
+                    if earlier.pair_id == pair_id && earlier.publisher == update.publisher {
+                        seen = true;
+                    }
+                    j += 1;
+                }
+                if !seen {
+                    agreeing += 1;
+                }
+            }
+            i += 1;
+        }
+        agreeing
     }
 }

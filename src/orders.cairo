@@ -448,6 +448,12 @@ pub mod Orders {
         kind == Kind::LIMIT || kind == Kind::STOP || kind == Kind::TAKE_PROFIT
     }
 
+    /// Refusals that are no one's fault: the order waits for a usable price instead of dying.
+    fn waits_for_price(reason: felt252) -> bool {
+        reason == MarginErrors::STALE_PRICE || reason == MarginErrors::TOO_FEW_SOURCES
+            || reason == MarginErrors::DIVERGENCE
+    }
+
     fn assert_fee(fee: u128, params: OrderParams) {
         assert(fee >= params.min_keeper_fee, Errors::FEE_TOO_LOW);
         assert(fee <= params.max_keeper_fee, Errors::FEE_TOO_HIGH);
@@ -755,9 +761,10 @@ pub mod Orders {
                         self.armed.write(id, 0);
                         return self.skip(id, settler, Outcome::NOT_TRIGGERED, reason);
                     }
-                    if reason == MarginErrors::STALE_PRICE || reason == MarginErrors::TOO_FEW_SOURCES {
-                        // Another market's feed the engine reads (pool value, PnL cap) is down: the order
-                        // waits, it is not the trader's fault and its fee is not the settler's.
+                    if waits_for_price(reason) {
+                        // A feed the engine reads (pool value, PnL cap) is down, or spot is off its
+                        // average: the order waits, it is not the trader's fault and its fee is not the
+                        // settler's.
                         return self.skip(id, settler, Outcome::NO_PRICE, reason);
                     }
                     self.refuse(id, order, settler, reason)
@@ -794,8 +801,13 @@ pub mod Orders {
                     SettleResult { id, outcome: Outcome::SETTLED, reason: 0, price: 0, out }
                 },
                 Result::Err(data) => {
+                    let reason = first(data);
+                    if waits_for_price(reason) {
+                        // No price to value the pool at (stale, thin, or off its average): it waits.
+                        return self.skip(id, settler, Outcome::NO_PRICE, reason);
+                    }
                     self.return_lp_escrow(order);
-                    self.refuse(id, order, settler, first(data))
+                    self.refuse(id, order, settler, reason)
                 },
             }
         }

@@ -52,10 +52,14 @@ class PairConfig:
 @dataclass(frozen=True)
 class OracleConfig:
     publishers: int  # devnet: deterministic publisher keys (tests and demo only)
-    max_deviation: int  # [SCALE]
+    max_deviation: int  # [SCALE] largest median move without a quorum
     max_entry_age: int  # [seconds]
     max_future: int  # [seconds]
     pairs: tuple[PairConfig, ...]
+    widening: int = 0  # [SCALE per second] added to max_deviation per second since the last median
+    quorum: int = 2  # distinct publishers of one submission that accept a gap or a first price
+    quorum_tolerance: int = 2 * 10**16  # [SCALE] how close to the new median their prices must be
+    ema_period: int = 600  # [seconds] the moving average's period (the engine's TWAP guard)
     # Publishers' public keys (`[oracle] publisher_keys`, or $FULCRUM_ORACLE_PUBLISHERS at deploy time);
     # required on every network but devnet, where `publishers` devnet keys are used when empty.
     publisher_keys: tuple[int, ...] = ()
@@ -98,7 +102,7 @@ class MarketConfig:
 @dataclass(frozen=True)
 class MarginConfig:
     quote: str
-    max_staleness: int  # [seconds]
+    max_staleness: int  # [seconds] of the median's oldest input
     min_sources: int
     oi_pool_ratio: int  # [SCALE] most open interest (all markets) per 1.0 of pool value
     pool_name: str
@@ -107,6 +111,15 @@ class MarginConfig:
     assets: tuple[CollateralConfig, ...]
     markets: tuple[MarketConfig, ...]
     pause_duration: int = 259200  # [seconds] a guardian pause ends by itself after this
+    max_divergence: int = 0  # [SCALE] spot vs the feed's average beyond which exposure and LP wait; 0 off
+
+    def oracle_guards(self) -> dict[str, int]:
+        """The engine's `OracleGuards`, as the ABI takes them."""
+        return {
+            "max_staleness": self.max_staleness,
+            "min_sources": self.min_sources,
+            "max_divergence": self.max_divergence,
+        }
 
 
 _LIQUIDATION_FIXED = (
@@ -338,6 +351,12 @@ def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
     publishers = _int(raw, "publishers", 1, where)
     if not 1 <= publishers <= 16:
         raise ConfigError(f"{where}: publishers must be within 1..16")
+    quorum = _int(raw, "quorum", 2, where)
+    if not 1 <= quorum <= 16:
+        raise ConfigError(f"{where}: quorum must be within 1..16")
+    ema_period = _int(raw, "ema_period", 600, where)
+    if ema_period < 1:
+        raise ConfigError(f"{where}: ema_period must be at least 1 second")
     keys = tuple(_hex(k, f"{where}.publisher_keys") for k in raw.get("publisher_keys", []))
     if len(set(keys)) != len(keys) or not all(0 < k < 2**251 for k in keys):
         raise ConfigError(f"{where}: publisher_keys must be distinct public keys (0x...)")
@@ -347,6 +366,10 @@ def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
         max_entry_age=_int(raw, "max_entry_age", 300, where),
         max_future=_int(raw, "max_future", 60, where),
         pairs=tuple(pairs),
+        widening=to_fixed(raw.get("widening", "0"), f"{where}.widening"),
+        quorum=quorum,
+        quorum_tolerance=to_fixed(raw.get("quorum_tolerance", "0.02"), f"{where}.quorum_tolerance"),
+        ema_period=ema_period,
         publisher_keys=keys,
     )
 
@@ -377,7 +400,8 @@ def parse_margin(raw: dict[str, Any], source: str) -> MarginConfig:
     return MarginConfig(
         quote=_require(raw, "quote", str, where),
         max_staleness=_int(raw, "max_staleness", 120, where),
-        min_sources=_int(raw, "min_sources", 1, where),
+        min_sources=_int(raw, "min_sources", 3, where),
+        max_divergence=to_fixed(raw.get("max_divergence", "0"), f"{where}.max_divergence"),
         oi_pool_ratio=to_fixed(raw.get("oi_pool_ratio", "1"), f"{where}.oi_pool_ratio"),
         pool_name=str(raw.get("pool_name", "Fulcrum LP")),
         pool_symbol=str(raw.get("pool_symbol", "FLP")),

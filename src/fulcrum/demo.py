@@ -45,7 +45,7 @@ from fulcrum.model import (
 from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
 from fulcrum.orders import SettleReport
 from fulcrum.population import TraderSpec, plan_traders, trader_accounts
-from fulcrum.scenario import PricePath, crash_path, limit_steps, load_path
+from fulcrum.scenario import PricePath, crash_path, load_path
 from fulcrum.sdk import Fulcrum
 from fulcrum.settle import DevnetSettler
 from fulcrum.traders import commit_trader
@@ -133,13 +133,12 @@ async def _settled(item: Awaitable[T]) -> T | BaseException:
         return exc
 
 
-def crash_scenario(options: DemoOptions, max_step: float) -> PricePath:
+def crash_scenario(options: DemoOptions) -> PricePath:
+    """The crash as the scenario gives it; each point is pushed as it is (a gap travels on the quorum)."""
     if options.scenario is not None:
-        path = load_path(options.scenario)
-    else:
-        path = crash_path(START, options.drop, options.rebound, options.steps_down, options.steps_up,
-                          float(options.step_seconds))  # fmt: skip
-    return limit_steps(path, max_step)
+        return load_path(options.scenario)
+    return crash_path(START, options.drop, options.rebound, options.steps_down, options.steps_up,
+                      float(options.step_seconds))  # fmt: skip
 
 
 @dataclass
@@ -381,7 +380,7 @@ async def _scenario(
         await ticks_after(1)
         before = await protocol_books(ops, witness, keeper_sdk.account.address)
         first_block = await devnet.client.get_block_number()
-        path = crash_scenario(options, 0.9 * config.oracle.max_deviation / SCALE)
+        path = crash_scenario(options)
         clock["start"] = await latest_block_time(admin.client)
         last_t = path.times[0]
         low = dict(path.at(0))

@@ -496,7 +496,7 @@ async def deploy_protocol(
         "vault assets", [vault.prepare("register_asset", deployment.address(key)) for key in config.vault_assets]
     )
     oc = config.oracle
-    feed_config = FeedConfig(oc.max_deviation, oc.max_entry_age, oc.max_future)
+    feed_config = FeedConfig.of(oc)
     await run.contract("oracle", "PriceFeed", [account.address, feed_config.as_abi()])
     oracle = run.client("oracle")
     await run.configure(
@@ -532,7 +532,7 @@ async def deploy_margin(
     mc = config.margin
     assert mc is not None
     run = run or _Run(deployer, deployment)
-    guards = {"max_staleness": mc.max_staleness, "min_sources": mc.min_sources}
+    guards = mc.oracle_guards()
     owner = deployer.account.address  # and the guardian (who may only pause); the timelock takes ownership
     quote = deployment.address(mc.quote)
     margin_address = await run.contract(

@@ -202,7 +202,21 @@ class FutureTimestamp(OracleError):
 
 
 class DeviationTooLarge(OracleError):
+    """A move (or one entry) beyond the deviation bound, without a quorum of publishers agreeing on it."""
+
     code = "oracle: deviation too large"
+
+
+class FirstPriceNoQuorum(OracleError):
+    """A pair's first price needs the quorum of publishers in one submission."""
+
+    code = "oracle: first price no quorum"
+
+
+class BadFeedConfig(OracleError):
+    """Feed config refused: quorum within 1..16, nonzero max_deviation and ema_period."""
+
+    code = "oracle: bad config"
 
 
 class ZeroPrice(OracleError):
@@ -375,6 +389,19 @@ class CostTooHigh(MarginError):
     """Buying seized collateral would cost more than the buyer's maximum."""
 
     code = "margin: cost above maximum"
+
+
+class PriceOffAverage(MarginError):
+    """Spot is further from the feed's moving average than the guard allows: new exposure and LP entries
+    and exits wait (liquidations go on at spot)."""
+
+    code = "margin: price off its average"
+
+
+class BadOracleData(MarginError):
+    """The feed answered something the engine refuses (more than 36 decimals, a timestamp far ahead)."""
+
+    code = "margin: bad oracle data"
 
 
 # --- pause ---------------------------------------------------------------------------------------------

@@ -136,7 +136,10 @@ class MarginClient(ContractClient):
     async def add_market(self, market: int, params: MarketParams) -> TxResult:
         return await self.send(self.prepare("add_market", market, vars(params)))
 
-    async def set_oracle_guards(self, max_staleness: int, min_sources: int) -> TxResult:
+    async def set_oracle_guards(self, max_staleness: int, min_sources: int, max_divergence: int = 0) -> TxResult:
         return await self.send(
-            self.prepare("set_oracle_guards", {"max_staleness": max_staleness, "min_sources": min_sources})
+            self.prepare(
+                "set_oracle_guards",
+                {"max_staleness": max_staleness, "min_sources": min_sources, "max_divergence": max_divergence},
+            )
         )

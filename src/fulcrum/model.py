@@ -52,6 +52,28 @@ def median(values: Sequence[int]) -> int:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) // 2
 
 
+U128_MAX = 2**128 - 1
+
+
+def deviation_bound(max_deviation: int, widening: int, elapsed: int) -> int:
+    """[SCALE] the largest move against the last median without a quorum, widening with time (saturates)."""
+    return min(max_deviation + widening * elapsed, U128_MAX)
+
+
+def within(price: int, reference: int, bound: int) -> bool:
+    """`price` within `bound` [SCALE] of `reference`, relative to the reference (a zero reference: never)."""
+    return reference != 0 and abs(price - reference) * SCALE <= reference * bound
+
+
+def ema_step(ema: int, price: int, dt: int, period: int) -> int:
+    """The moving average after `price` held `dt` seconds: toward it by min(dt, period)/period, rounded
+    toward the previous average; the first price (ema 0) or a zero period takes the price."""
+    if ema == 0 or period == 0 or dt >= period:
+        return price
+    move = abs(price - ema) * dt // period
+    return ema + move if price >= ema else ema - move
+
+
 def oracle_median(entries: Sequence[tuple[int, int]], max_entry_age: int) -> tuple[int, int, int]:
     """(price, timestamp, sources) of `PriceFeed` over (price, timestamp) entries, as it aggregates: the
     entries at most `max_entry_age` older than the newest; the timestamp is the oldest of them."""

@@ -10,9 +10,9 @@ from poseidon_py.poseidon_hash import poseidon_hash_many
 from starknet_py.hash.utils import message_signature, private_to_stark_key
 
 from fulcrum.client import ContractClient
-from fulcrum.config import short_string
+from fulcrum.config import OracleConfig, short_string
 from fulcrum.errors import UpdateNotNewer
-from fulcrum.tx import TxResult, latest_block_time
+from fulcrum.tx import FAILURES, TxResult, latest_block_time, translate
 
 STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
 
@@ -22,9 +22,24 @@ def pair_id(name: str) -> int:
     return short_string(name)
 
 
-def price_message_hash(pair: int, price: int, timestamp: int) -> int:
-    """What a publisher signs: poseidon(pair_id, price, timestamp), as the contract recomputes it."""
-    return int(poseidon_hash_many([pair, price, timestamp]))
+DOMAIN_TAG = short_string("fulcrum.price.v1")
+
+
+@dataclass(frozen=True)
+class PriceDomain:
+    """What a signed price is bound to: one chain and one feed contract."""
+
+    chain_id: int
+    feed: int  # the PriceFeed's address
+    tag: int = DOMAIN_TAG
+
+
+def price_message_hash(domain: PriceDomain, pair: int, price: int, decimals: int, timestamp: int) -> int:
+    """What a publisher signs: poseidon(tag, chain id, feed, pair, price, decimals, timestamp), as the
+    contract recomputes it; a signature is valid for one chain, one feed and one pair at one scale."""
+    return int(
+        poseidon_hash_many([domain.tag, domain.chain_id, domain.feed, pair, price, decimals, timestamp])
+    )
 
 
 @dataclass(frozen=True)
@@ -55,8 +70,10 @@ class Publisher:
     def public_key(self) -> int:
         return int(private_to_stark_key(self.private_key))
 
-    def sign(self, pair: int, price: int, timestamp: int) -> SignedPrice:
-        r, s = message_signature(price_message_hash(pair, price, timestamp), self.private_key)
+    def sign(self, domain: PriceDomain, pair: int, price: int, decimals: int, timestamp: int) -> SignedPrice:
+        r, s = message_signature(
+            price_message_hash(domain, pair, price, decimals, timestamp), self.private_key
+        )
         return SignedPrice(pair, price, timestamp, self.public_key, int(r), int(s))
 
 
@@ -80,19 +97,48 @@ class MedianPrice:
 
 @dataclass(frozen=True)
 class FeedConfig:
-    max_deviation: int  # [SCALE]
+    max_deviation: int  # [SCALE] largest median move without a quorum
+    widening: int  # [SCALE per second] added to it per second since the last median
     max_entry_age: int  # [seconds]
     max_future: int  # [seconds]
+    quorum: int  # distinct publishers of one submission that accept a gap or a first price
+    quorum_tolerance: int  # [SCALE]
+    ema_period: int  # [seconds]
+
+    @classmethod
+    def of(cls, oc: OracleConfig) -> FeedConfig:
+        return cls(
+            oc.max_deviation, oc.widening, oc.max_entry_age, oc.max_future, oc.quorum, oc.quorum_tolerance,
+            oc.ema_period,
+        )  # fmt: skip
 
     def as_abi(self) -> dict[str, int]:
-        return {
-            "max_deviation": self.max_deviation,
-            "max_entry_age": self.max_entry_age,
-            "max_future": self.max_future,
-        }
+        return dict(vars(self))
 
 
 class OracleClient(ContractClient):
+    _domain: PriceDomain | None = None
+
+    async def domain(self) -> PriceDomain:
+        """The chain and feed signatures must be bound to (read once from the node)."""
+        if self._domain is None:
+            try:
+                chain_id = int(await self.account.client.get_chain_id(), 16)
+            except FAILURES as exc:
+                raise translate(exc) from exc
+            self._domain = PriceDomain(chain_id, self.address)
+        return self._domain
+
+    async def chain_domain(self) -> PriceDomain:
+        """The domain as the contract reports it (a check on :meth:`domain`)."""
+        raw = await self.view("domain")
+        return PriceDomain(int(raw["chain_id"]), int(raw["feed"]), int(raw["tag"]))
+
+    async def twap(self, pair: int) -> tuple[int, int]:
+        """(moving average [10^decimals], decimals), carried to the latest block."""
+        average, decimals = await self.view("get_twap", pair)
+        return int(average), int(decimals)
+
     def submit_call(self, updates: list[SignedPrice]) -> Any:
         """The prepared `submit` call, for bundling fresh prices into another multicall."""
         return self.prepare("submit", [u.as_abi() for u in updates])
@@ -142,15 +188,16 @@ class PricePusher:
     async def block_time(self) -> int:
         return await latest_block_time(self.oracle.account.client)
 
-    def sign(
+    async def sign(
         self, prices: dict[str, float | int], now: int, publishers: int | None = None
     ) -> list[SignedPrice]:
+        domain = await self.oracle.domain()
         updates = []
         for name, price in prices.items():
             pair = pair_id(name)
             ts = self.stamp(pair, now)
             raw = round(price * 10**self.decimals)
-            updates += [p.sign(pair, raw, ts) for p in self.publishers[:publishers]]
+            updates += [p.sign(domain, pair, raw, self.decimals, ts) for p in self.publishers[:publishers]]
         return updates
 
     def peek(self, pair: int, now: int) -> int:
@@ -167,10 +214,10 @@ class PricePusher:
         When someone else signed with these keys meanwhile (the feed answers UpdateNotNewer), continues
         after their newest entry and tries once more."""
         try:
-            return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
+            return await self.oracle.submit(await self.sign(prices, await self.block_time(), publishers))
         except UpdateNotNewer:
             await self.resync(prices)
-            return await self.oracle.submit(self.sign(prices, await self.block_time(), publishers))
+            return await self.oracle.submit(await self.sign(prices, await self.block_time(), publishers))
 
     async def resync(self, pairs: Iterable[str], forget: bool = False) -> None:
         """Continues after the newest on-chain entry of these pairs by any of the publishers (with
@@ -183,23 +230,7 @@ class PricePusher:
                 _, ts = await self.oracle.entry(pair, publisher.public_key)
                 self._last[pair] = max(self._last.get(pair, 0), ts)
 
-    async def move_to(
-        self, prices: dict[str, float | int], publishers: int | None = None, max_step: float = 0.1
-    ) -> None:
-        """Pushes `prices`, in steps of at most `max_step` from each current median so that the
-        feed's per-update deviation bound accepts every step (a crash path, not a jump)."""
-        current: dict[str, float] = {}
-        for name in prices:
-            median = await self.oracle.median(pair_id(name))
-            current[name] = median.price / 10**median.decimals if median.price else float(prices[name])
-        while True:
-            step = {}
-            for name, target in prices.items():
-                now = current[name]
-                ratio = target / now
-                bounded = min(max(ratio, 1 - max_step), 1 + max_step)
-                step[name] = target if bounded == ratio else now * bounded
-            await self.push(step, publishers)
-            current.update(step)
-            if all(step[n] == prices[n] for n in prices):
-                return
+    async def move_to(self, prices: dict[str, float | int], publishers: int | None = None) -> None:
+        """Pushes `prices` as they are, signed by every publisher at once: a move beyond the feed's deviation
+        bound is a gap that the publishers' quorum carries (no invented intermediate prices)."""
+        await self.push(prices, publishers)

@@ -9,8 +9,8 @@ price (quote per base) per time. Paths come from:
 - :func:`gbm_path`: geometric Brownian motion with Merton log-normal jumps, from a seeded numpy Generator.
 - :func:`crash_path`: a drop by a fraction in equal geometric steps, then a partial rebound.
 
-The price feed refuses one update that moves more than its ``max_deviation`` from the current median, so a
-pusher runs a path through :func:`limit_steps` first, which inserts intermediate points.
+Paths are pushed point by point as they are: a move beyond the feed's ``max_deviation`` is a gap that a quorum
+of publishers signs in one submission; no tool invents intermediate prices.
 """
 
 from __future__ import annotations
@@ -249,37 +249,8 @@ def crash_path(
     return PricePath(times, prices)
 
 
-def _moves_needed(a: float, b: float, max_step: float) -> int:
-    """Fewest equal-ratio moves from `a` to `b` with each |p' / p - 1| <= max_step."""
-    if a == b:
-        return 1
-    ratio = b / a
-    bound = math.log1p(max_step) if ratio > 1 else -math.log1p(-max_step)
-    n = max(1, math.ceil(abs(math.log(ratio)) / bound - 1e-9))
-    while _largest_move(_geometric(a, b, n)) > max_step:
-        n += 1  # floating point put one move a hair over the bound
-    return n
-
-
 def _largest_move(series: list[float]) -> float:
     return max((abs(y / x - 1) for x, y in pairwise(series)), default=0.0)
-
-
-def limit_steps(path: PricePath, max_step: float) -> PricePath:
-    """The same path with points inserted (equal ratios per pair, times spaced evenly) so that no pair
-    moves more than `max_step` (a fraction, e.g. 0.1) between consecutive points. Original points are
-    kept exactly."""
-    if not 0 < max_step < 1:
-        raise ValueError("max_step must be within (0, 1)")
-    times = [path.times[0]]
-    prices: dict[str, list[float]] = {n: [s[0]] for n, s in path.prices.items()}
-    for i in range(1, len(path)):
-        n = max(_moves_needed(s[i - 1], s[i], max_step) for s in path.prices.values())
-        t0, t1 = path.times[i - 1], path.times[i]
-        times += [t0 + (t1 - t0) * k / n for k in range(1, n)] + [t1]
-        for name, series in path.prices.items():
-            prices[name] += _geometric(series[i - 1], series[i], n)[1:]
-    return PricePath(times, prices)
 
 
 def parse_start(text: str) -> dict[str, float]:

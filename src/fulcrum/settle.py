@@ -47,7 +47,7 @@ async def price_calls(
         if name not in quotes:
             median = await sdk.oracle.median(pair_id(name))
             quotes[name] = median.price / 10**median.decimals
-    return [sdk.oracle.submit_call(pusher.sign(quotes, at))] if quotes else []
+    return [sdk.oracle.submit_call(await pusher.sign(quotes, at))] if quotes else []
 
 
 async def settle_now(

@@ -24,8 +24,11 @@ pub struct MarketParams {
 /// Oracle guards applied to every price the engine reads.
 #[derive(Serde, Drop, Copy, PartialEq, Debug, starknet::Store)]
 pub struct OracleGuards {
-    pub max_staleness: u64, // [seconds]
+    pub max_staleness: u64, // [seconds] of the median's oldest input
     pub min_sources: u32,
+    // [SCALE] spot against the feed's moving average beyond which new exposure and LP entries and exits
+    // wait (liquidations go on at spot); 0 turns the guard off (a feed without an average)
+    pub max_divergence: u128,
 }
 
 /// One account's position in one market.

@@ -199,7 +199,7 @@ async def test_rejections_are_typed_and_change_nothing(protocol: Protocol, cli: 
     assert await margin.quote_balance(me) == q0
 
 
-async def test_oracle_push_scenario_bridges_from_the_median(
+async def test_oracle_push_scenario_gaps_on_the_quorum(
     protocol: Protocol, cli: Cli, tmp_path: Path
 ) -> None:
     await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
@@ -210,7 +210,8 @@ async def test_oracle_push_scenario_bridges_from_the_median(
     assert (median.price, median.num_sources) == (170_050_000_000, 3)
     for publisher in devnet_publishers(3):
         assert (await protocol.pusher.oracle.entry(ETH, publisher.public_key))[0] == 170_050_000_000
-    assert "inserted" in out and "[3/3]" in out  # 2000 -> 1500 took two pushes, then 1700.5
+    # 2000 -> 1500 is one push (a gap all three publishers sign), then 1700.5: nothing invented between.
+    assert "[2/2]" in out and "[3/" not in out
 
     shown = await cli.ok("oracle", "show", "--network", NETWORK)
     assert "ETH/USD" in shown and "1,700.5" in shown and "BTC/USD" in shown
@@ -224,6 +225,14 @@ async def test_oracle_push_scenario_bridges_from_the_median(
                  env={"FULCRUM_PUBLISHER_KEYS": keys})  # fmt: skip
     entries = [(await protocol.pusher.oracle.entry(ETH, p.public_key))[0] for p in publishers]
     assert entries == [170_050_000_000, 172_000_000_000, 172_000_000_000]
+    assert (await protocol.pusher.oracle.median(ETH)).price == 172_000_000_000
+
+    # One publisher alone cannot carry a gap (the quorum is two): refused, nothing recorded.
+    crash = tmp_path / "crash.csv"
+    crash.write_text("t,ETH/USD\n0,1300\n")
+    await cli.fails("DeviationTooLarge", "oracle", "push", *on(LP), "--scenario", str(crash), "--cadence", "0",
+                    "--publishers", "1")  # fmt: skip
+    assert (await protocol.pusher.oracle.entry(ETH, publishers[0].public_key))[0] == 170_050_000_000
     assert (await protocol.pusher.oracle.median(ETH)).price == 172_000_000_000
 
     unknown = tmp_path / "doge.csv"
@@ -244,7 +253,7 @@ async def test_oracle_push_gbm_as_fast_as_possible(protocol: Protocol, cli: Cli)
             "--seed", "11", "--jump-rate", "500", "--cadence", "0", "--publishers", "2"]  # fmt: skip
     out = await cli.ok("oracle", "push", *on(LP), *args)
     expected = gbm_path({"ETH/USD": 2000, "BTC/USD": 30000}, 4, 3600, 0.9, 0.0, 500, -0.05, 0.05, 11)
-    assert out.count("tx 0x") >= 5  # the start point and four moves (more if a jump needed splitting)
+    assert out.count("tx 0x") == 5  # the start point and four moves, jumps included (two publishers: a quorum)
     publishers = devnet_publishers(3)
     for pair, name in ((ETH, "ETH/USD"), (BTC, "BTC/USD")):
         final = round(expected.prices[name][-1] * 10**8)

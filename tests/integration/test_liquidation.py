@@ -240,7 +240,7 @@ async def test_stale_prices_block_liquidation_unless_fresh_ones_ride_along(proto
     # Liquidation keeps working while the protocol is paused.
     await protocol.pause()
     try:
-        fresh = protocol.pusher.sign({ETH_PAIR: target}, await protocol.block_time())
+        fresh = await protocol.pusher.sign({ETH_PAIR: target}, await protocol.block_time())
         report = await k.liquidation.liquidate_batch([me], before=[k.oracle.submit_call(fresh)])
     finally:
         await protocol.unpause()

@@ -56,7 +56,7 @@ async def deploy_fresh(protocol: Protocol, pool: int, *, pause_duration: int = 8
 
 async def fresh_prices(p: Protocol, sdk: Fulcrum, prices: dict[str, float | int]) -> list[Call]:
     """Signed prices timestamped now, to ride in front of a call that needs a fresh median."""
-    return [sdk.oracle.submit_call(p.pusher.sign(prices, await p.block_time()))]
+    return [sdk.oracle.submit_call(await p.pusher.sign(prices, await p.block_time()))]
 
 
 async def wealth(traders: list[Fulcrum], price: int) -> int:

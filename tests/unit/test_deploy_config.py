@@ -54,7 +54,7 @@ def test_publishers_come_from_the_config_or_the_environment() -> None:
     ("env", "error"),
     [
         ("", errors.TooFewPublishers),
-        (hex(KEYS[0]), errors.TooFewPublishers),  # min_sources is 2 in deploy/devnet.toml
+        (hex(KEYS[0]), errors.TooFewPublishers),  # fewer than min_sources (deploy/devnet.toml)
         (f"{KEYS[0]:#x},{devnet_publishers(5)[4].public_key:#x}", errors.DevnetKeysRefused),
         ("0xzz,0x1", errors.ConfigError),
         (f"{KEYS[0]:#x},{KEYS[0]:#x}", errors.ConfigError),

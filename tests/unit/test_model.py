@@ -254,3 +254,25 @@ def test_keeper_partitions_cover_every_account_once() -> None:
     assert all(600 < parts.count(p) < 900 for p in range(4))  # roughly even
     assert [partition_of(a, 4) for a in accounts] == parts  # deterministic
     assert {partition_of(a, 1) for a in accounts} == {0}
+
+
+def test_oracle_vectors_match_cairo() -> None:
+    """The vectors of src/math/oracle.cairo's tests."""
+    pct = 10**16
+    assert model.deviation_bound(15 * pct, pct // 20, 0) == 15 * pct
+    assert model.deviation_bound(15 * pct, pct // 20, 60) == 18 * pct
+    assert model.deviation_bound(15 * pct, pct // 20, 300) == 30 * pct
+    assert model.deviation_bound(15 * pct, 0, 1_000_000) == 15 * pct
+    assert model.deviation_bound(15 * pct, model.U128_MAX, 2) == model.U128_MAX
+    assert model.within(115, 100, 15 * pct) and model.within(85, 100, 15 * pct)
+    assert not model.within(116, 100, 15 * pct) and not model.within(84, 100, 15 * pct)
+    assert model.within(100, 100, 0) and not model.within(100, 0, 100 * pct)
+    assert model.within(1_300, 1_000, 30 * pct) and not model.within(700, 1_000, 29 * pct)
+    assert model.ema_step(0, 2_000, 5, 600) == 2_000
+    assert model.ema_step(2_000, 1_400, 0, 600) == 2_000
+    assert model.ema_step(2_000, 1_400, 60, 600) == 1_940
+    assert model.ema_step(2_000, 2_600, 60, 600) == 2_060
+    assert model.ema_step(2_000, 1_400, 600, 600) == 1_400
+    assert model.ema_step(2_000, 1_400, 6_000, 600) == 1_400
+    assert model.ema_step(2_000, 1_400, 7, 0) == 1_400
+    assert model.ema_step(10, 11, 1, 3) == 10 and model.ema_step(11, 10, 1, 3) == 11

@@ -10,7 +10,7 @@ import pytest
 
 from fulcrum.build import project_root
 from fulcrum.errors import ConfigError
-from fulcrum.scenario import PricePath, crash_path, gbm_path, limit_steps, load_path, parse_start
+from fulcrum.scenario import PricePath, crash_path, gbm_path, load_path, parse_start
 
 START = {"ETH/USD": 2000.0, "BTC/USD": 30000.0}
 
@@ -75,29 +75,6 @@ def test_crash_without_rebound_ends_at_the_bottom() -> None:
         crash_path({"ETH/USD": 1000.0}, drop=1.0, rebound=0.0, steps_down=1, steps_up=0, dt=1.0)
     with pytest.raises(ValueError):
         crash_path({"ETH/USD": 1000.0}, drop=0.2, rebound=0.5, steps_down=2, steps_up=0, dt=1.0)
-
-
-@pytest.mark.parametrize("max_step", [0.15, 0.1, 0.05, 0.013])
-def test_limit_steps_bounds_every_move_and_keeps_the_original_points(max_step: float) -> None:
-    path = PricePath([0.0, 10.0, 20.0, 30.0], {"ETH/USD": [2000.0, 1000.0, 3100.0, 3100.0],
-                                                "BTC/USD": [30000.0, 29000.0, 45000.0, 20000.0]})  # fmt: skip
-    limited = limit_steps(path, max_step)
-    assert limited.max_move() <= max_step
-    assert path.max_move() > max_step
-    for t, prices in path.steps():  # every original point is still there, exactly
-        i = limited.times.index(t)
-        assert limited.at(i) == prices
-    assert limited.times == sorted(limited.times)
-    # Fewest points: one equal-ratio move fewer per segment would break the bound.
-    up = 3100.0 / 1000.0
-    assert limited.times.count(10.0) == 1
-    between = [t for t in limited.times if 10.0 < t < 20.0]
-    assert len(between) + 1 == math.ceil(math.log(up) / math.log1p(max_step) - 1e-9)
-
-
-def test_limit_steps_leaves_a_gentle_path_alone() -> None:
-    path = crash_path({"ETH/USD": 100.0}, drop=0.2, rebound=0.0, steps_down=10, steps_up=0, dt=1.0)
-    assert limit_steps(path, 0.1) == path
 
 
 def test_example_files_agree(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Publishers: the devnet ones (deterministic keys, ``fulcrum.oracle.devnet_publishers``) unless
 ``$FULCRUM_PUBLISHER_KEYS`` holds comma-separated private keys (environment only). Any signer relays the
-signed prices. Each update may move a pair at most the feed's ``max_deviation`` from its median, so the
-path is bridged from the current medians and split with :func:`fulcrum.scenario.limit_steps`.
+signed prices. Every point of the path is pushed as it is (no invented intermediate prices): a move beyond
+the feed's deviation bound is a gap, which the feed accepts when a quorum of publishers signs it in the same
+submission (``--publishers`` below the feed's quorum makes such a push fail with DeviationTooLarge).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from fulcrum.commands.common import (
     targeted,
 )
 from fulcrum.commands.output import JsonOption, render
-from fulcrum.config import SCALE, DeployConfig
+from fulcrum.config import DeployConfig
 from fulcrum.config import short_string as pair_id
 from fulcrum.errors import ConfigError
 
@@ -68,19 +69,6 @@ def pair_decimals(config: DeployConfig, pairs: list[str]) -> dict[str, int]:
     if unknown:
         raise ConfigError(f"unknown pair(s) {', '.join(unknown)}; the oracle has: {', '.join(known)}")
     return {p: known[p] for p in pairs}
-
-
-def bridged(path: PricePath, current: dict[str, float], max_step: float) -> PricePath:
-    """`path` preceded by the `current` medians (point 0, not to be pushed again), split so that no move
-    from one pushed point to the next, the first included, exceeds `max_step`."""
-    from fulcrum.scenario import PricePath, limit_steps
-
-    start = path.times[0]
-    joined = PricePath(
-        [start, *path.times],
-        {name: [current.get(name, series[0]), *series] for name, series in path.prices.items()},
-    )
-    return limit_steps(joined, max_step)
 
 
 class Relay:
@@ -125,7 +113,7 @@ class Relay:
         for decimals, pusher in self.pushers.items():
             group: dict[str, float | int] = {n: p for n, p in prices.items() if self.decimals[n] == decimals}
             if group:
-                updates += pusher.sign(group, ts)
+                updates += await pusher.sign(group, ts)
         tx = await self.oracle.submit(updates)
         return tx.tx_hash, tx.l2_gas
 
@@ -147,9 +135,6 @@ def push_cmd(
     cadence: Annotated[float, typer.Option(help="Seconds between pushes (0: as fast as possible).")] = 1.0,
     publishers: Annotated[
         int | None, typer.Option(help="How many publishers sign each price (default: all).")
-    ] = None,
-    max_step: Annotated[
-        float | None, typer.Option(help="Largest move per push (default: 0.9 x the feed's max_deviation).")
     ] = None,
     *,
     target: Target,
@@ -173,11 +158,7 @@ def push_cmd(
     count = len(signers) if publishers is None else publishers
     if not 1 <= count <= len(signers):
         raise typer.BadParameter(f"--publishers must be within 1..{len(signers)}")
-    deviation = target.config.oracle.max_deviation / SCALE
-    step = max_step if max_step is not None else 0.9 * deviation
-    if not 0 < step <= deviation:
-        raise typer.BadParameter(f"--max-step must be within (0, {deviation:g}] (the feed's max_deviation)")
-    run(_push(target, path, decimals, signers[:count], step, cadence))
+    run(_push(target, path, decimals, signers[:count], cadence))
 
 
 async def _push(
@@ -185,25 +166,19 @@ async def _push(
     path: PricePath,
     decimals: dict[str, int],
     signers: list[Publisher],
-    max_step: float,
     cadence: float,
 ) -> None:
     sdk = await connect(target)
-    current = await medians(sdk, list(decimals))
-    points = bridged(path, {n: p for n, (p, _, _, _) in current.items() if p}, max_step)
     relay = Relay(sdk.oracle, signers, decimals, target.config.oracle.max_future)
     await relay.init()
-    total = len(points) - 1
-    console.print(
-        f"pushing {total} points ({len(path)} in the path, {total - len(path)} inserted, max step "
-        f"{max_step:.1%}) signed by {len(signers)} publisher(s)"
-    )
-    for i in range(1, len(points)):
-        prices = points.at(i)
+    total = len(path)
+    console.print(f"pushing {total} points signed by {len(signers)} publisher(s)")
+    for i in range(total):
+        prices = path.at(i)
         tx_hash, l2_gas = await relay.push(prices)
         shown = "  ".join(f"{n} {p:,.2f}" for n, p in prices.items())
-        console.print(f"[{i}/{total}] t={points.times[i]:8.1f}s  {shown}  tx {tx_hash:#x}, L2 gas {l2_gas:,}")
-        if cadence and i < total:
+        console.print(f"[{i + 1}/{total}] t={path.times[i]:8.1f}s  {shown}  tx {tx_hash:#x}, L2 gas {l2_gas:,}")
+        if cadence and i + 1 < total:
             await asyncio.sleep(cadence)
 
 

@@ -86,12 +86,13 @@ class MedianRefresher:
         now = await self.clock.block_time()
         if any(self.clock.peek(pair, now) > now + MAX_LEAD for pair in self.pairs):
             await self.resync()
+        domain = await self.oracle.domain()
         updates: list[SignedPrice] = []
         for pair, median in self._medians.items():
             if not median.price:
                 continue
             ts = self.clock.stamp(pair, now)
-            updates += [p.sign(pair, median.price, ts) for p in self.publishers]
+            updates += [p.sign(domain, pair, median.price, median.decimals, ts) for p in self.publishers]
         return updates
 
     async def resync(self) -> None:
