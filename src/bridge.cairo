@@ -76,6 +76,7 @@ pub mod Bridge {
         DepositProcessed: DepositProcessed,
         WithdrawalInitiated: WithdrawalInitiated,
         BridgeAssetAdded: BridgeAssetAdded,
+        BridgeWindowSet: BridgeWindowSet,
         #[flat]
         OwnableEvent: OwnableComponent::Event,
         #[flat]
@@ -111,6 +112,11 @@ pub mod Bridge {
         pub l1_token: felt252,
         pub l2_token: ContractAddress,
         pub cap: u256,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    pub struct BridgeWindowSet {
+        pub window: u64 // [seconds]
     }
 
     #[constructor]
@@ -192,6 +198,12 @@ pub mod Bridge {
         fn set_window(ref self: ContractState, window: u64) {
             self.ownable.assert_only_owner();
             self.window.write(window);
+            self.emit(BridgeWindowSet { window });
+        }
+
+        fn set_guardian(ref self: ContractState, guardian: ContractAddress) {
+            self.ownable.assert_only_owner();
+            self.pausable.set_guardian(guardian);
         }
 
         fn l2_token(self: @ContractState, l1_token: felt252) -> ContractAddress {

@@ -2,7 +2,8 @@
 //! Fulcrum blocks opening/increasing and withdrawing, never reducing or liquidating.
 //! A pause ends by itself after `pause_duration` unless the owner (the governance timelock) renews it,
 //! and the guardian may pause again only `pause_duration` after the last pause ended: a guardian cannot
-//! freeze exits for ever.
+//! freeze exits for ever. The guardian can only pause: lifting a pause early, renewing it and setting
+//! its duration belong to the owner.
 
 #[starknet::component]
 pub mod PausableComponent {
@@ -112,7 +113,9 @@ pub mod PausableComponent {
         }
 
         fn unpause(ref self: ComponentState<TContractState>) {
-            self.assert_guardian();
+            // The owner (governance timelock) only: the guardian can only pause, never lift a pause
+            // governance keeps (a pause ends by itself after `pause_duration` anyway).
+            get_dep_component!(@self, Owner).assert_only_owner();
             self.Pausable_paused.write(false);
             self.Pausable_until.write(get_block_timestamp()); // the cool-down runs from here
             self.emit(Unpaused { by: get_caller_address() });

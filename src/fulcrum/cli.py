@@ -126,15 +126,21 @@ def devnet_cmd(
 def deploy_cmd(
     config: Path = typer.Option(Path("deploy/devnet.toml"), help="Deployment config (TOML)."),
     url: UrlOption = "",
-    account_index: int = typer.Option(0, help="Predeployed devnet account that deploys."),
+    account_index: int | None = typer.Option(
+        None, help="Predeployed devnet account that deploys (default 0, unless $FULCRUM_PRIVATE_KEY is set)."
+    ),
 ) -> None:
     """Declare and deploy the protocol from a TOML config; write deployments/<network>.json (addresses,
-    class hashes and ABIs, the config)."""
+    class hashes and ABIs, the config, the steps done) after every step. Run again, it continues where it
+    stopped and sends nothing once done. Off devnet: no test tokens, no devnet publisher keys; the signer
+    is $FULCRUM_ACCOUNT_ADDRESS + $FULCRUM_PRIVATE_KEY."""
+    from fulcrum.commands.common import env_account
     from fulcrum.workflow import deploy_on
 
     node = node_url(url)
     run(probe(node))  # an unreachable node fails now (exit 3), not after the build
-    deployment, path = run(deploy_on(node, config, account_index))
+    account = run(env_account(node)) if account_index is None else None
+    deployment, path = run(deploy_on(node, config, account_index or 0, account))
     table = Table("contract", "address")
     for key in deployment.contracts:
         table.add_row(key, hex(deployment.address(key)))

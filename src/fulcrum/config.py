@@ -26,6 +26,7 @@ class TokenConfig:
     name: str
     symbol: str
     decimals: int
+    address: int = 0  # 0: a test token `[[tokens]]` deployed here; else an existing ERC20 (`[[assets]]`)
 
 
 SCALE = 10**18
@@ -59,6 +60,9 @@ class OracleConfig:
     quorum: int = 2  # distinct publishers of one submission that accept a gap or a first price
     quorum_tolerance: int = 2 * 10**16  # [SCALE] how close to the new median their prices must be
     ema_period: int = 600  # [seconds] the moving average's period (the engine's TWAP guard)
+    # Publishers' public keys (`[oracle] publisher_keys`, or $FULCRUM_ORACLE_PUBLISHERS at deploy time);
+    # required on every network but devnet, where `publishers` devnet keys are used when empty.
+    publisher_keys: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,9 +275,10 @@ class DeployConfig:
     orders: OrderParams | None = None
     risk: RiskParams = DEFAULT_RISK
     governance: GovernanceConfig | None = None  # None: the timelock's governor is the deployer
+    assets: tuple[TokenConfig, ...] = ()  # existing ERC20s (`[[assets]]`, with `address`): not deployed
 
     def token(self, key: str) -> TokenConfig:
-        for token in self.tokens:
+        for token in (*self.tokens, *self.assets):
             if token.key == key:
                 return token
         raise ConfigError(f"unknown token key {key!r}")
@@ -313,9 +318,22 @@ def _require(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def parse_assets(raw: list[Any], source: str) -> tuple[TokenConfig, ...]:
+    """`[[assets]]`: ERC20s that exist already (key, address, decimals), for networks without test tokens."""
+    assets = []
+    for i, a in enumerate(raw):
+        where = f"{source}: assets[{i}]"
+        decimals = _require(a, "decimals", int, where)
+        address = _hex(_require(a, "address", str, where), f"{where}.address")
+        if not 0 <= decimals <= 36 or not 0 < address < 2**251:
+            raise ConfigError(f"{where}: need decimals within 0..36 and a contract address")
+        assets.append(TokenConfig(_require(a, "key", str, where), "", "", decimals, address))
+    return tuple(assets)
+
+
 def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig:
     tokens = []
-    for i, raw in enumerate(_require(data, "tokens", list, source)):
+    for i, raw in enumerate(data.get("tokens", [])):
         where = f"{source}: tokens[{i}]"
         decimals = _require(raw, "decimals", int, where)
         if not 0 <= decimals <= 36:
@@ -336,7 +354,11 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> DeployConfig
         margin,
         parse_liquidation(data["liquidation"], source) if "liquidation" in data else None,
         parse_bridge(data["bridge"], source) if "bridge" in data else None,
+        assets=parse_assets(data.get("assets", []), source),
     )
+    keys = [t.key for t in (*config.tokens, *config.assets)]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{source}: token and asset keys must be unique")
     for key in assets:
         config.token(key)
     if margin is not None:
@@ -375,6 +397,9 @@ def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
     ema_period = _int(raw, "ema_period", 600, where)
     if ema_period < 1:
         raise ConfigError(f"{where}: ema_period must be at least 1 second")
+    keys = tuple(_hex(k, f"{where}.publisher_keys") for k in raw.get("publisher_keys", []))
+    if len(set(keys)) != len(keys) or not all(0 < k < 2**251 for k in keys):
+        raise ConfigError(f"{where}: publisher_keys must be distinct public keys (0x...)")
     return OracleConfig(
         publishers=publishers,
         max_deviation=to_fixed(raw.get("max_deviation", "0.2"), f"{where}.max_deviation"),
@@ -385,6 +410,7 @@ def parse_oracle(raw: dict[str, Any], source: str) -> OracleConfig:
         quorum=quorum,
         quorum_tolerance=to_fixed(raw.get("quorum_tolerance", "0.02"), f"{where}.quorum_tolerance"),
         ema_period=ema_period,
+        publisher_keys=keys,
     )
 
 

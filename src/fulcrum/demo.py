@@ -314,7 +314,8 @@ async def _scenario(
 ) -> dict[str, Any]:
     admin = await devnet.account(0)
     deployment = await deploy_protocol(admin, build, config, await devnet.chain_id(),
-                                       save_to=deployment_path(options.network or config.network))  # fmt: skip
+                                       save_to=deployment_path(options.network or config.network),
+                                       resume=False)  # fmt: skip
     progress.update("deploy", 1, 1, f"{len(deployment.contracts)} contracts")
     ops = Fulcrum(admin, deployment, build)
     pusher = PricePusher(ops.oracle, devnet_publishers(config.oracle.publishers))

@@ -35,6 +35,28 @@ class ConfigError(FulcrumError):
     """A configuration file or value is invalid."""
 
 
+class UnsafeDeployment(ConfigError):
+    """A config only devnet may deploy, on another network (nothing was sent)."""
+
+
+class TestTokensRefused(UnsafeDeployment):
+    """`[[tokens]]` (test ERC20s anyone can mint) on a network that is not devnet."""
+
+    __test__ = False  # not a pytest class
+
+
+class DevnetKeysRefused(UnsafeDeployment):
+    """Devnet publisher keys (derived from a public seed) on a network that is not devnet."""
+
+
+class TooFewPublishers(UnsafeDeployment):
+    """Fewer publisher keys than the median needs (`min_sources`)."""
+
+
+class ClassMismatch(DeploymentError):
+    """A recorded contract's class on chain is not the local build's class for it."""
+
+
 class InvalidAmount(FulcrumError, ValueError):
     """An amount is negative or does not fit the contract's integer type; nothing was sent."""
 

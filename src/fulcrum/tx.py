@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,10 +164,12 @@ async def send(
     calls: Call | Sequence[Call],
     nonce: int | None = None,
     fee_cap: int | None = None,
+    on_sent: Callable[[int], None] | None = None,
 ) -> TxResult:
     """Executes `calls` in one transaction (at `nonce`, default the node's); raises a typed error, leaving
     state untouched, on failure. Prepare, then send: the estimated resource bounds are checked against
-    `fee_cap` [fri] before anything is sent (:class:`FeeCapExceeded`)."""
+    `fee_cap` [fri] before anything is sent (:class:`FeeCapExceeded`). `on_sent(tx_hash)` runs once the
+    node has the transaction, before its receipt (the deployer records it there)."""
     try:
         tx = await account.sign_invoke_v3(calls=calls, nonce=nonce, auto_estimate=True)
         fee = max_fee(tx.resource_bounds)
@@ -176,6 +178,8 @@ async def send(
         sent = await account.client.send_transaction(tx)
     except FAILURES as exc:
         raise translate(exc) from exc
+    if on_sent is not None:
+        on_sent(sent.transaction_hash)
     receipt = await wait_receipt(account.client, sent.transaction_hash)
     resources = receipt.execution_resources
     return TxResult(

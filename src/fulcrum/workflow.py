@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from starknet_py.net.account.base_account import BaseAccount
+from starknet_py.net.models.chains import parse_chain
+
 from fulcrum import build as build_mod
 from fulcrum import toolchain as toolchain_mod
 from fulcrum.config import load_config
@@ -27,11 +30,17 @@ async def open_devnet(accounts: int = 10) -> Devnet:
     return await Devnet.start(tc.devnet, accounts=accounts)
 
 
-async def deploy_on(url: str, config_path: Path, account_index: int = 0) -> tuple[Deployment, Path]:
+async def deploy_on(
+    url: str, config_path: Path, account_index: int = 0, account: BaseAccount | None = None
+) -> tuple[Deployment, Path]:
+    """Deploys (or continues deploying) `config_path` with `account`, else devnet's predeployed account
+    `account_index`; deployments/<network>.json is written after every step."""
     config = load_config(config_path)
     result = await build_contracts()
-    devnet = await Devnet.connect(url)
-    account = await devnet.account(account_index)
+    if account is None:
+        devnet = await Devnet.connect(url)
+        account = await devnet.account(account_index)
+    chain = int(parse_chain(await account.client.get_chain_id()))
     path = deployment_path(config.network)
-    deployment = await deploy_protocol(account, result, config, await devnet.chain_id(), save_to=path)
+    deployment = await deploy_protocol(account, result, config, chain, save_to=path)
     return deployment, path

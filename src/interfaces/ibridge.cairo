@@ -21,6 +21,8 @@ pub trait IBridge<TState> {
     ) -> felt252;
     fn add_asset(ref self: TState, l1_token: felt252, l2_token: ContractAddress, cap: u256);
     fn set_window(ref self: TState, window: u64);
+    /// Owner (governance timelock) only: who may pause deposits and withdrawals.
+    fn set_guardian(ref self: TState, guardian: ContractAddress);
     fn l2_token(self: @TState, l1_token: felt252) -> ContractAddress;
     fn is_processed(self: @TState, nonce: felt252) -> bool;
     fn withdrawal_nonce(self: @TState) -> felt252;

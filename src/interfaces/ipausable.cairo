@@ -12,7 +12,7 @@ pub trait IPausable<TState> {
     /// Guardian only: blocks opening/increasing positions and withdrawals, for `pause_duration`; not
     /// while a pause is in force, nor within `pause_duration` after the last one ended.
     fn pause(ref self: TState);
-    /// Guardian only: ends the pause now (the cool-down runs from now).
+    /// Owner (governance timelock) only: ends the pause now (the cool-down runs from now).
     fn unpause(ref self: TState);
     /// Owner (governance timelock) only: extends a pause in force by `pause_duration` from now.
     fn renew_pause(ref self: TState);

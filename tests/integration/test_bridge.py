@@ -118,7 +118,7 @@ async def test_wrong_sender_replay_cap_and_pause_are_refused(protocol: Protocol)
         with pytest.raises(errors.Paused):
             await trader.bridge.initiate_withdrawal(beth.address, RECIPIENT, 10**17)
     finally:
-        await admin.bridge.unpause()
+        await protocol.unpause("bridge")
     await trader.bridge.initiate_withdrawal(beth.address, RECIPIENT, 10**17)
     assert await beth.balance_of(me) == 0
 

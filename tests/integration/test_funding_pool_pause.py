@@ -194,7 +194,7 @@ async def test_guardian_pause_blocks_opening_and_withdrawing_only(protocol: Prot
         await margin.deposit(usdc.address, USDC)  # so do deposits
         assert (await margin.position(me, ETH_PERP)).size == SCALE
     finally:
-        await guardian.unpause()
+        await protocol.unpause()
     await protocol.trade(trader, ETH_PERP, SCALE)
     assert (await margin.position(me, ETH_PERP)).size == 2 * SCALE
     await assert_conservation(protocol)

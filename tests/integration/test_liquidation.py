@@ -233,13 +233,12 @@ async def test_stale_prices_block_liquidation_unless_fresh_ones_ride_along(proto
         await k.liquidation.liquidate_batch([me])
     assert (await trader.margin.position(me, ETH_PERP)).size == 10 * SCALE
     # Liquidation keeps working while the protocol is paused.
-    admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
     await protocol.pause()
     try:
         fresh = await protocol.pusher.sign({ETH_PAIR: target}, await protocol.block_time())
         report = await k.liquidation.liquidate_batch([me], before=[k.oracle.submit_call(fresh)])
     finally:
-        await admin.margin.unpause()
+        await protocol.unpause()
     assert report.outcomes[0].status in (PARTIAL, FULL)
     await assert_conservation(protocol)
 

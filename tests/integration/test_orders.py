@@ -382,7 +382,6 @@ async def test_a_keeper_fee_leaves_the_account_like_a_withdrawal(protocol: Proto
     with pytest.raises(errors.InsufficientMargin):
         await orders.commit(me, BTC_PERP, SCALE // 100, U128_MAX, keeper_fee)
     [close] = committed_ids(await orders.commit(me, ETH_PERP, -SCALE, 0, keeper_fee, reduce_only=True), orders.address)
-    admin = protocol.settler.keeper
     await protocol.pause()
     try:
         with pytest.raises(errors.Paused):
@@ -390,7 +389,7 @@ async def test_a_keeper_fee_leaves_the_account_like_a_withdrawal(protocol: Proto
         report = await protocol.settler.settle([close])  # reducing settles while paused
         assert report.results[0].outcome == model.O_SETTLED
     finally:
-        await admin.margin.unpause()
+        await protocol.unpause()
     assert await margin.quote_balance(me) < quote  # the fee, trading fee and any PnL
     assert (await margin.position(me, ETH_PERP)).size == 8 * SCALE
 

@@ -108,9 +108,12 @@ async def test_only_owner_registers_assets(protocol: Protocol) -> None:
     with pytest.raises(errors.NotOwner):
         await outsider.vault.register_asset(outsider.account.address)
     assert not await outsider.vault.is_registered(outsider.account.address)
+    # The deployer too: after deployment the vault belongs to the governance timelock.
     admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
-    with pytest.raises(errors.AssetAlreadyRegistered):
-        await admin.vault.register_asset(protocol.deployment.address("usdc"))
+    assert await admin.vault.view_int("owner") == protocol.deployment.address("governance")
+    with pytest.raises(errors.NotOwner):
+        await admin.vault.register_asset(outsider.account.address)
+    assert not await admin.vault.is_registered(outsider.account.address)
 
 
 async def test_unregistered_token_is_refused(protocol: Protocol) -> None:
