@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from fulcrum import deploy, model
+from fulcrum import model
 from fulcrum.bridge import BridgeOperator, Deposit
 from fulcrum.commands.bridge import withdrawal_data
 from fulcrum.commands.common import fmt_units
@@ -34,7 +34,7 @@ from fulcrum.model import SCALE
 from fulcrum.oracle import devnet_publishers, pair_id
 from fulcrum.scenario import gbm_path
 from fulcrum.sdk import Fulcrum
-from tests.integration.fixtures.cli import Cli
+from tests.integration.fixtures.cli import Cli, account_args, cli_on
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
 
 NETWORK = "devnet-cli-commands"
@@ -48,17 +48,13 @@ ETH, BTC = pair_id("ETH/USD"), pair_id("BTC/USD")
 
 
 def on(account: int) -> list[str]:
-    return ["--network", NETWORK, "--account-index", str(account)]
+    return account_args(NETWORK, account)
 
 
 @pytest.fixture
 def cli(protocol: Protocol) -> Iterator[Cli]:
-    path = deploy.deployment_path(NETWORK)
-    protocol.deployment.save(path)
-    try:
-        yield Cli(protocol.devnet.url)
-    finally:
-        path.unlink(missing_ok=True)
+    with cli_on(protocol.deployment, NETWORK, protocol.devnet.url) as runner:
+        yield runner
 
 
 async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) -> None:

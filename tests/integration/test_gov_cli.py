@@ -11,12 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from fulcrum import deploy
 from fulcrum.margin import market_id
 from fulcrum.model import SCALE
 from fulcrum.sdk import Fulcrum
 from fulcrum.voting import ProposalState
-from tests.integration.fixtures.cli import Cli
+from tests.integration.fixtures.cli import Cli, account_args, cli_on
 from tests.integration.fixtures.protocol import Protocol
 
 NETWORK = "devnet-cli-gov"
@@ -25,17 +24,13 @@ ETH_PERP = market_id("ETH-PERP")
 
 
 def on(account: int) -> list[str]:
-    return ["--network", NETWORK, "--account-index", str(account)]
+    return account_args(NETWORK, account)
 
 
 @pytest.fixture
 def cli(protocol: Protocol) -> Iterator[Cli]:
-    path = deploy.deployment_path(NETWORK)
-    protocol.deployment.save(path)
-    try:
-        yield Cli(protocol.devnet.url)
-    finally:
-        path.unlink(missing_ok=True)
+    with cli_on(protocol.deployment, NETWORK, protocol.devnet.url) as runner:
+        yield runner
 
 
 def proposal_of(out: str) -> int:
