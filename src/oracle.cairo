@@ -355,7 +355,13 @@ pub mod PriceFeed {
             if set_at != now {
                 self.anchor.write(pair_id, (stored, stored_sources, set_at));
             }
-            let (last, last_sources, last_set_at) = self.anchor.read(pair_id);
+            let (mut last, mut last_sources, mut last_set_at) = self.anchor.read(pair_id);
+            if last == 0 {
+                // The pair's first price landed earlier in this block (on the quorum): it is the reference.
+                last = stored;
+                last_sources = stored_sources;
+                last_set_at = set_at;
+            }
             let bound = deviation_bound(config.max_deviation, config.widening, now - last_set_at);
             let mut gap = last == 0 || last_sources < config.quorum || !within(price, last, bound);
             for update in updates {

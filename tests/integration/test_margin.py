@@ -107,7 +107,7 @@ async def expected_pool_value(protocol: Protocol, margin: MarginClient) -> int:
 
 
 async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000})  # a calm market (earlier tests moved it)
     trader = await trader_with(protocol, 10, usdc=10_000 * USDC, weth=2 * 10**18)
     me, margin = trader.account.address, trader.margin
     assert await margin.health(me) == await expected_health(protocol, trader)
@@ -164,7 +164,7 @@ async def test_trader_journey_matches_the_model(protocol: Protocol) -> None:
 
 
 async def test_failures_are_named_and_change_nothing(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000})  # a calm market (earlier tests moved it)
     trader = await trader_with(protocol, 11, usdc=1_000 * USDC)
     me, margin = trader.account.address, trader.margin
     usdc, weth = trader.token("usdc").address, trader.token("weth").address
@@ -218,7 +218,7 @@ async def test_stale_and_thin_prices_fail_closed(protocol: Protocol) -> None:
     trader = await trader_with(protocol, 12, usdc=5_000 * USDC)
     me, margin = trader.account.address, trader.margin
     usdc = trader.token("usdc").address
-    await protocol.push_prices({"ETH/USD": 2_000})
+    await protocol.calm({"ETH/USD": 2_000})
     await protocol.trade(trader, ETH_PERP, SCALE)
     cfg = protocol.config.margin
     assert cfg is not None
@@ -293,7 +293,7 @@ async def test_deposit_cap_is_enforced(protocol: Protocol) -> None:
 
 
 async def test_cross_margin_profit_in_one_market_supports_another(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000})  # a calm market (earlier tests moved it)
     trader = await trader_with(protocol, 23, usdc=1_000 * USDC)
     me, margin = trader.account.address, trader.margin
     await protocol.trade(trader, ETH_PERP, 4 * SCALE)
