@@ -58,7 +58,7 @@ def cli(protocol: Protocol) -> Iterator[Cli]:
 
 
 async def test_deposit_open_status_close_withdraw(protocol: Protocol, cli: Cli) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await protocol.as_account(TRADER)
     me, margin, usdc = trader.account.address, trader.margin, trader.token("usdc")
     await usdc.mint(me, 5_000 * USDC)
@@ -150,7 +150,7 @@ async def pending_market_order(trader: Fulcrum, market: int, timeout: float = 60
 
 
 async def test_rejections_are_typed_and_change_nothing(protocol: Protocol, cli: Cli, tmp_path: Path) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await protocol.as_account(TRADER)
     me, margin, usdc = trader.account.address, trader.margin, trader.token("usdc")
     await usdc.mint(me, 100 * USDC)
@@ -244,7 +244,7 @@ async def test_oracle_push_scenario_gaps_on_the_quorum(
 
 
 async def test_oracle_push_gbm_as_fast_as_possible(protocol: Protocol, cli: Cli) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000})
     args = ["--gbm", "--start", "ETH/USD=2000,BTC/USD=30000", "--steps", "4", "--dt", "3600", "--vol", "0.9",
             "--seed", "11", "--jump-rate", "500", "--cadence", "0", "--publishers", "2"]  # fmt: skip
     out = await cli.ok("oracle", "push", *on(LP), *args)
@@ -315,7 +315,7 @@ async def test_pool_add_status_remove(protocol: Protocol, cli: Cli, tmp_path: Pa
 
 
 async def test_orders_list_limit_cancel_and_refusals(protocol: Protocol, cli: Cli, tmp_path: Path) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await protocol.as_account(TRADER)
     me, margin, orders, usdc = trader.account.address, trader.margin, trader.orders, trader.token("usdc")
     await usdc.mint(me, 2_000 * USDC)
@@ -393,7 +393,7 @@ async def test_orders_list_limit_cancel_and_refusals(protocol: Protocol, cli: Cl
 
 
 async def test_an_operator_trades_for_the_account(protocol: Protocol, cli: Cli) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     owner, bot = await protocol.as_account(TRADER), await protocol.as_account(OPERATOR)
     me, bot_address, margin = owner.account.address, bot.account.address, owner.margin
     await owner.token("usdc").mint(me, 5_000 * USDC)
@@ -450,7 +450,7 @@ async def read_json(cli: Cli, *args: str, env: dict[str, str | None] | None = No
 async def test_exit_codes_for_scripts(protocol: Protocol, cli: Cli) -> None:
     """1: refused by the protocol (named), 2: usage, 3: node unreachable; a bad hex address is a
     ConfigError (1), like a bad amount: a value the parser accepted as text but Fulcrum could not read."""
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     me = (await protocol.as_account(TRADER)).account.address
     refused = await cli("trade", "withdraw", *on(TRADER), "usdc", "1000000")
     assert "margin: insufficient balance" in failed(refused, 1, "MarginInsufficientBalance")
@@ -469,7 +469,7 @@ async def test_exit_codes_for_scripts(protocol: Protocol, cli: Cli) -> None:
 
 
 async def test_json_reads_equal_the_views(protocol: Protocol, cli: Cli) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader, lp = await protocol.as_account(TRADER), await protocol.as_account(LP)
     me, margin = trader.account.address, trader.margin
     await trader.token("usdc").mint(me, 4_000 * USDC)
@@ -592,7 +592,7 @@ async def test_pool_balance_sheet_and_buying_seized_collateral(protocol: Protoco
     """`pool status --json` is the chain's pool_state and what follows from it; `pool buy-collateral` is
     refused by name beyond what the pool holds or above --max-cost, and otherwise moves exactly the quoted
     cost into the pool's cash and the collateral to the buyer."""
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     buyer = await protocol.as_account(BUYER)
     me, margin, usdc, weth = buyer.account.address, buyer.margin, buyer.token("usdc"), buyer.token("weth")
     mc = protocol.config.margin

@@ -33,7 +33,7 @@ def i128(felt: int) -> int:
 
 
 async def test_funding_accrues_with_time_and_settles_on_close(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000})
     long = await trader_with(protocol, 14, usdc=50_000 * USDC)
     short = await trader_with(protocol, 15, usdc=50_000 * USDC)
     await protocol.trade(long, ETH_PERP, 100 * SCALE)
@@ -70,7 +70,7 @@ async def test_funding_accrues_with_time_and_settles_on_close(protocol: Protocol
 
 
 async def test_lp_deposit_and_withdraw_while_traders_win_and_lose(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000})
+    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000})
     trader = await trader_with(protocol, 16, usdc=200_000 * USDC)
     await protocol.trade(trader, ETH_PERP, 400 * SCALE)  # traders net long
     lp = await protocol.as_account(17)
@@ -128,7 +128,7 @@ async def test_lp_deposit_and_withdraw_while_traders_win_and_lose(protocol: Prot
 
 
 async def test_lp_cannot_pull_liquidity_backing_open_interest(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000})
+    await protocol.calm({"ETH/USD": 2_000})
     trader = await trader_with(protocol, 20, usdc=150_000 * USDC)
     await protocol.trade(trader, ETH_PERP, 300 * SCALE)  # 600k of net exposure: reserved from the pool's cash
     admin = Fulcrum(protocol.admin, protocol.deployment, protocol.build)
@@ -153,7 +153,7 @@ async def test_lp_cannot_pull_liquidity_backing_open_interest(protocol: Protocol
 
 
 async def test_guardian_pause_blocks_opening_and_withdrawing_only(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000})
+    await protocol.calm({"ETH/USD": 2_000})
     trader = await trader_with(protocol, 18, usdc=10_000 * USDC)
     me, margin = trader.account.address, trader.margin
     usdc = trader.token("usdc")
@@ -201,7 +201,7 @@ async def test_guardian_pause_blocks_opening_and_withdrawing_only(protocol: Prot
 
 
 async def test_liquidation_price_is_where_health_crosses_one(protocol: Protocol) -> None:
-    await protocol.push_prices({"ETH/USD": 2_000})
+    await protocol.calm({"ETH/USD": 2_000})
     trader = await trader_with(protocol, 19, usdc=2_500 * USDC)
     me, margin = trader.account.address, trader.margin
     await protocol.trade(trader, ETH_PERP, 10 * SCALE)
