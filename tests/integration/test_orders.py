@@ -45,7 +45,7 @@ async def test_trade_sandwich_in_one_multicall_is_refused(protocol: Protocol) ->
     """Median 2,000; the attacker commits +100 ETH, relays newer signed prices at 2,100 and settles, all in
     one multicall: the settlement is too early (block and price before commit + delay), the order waits,
     and it fills at the later price. The round trip then loses the fees and the skew impact."""
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     attacker = await funded(protocol, 64, 100_000 * USDC)
     me, orders = attacker.account.address, attacker.orders
     before = await wealth(attacker)
@@ -78,7 +78,7 @@ async def test_trade_sandwich_in_one_multicall_is_refused(protocol: Protocol) ->
 
 
 async def test_settling_with_a_price_older_than_the_delay_is_refused(protocol: Protocol) -> None:
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await funded(protocol, 65, 10_000 * USDC)
     me = trader.account.address
     [order_id] = await protocol.settler.commit(trader, {ETH_PERP: SCALE})
@@ -103,7 +103,7 @@ async def test_settling_with_a_price_older_than_the_delay_is_refused(protocol: P
 
 
 async def test_fills_match_the_model_and_the_acceptable_price_binds_both_ways(protocol: Protocol) -> None:
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await funded(protocol, 66, 50_000 * USDC)
     me, margin = trader.account.address, trader.margin
     keeper = protocol.settler.keeper
@@ -144,7 +144,7 @@ async def test_fills_match_the_model_and_the_acceptable_price_binds_both_ways(pr
 
 
 async def test_expiry_cancellation_and_one_pending_order(protocol: Protocol) -> None:
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await funded(protocol, 67, 10_000 * USDC)
     stranger = await protocol.as_account(68)
     me, orders = trader.account.address, trader.orders
@@ -180,7 +180,7 @@ async def test_expiry_cancellation_and_one_pending_order(protocol: Protocol) -> 
 
 
 async def test_a_batch_mixing_valid_expired_refused_and_unknown_orders(protocol: Protocol) -> None:
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     traders = [await funded(protocol, i, 5_000 * USDC) for i in (69, 70, 71)]
     keeper_fee = await fee(protocol)
     [stale] = await protocol.settler.commit(traders[0], {BTC_PERP: SCALE // 100})
@@ -205,7 +205,7 @@ async def test_lp_sandwich_earns_nothing(protocol: Protocol) -> None:
     """Another trader is long 500 ETH; the attacker knows ETH is going to 1,900. One transaction cannot
     enter and leave (the deposit is only a request); over two settlements the known move is already in the
     entry price, and the round trip loses the fees."""
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     whale = await funded(protocol, 72, 400_000 * USDC)
     await protocol.trade(whale, ETH_PERP, 500 * SCALE)
     attacker = await protocol.as_account(73)
@@ -247,7 +247,7 @@ async def test_lp_sandwich_earns_nothing(protocol: Protocol) -> None:
 
 
 async def test_conditional_orders_trigger_on_later_prices_and_cancel_each_other(protocol: Protocol) -> None:
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await funded(protocol, 74, 20_000 * USDC)
     me, orders, margin = trader.account.address, trader.orders, trader.margin
     keeper_fee = await fee(protocol)
@@ -295,7 +295,7 @@ async def test_conditional_orders_trigger_on_later_prices_and_cancel_each_other(
 
 
 async def test_an_operator_trades_for_the_account_and_cannot_withdraw(protocol: Protocol) -> None:
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     owner = await funded(protocol, 75, 10_000 * USDC)
     bot, stranger = await protocol.as_account(76), await protocol.as_account(77)
     me, bot_address = owner.account.address, bot.account.address
@@ -334,7 +334,7 @@ async def test_conditional_sandwich_cannot_fill_at_a_known_stale_price(protocol:
     """An always-triggered limit buy and take-profit sell placed long before; then, in one multicall,
     execute the buy at the stored 2,000, relay newer prices at 2,100, execute the sell. Execution only
     arms them: each fills later, at a price published after it was armed."""
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     attacker = await funded(protocol, 80, 100_000 * USDC)
     me, orders = attacker.account.address, attacker.orders
     keeper_fee = await fee(protocol)
@@ -368,7 +368,7 @@ async def test_a_keeper_fee_leaves_the_account_like_a_withdrawal(protocol: Proto
     """Escrowing a fee is refused while paused (unless the order only reduces) and when it would leave
     equity below initial margin (maintenance for reduce-only): fees are no way around a pause or a
     margin check."""
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     trader = await funded(protocol, 81, 2_000 * USDC)
     me, orders, margin = trader.account.address, trader.orders, trader.margin
     keeper_fee = await fee(protocol)
@@ -411,7 +411,7 @@ async def test_only_the_orders_contract_fills_escrows_and_settles_lp(protocol: P
     """The engine's and the pool's new entry points answer to the orders contract alone: an outsider calling
     them directly to fill at the stored price, take another account's quote or mint shares is refused, and
     nothing moves."""
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await protocol.push_prices({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
     victim = await funded(protocol, 85, 5_000 * USDC)
     outsider = await funded(protocol, 86, 5_000 * USDC)
     me, them = outsider.account.address, victim.account.address
