@@ -192,6 +192,11 @@ def bind_contract(account: BaseAccount, abi: list[Any], address: int, cache_key:
     return contract
 
 
+def _not_found(exc: ClientError, code: str) -> bool:
+    """Whether the node answered `exc` because what was asked for does not exist (its RPC `code`)."""
+    return str(exc.code) == code or "not found" in str(exc).lower()
+
+
 class Deployer:
     """Declares and deploys the crate's contracts from one build with one account."""
 
@@ -217,7 +222,7 @@ class Deployer:
         try:
             await self.account.client.get_class_by_hash(class_hash)
         except ClientError as exc:
-            if str(exc.code) == "28" or "not found" in str(exc).lower():  # CLASS_HASH_NOT_FOUND
+            if _not_found(exc, "28"):  # CLASS_HASH_NOT_FOUND
                 return False
             raise translate(exc) from exc
         except FAILURES as exc:
@@ -395,7 +400,7 @@ async def _succeeded(client: Client, tx_hash: int) -> bool:
     try:
         status = await client.get_transaction_status(tx_hash)
     except ClientError as exc:
-        if str(exc.code) == "29" or "not found" in str(exc).lower():  # TXN_HASH_NOT_FOUND
+        if _not_found(exc, "29"):  # TXN_HASH_NOT_FOUND
             return False
         raise translate(exc) from exc
     except FAILURES as exc:
