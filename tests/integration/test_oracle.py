@@ -26,7 +26,7 @@ from fulcrum.oracle import (
 )
 from fulcrum.orders import committed_ids
 from fulcrum.sdk import Fulcrum
-from fulcrum.tx import TxResult
+from fulcrum.tx import TxResult, block_time
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
 from tests.integration.test_margin import ETH_PERP, USDC, trader_with
 from tests.integration.test_solvency import deploy_fresh
@@ -204,6 +204,13 @@ async def test_one_key_alone_cannot_walk_the_median_nor_the_average(protocol: Pr
     assert averages(tx) == [1_000_00000000]
 
 
+async def mined_at(protocol: Protocol, tx: TxResult) -> int:
+    """The timestamp of the block that holds `tx` (not the latest block's: devnet stamps a block when it opens)."""
+    client = protocol.admin.client
+    receipt = await client.get_transaction_receipt(tx.tx_hash)
+    return await block_time(client, receipt.block_number)
+
+
 def averages(tx: TxResult) -> list[int]:
     """The moving average each MedianUpdated of `tx` published (data: price, time, sources, ema, quorum)."""
     return [int(e.data[3]) for e in tx.events if e.keys and e.keys[0] == _MEDIAN_UPDATED]
@@ -219,11 +226,11 @@ async def test_the_average_moves_by_the_time_the_price_held(protocol: Protocol) 
     again = signed(domain, pair, [1_300_00000000] * 3, t0 + 2)
     tx = await oracle.send([oracle.submit_call(jump), oracle.submit_call(again)])
     assert averages(tx) == [1_000_00000000, 1_000_00000000]
-    held_from = await protocol.block_time()  # the transaction's block
+    held_from = await mined_at(protocol, tx)
     # Time passes at 1,300: the average follows by the share of the period it held.
     await protocol.devnet.increase_time(120)
     tx = await oracle.submit(signed(domain, pair, [1_300_00000000] * 3, await protocol.block_time()))
-    held = await protocol.block_time() - held_from
+    held = await mined_at(protocol, tx) - held_from
     assert held >= 120
     (average,) = averages(tx)
     assert average == model.ema_step(1_000_00000000, 1_300_00000000, held, period)
