@@ -24,6 +24,8 @@ from starknet_py.net.account.base_account import BaseAccount
 from starknet_py.net.client import Client
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call, TransactionExecutionStatus
+from starknet_py.net.udc_deployer.deployer import Deployer as UdcDeployer
+from starknet_py.serialization.factory import serializer_for_constructor_v2
 
 from fulcrum.build import BuildResult, project_root
 from fulcrum.client import ContractClient
@@ -176,16 +178,24 @@ def _failed(what: str, exc: BaseException) -> FulcrumError:
     return typed if isinstance(typed, TransientError) else DeploymentError(f"{what} failed: {exc}")
 
 
+_PARSED_ABI: dict[str, Any] = {}
 _CONTRACT_DATA: dict[tuple[str, int], ContractData] = {}
 
 
+def parsed_abi(abi: list[Any], cache_key: str) -> Any:
+    """starknet-py's parsed form of `abi`, once per class (`cache_key`). Its parser builds a new lark
+    parser for every type it reads: a large ABI costs seconds, and was most of a deployment's time."""
+    if cache_key not in _PARSED_ABI:
+        _PARSED_ABI[cache_key] = ContractData.from_abi(0, abi, 1).parsed_abi
+    return _PARSED_ABI[cache_key]
+
+
 def bind_contract(account: BaseAccount, abi: list[Any], address: int, cache_key: str) -> Contract:
-    """A Contract at `address` bound to `account`. Parsing a large ABI costs seconds in starknet-py (a
-    lark parser per type), so the parsed `ContractData` is shared by every Contract of `cache_key` (one
-    per class) at that address."""
+    """A Contract at `address` bound to `account`, on the ABI parsed once per class (`cache_key`)."""
     data = _CONTRACT_DATA.get((cache_key, address))
     if data is None:
         data = _CONTRACT_DATA[(cache_key, address)] = ContractData.from_abi(address, abi, 1)
+        data.__dict__["parsed_abi"] = parsed_abi(abi, cache_key)  # seeds the cached_property
     contract = Contract(address=address, abi=[], provider=account, cairo_version=1)
     contract.data = data
     contract._functions = Contract._make_functions(data, contract.client, contract.account, 1)
@@ -255,20 +265,27 @@ class Deployer:
     async def deploy(
         self, name: str, class_hash: int, constructor_args: list[Any], salt: int | None = None
     ) -> Contract:
+        """Deploys through the UDC (unique to this account; a random salt unless given), with the
+        constructor's calldata serialised on the class's once-parsed ABI."""
+        constructor = parsed_abi(self.abi(name), self.cache_key(name)).constructor
+        calldata = serializer_for_constructor_v2(constructor).serialize(*constructor_args) if constructor else []
+        udc = UdcDeployer(account_address=self.account.address)
+        call, address = udc.create_contract_deployment_raw(class_hash, salt=salt, raw_calldata=calldata)
         try:
-            result = await Contract.deploy_contract_v3(
-                self.account, class_hash, abi=self.abi(name), constructor_args=constructor_args,
-                auto_estimate=True, salt=salt,
-            )  # fmt: skip
-            await result.wait_for_acceptance(check_interval=0.05)
-        except FAILURES as exc:
-            raise _failed(f"deploy {name}", exc) from exc
-        log.info("deployed %s at %#x", name, result.deployed_contract.address)
-        return result.deployed_contract
+            await send(self.account, call)
+        except TransientError:
+            raise
+        except FulcrumError as exc:
+            raise DeploymentError(f"deploy {name} failed: {exc}") from exc
+        log.info("deployed %s at %#x", name, address)
+        return self.contract_at(name, address)
+
+    def cache_key(self, name: str) -> str:
+        return str(self.build.sierra(name))
 
     def contract_at(self, name: str, address: int) -> Contract:
         """A Contract of the built class `name` at `address`, bound to this account."""
-        return bind_contract(self.account, self.abi(name), address, str(self.build.sierra(name)))
+        return bind_contract(self.account, self.abi(name), address, self.cache_key(name))
 
 
 DEVNET = "devnet"

@@ -27,8 +27,8 @@ import aiohttp
 from starknet_py.devnet_utils.devnet_client import DevnetClient
 from starknet_py.net.account.account import Account
 from starknet_py.net.models.chains import parse_chain
-from starknet_py.net.signer.key_pair import KeyPair
 
+from fulcrum import signing
 from fulcrum.errors import DevnetError
 
 log = logging.getLogger(__name__)
@@ -193,12 +193,7 @@ class Devnet:
         return await self.account_from_key(accounts[index].address, accounts[index].private_key)
 
     async def account_from_key(self, address: int, private_key: int) -> Account:
-        return Account(
-            address=address,
-            client=self.client,
-            key_pair=KeyPair.from_private_key(private_key),
-            chain=await self.chain_id(),
-        )
+        return signing.account(address, self.client, signing.key_pair(private_key), await self.chain_id())
 
     async def increase_time(self, seconds: int) -> None:
         await self.client.increase_time(seconds)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from poseidon_py.poseidon_hash import poseidon_hash_many
-from starknet_py.hash.utils import message_signature, private_to_stark_key
 
+from fulcrum import signing
 from fulcrum.client import ContractClient
 from fulcrum.config import OracleConfig, short_string
 from fulcrum.errors import UpdateNotNewer
@@ -66,14 +67,12 @@ class SignedPrice:
 class Publisher:
     private_key: int
 
-    @property
+    @cached_property
     def public_key(self) -> int:
-        return int(private_to_stark_key(self.private_key))
+        return signing.public_key(self.private_key)
 
     def sign(self, domain: PriceDomain, pair: int, price: int, decimals: int, timestamp: int) -> SignedPrice:
-        r, s = message_signature(
-            price_message_hash(domain, pair, price, decimals, timestamp), self.private_key
-        )
+        r, s = signing.sign(price_message_hash(domain, pair, price, decimals, timestamp), self.private_key)
         return SignedPrice(pair, price, timestamp, self.public_key, int(r), int(s))
 
 

@@ -16,9 +16,9 @@ from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.account.account import Account
 from starknet_py.net.account.base_account import BaseAccount
 from starknet_py.net.client_models import Call
-from starknet_py.net.signer.key_pair import KeyPair
 from starknet_py.net.udc_deployer.deployer import Deployer
 
+from fulcrum import signing
 from fulcrum.config import DeployConfig
 from fulcrum.devnet import Devnet
 from fulcrum.model import SCALE
@@ -103,7 +103,7 @@ async def trader_accounts(
     chain = await devnet.chain_id()
     deployer = Deployer()
     rng = random.Random(seed)
-    keys = [KeyPair.from_private_key(rng.randrange(1, 2**250)) for _ in range(missing)]
+    keys = [signing.key_pair(rng.randrange(1, 2**250)) for _ in range(missing)]
     for start in range(0, missing, 40):
         calls: list[Call] = []
         for key in keys[start : start + 40]:
@@ -111,6 +111,6 @@ async def trader_accounts(
                 class_hash=class_hash, salt=key.public_key, raw_calldata=[key.public_key]
             )
             calls += [call, Call(STRK, get_selector_from_name("transfer"), [address, FEE_FUNDING, 0])]
-            accounts.append(Account(address=address, client=funder.client, key_pair=key, chain=chain))
+            accounts.append(signing.account(address, funder.client, key, chain))
         await send(funder, calls)
     return accounts

@@ -27,7 +27,8 @@ async def open_devnet(accounts: int = 10) -> Devnet:
         return await Devnet.connect(url)
     tc = toolchain_mod.resolve(require_devnet=True)
     assert tc.devnet is not None
-    return await Devnet.start(tc.devnet, accounts=accounts)
+    extra = tuple(os.environ.get("FULCRUM_DEVNET_ARGS", "").split())
+    return await Devnet.start(tc.devnet, accounts=accounts, extra_args=extra)
 
 
 async def deploy_on(

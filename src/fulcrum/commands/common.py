@@ -377,23 +377,24 @@ async def _devnet_account(target: Target, index: int) -> BaseAccount:
 
 async def _bind(target: Target, address: int, key_pair: KeyPair) -> BaseAccount:
     from starknet_py.devnet_utils.devnet_client import DevnetClient
-    from starknet_py.net.account.account import Account
+
+    from fulcrum import signing
 
     client = DevnetClient(node_url=target.url)
-    return Account(address=address, client=client, key_pair=key_pair, chain=await chain_id(client))
+    return signing.account(address, client, key_pair, await chain_id(client))
 
 
 async def env_account(url: str) -> BaseAccount | None:
     """The signer of $FULCRUM_ACCOUNT_ADDRESS + $FULCRUM_PRIVATE_KEY on the node at `url`, or None."""
-    from starknet_py.net.account.account import Account
     from starknet_py.net.full_node_client import FullNodeClient
-    from starknet_py.net.signer.key_pair import KeyPair
+
+    from fulcrum import signing
 
     if not key_in_env():
         return None
     client = FullNodeClient(node_url=url)
-    key = KeyPair.from_private_key(_private_key(os.environ[ENV_PRIVATE_KEY], ENV_PRIVATE_KEY))
-    return Account(address=signer_address(), client=client, key_pair=key, chain=await chain_id(client))
+    key = signing.key_pair(_private_key(os.environ[ENV_PRIVATE_KEY], ENV_PRIVATE_KEY))
+    return signing.account(signer_address(), client, key, await chain_id(client))
 
 
 async def view_account(target: Target, address: int) -> BaseAccount:
