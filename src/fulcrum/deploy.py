@@ -41,6 +41,7 @@ from fulcrum.errors import (
     TooFewPublishers,
     TransientError,
 )
+from fulcrum.memo import memoized
 from fulcrum.model import OrderParams
 from fulcrum.tx import FAILURES, send, translate, wait_receipt
 
@@ -186,7 +187,8 @@ def parsed_abi(abi: list[Any], cache_key: str) -> Any:
     """starknet-py's parsed form of `abi`, once per class (`cache_key`). Its parser builds a new lark
     parser for every type it reads: a large ABI costs seconds, and was most of a deployment's time."""
     if cache_key not in _PARSED_ABI:
-        _PARSED_ABI[cache_key] = ContractData.from_abi(0, abi, 1).parsed_abi
+        content = json.dumps(abi, sort_keys=True).encode()
+        _PARSED_ABI[cache_key] = memoized("abi", content, lambda: ContractData.from_abi(0, abi, 1).parsed_abi)
     return _PARSED_ABI[cache_key]
 
 
@@ -220,7 +222,9 @@ class Deployer:
         """The class hash of the local build's `name`, computed here (never asked of the node)."""
         if name not in self._hashes:
             sierra = self.build.sierra(name).read_text()
-            self._hashes[name] = compute_sierra_class_hash(create_sierra_compiled_contract(sierra))
+            self._hashes[name] = memoized(
+                "class-hash", sierra.encode(), lambda: compute_sierra_class_hash(create_sierra_compiled_contract(sierra))
+            )
         return self._hashes[name]
 
     def abi(self, name: str) -> list[Any]:
