@@ -348,7 +348,8 @@ class Simulator:
         initial_imr, initial_mmr = self.imr.copy(), self.mmr.copy()
         n, m = len(book.size), len(self.cfg.markets)
         T = len(self.times)
-        log = StepLog(self.times.copy(), np.zeros((T, m)), np.zeros((T, m)), *(np.zeros(T) for _ in range(12)))
+        z = [np.zeros(T) for _ in range(12)]
+        log = StepLog(self.times.copy(), np.zeros((T, m)), np.zeros((T, m)), *z)
         ks = cfg.keepers
         capacity = ks.keepers * ks.batches_per_step * ks.batch_size
         seen: deque[I] = deque(maxlen=ks.latency + 1)
@@ -540,8 +541,8 @@ class Simulator:
         book.pool_cash -= float(realized.sum())
         book.size[chosen] -= close
         book.cost[chosen] -= removed
-        sold = np.bincount(book.market_of[chosen], weights=close, minlength=m)
-        return float((np.abs(close) * p).sum()), sold, chosen
+        sold = np.bincount(book.market_of[chosen], weights=close, minlength=m).astype(np.float64)
+        return float((np.abs(close) * p).sum()), sold, chosen.astype(np.int64)
 
 
 def simulate(cfg: SimConfig, scenario: Scenario, policy: Policy, seed: int = 0,
