@@ -211,8 +211,8 @@ class StepLog:
     below: F  # accounts below maintenance
     adl: F  # notional deleveraged
     keeper_paid: F  # cumulative
-    health_t: list[float] = field(default_factory=list)  # times of the histograms
-    health_hist: list[F] = field(default_factory=list)  # counts per HEALTH_BINS bin
+    health_t: list[float] = field(default_factory=list, init=False)  # times of the histograms
+    health_hist: list[F] = field(default_factory=list, init=False)  # counts per HEALTH_BINS bin
 
 
 HEALTH_BINS = np.array([0.0, 0.5, 0.8, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, np.inf])
