@@ -251,6 +251,7 @@ class Result:
 
 
 Ordering = Callable[[I, V.Health, "Simulator"], I]
+Observer = Callable[[int, V.Health, Book, "Simulator"], None]
 
 
 class Simulator:
@@ -266,6 +267,11 @@ class Simulator:
             liq = replace(liq, close_factor=policy.close_factor)
         self.liq = liq
         self.ordering = ordering
+        self.observer: Observer | None = None  # called each step with the health before keepers act
+        self.price = np.zeros(len(cfg.markets))  # the step's oracle prices
+        self.skew = np.zeros(len(cfg.markets))
+        self.rate = np.zeros(len(cfg.markets))
+        self.oi = np.zeros(len(cfg.markets))
         m = len(cfg.markets)
         self.pairs = [mk.pair for mk in cfg.markets]
         self.base = np.array([scenario.path.prices[p] for p in self.pairs]).T  # (T, m)
@@ -368,7 +374,7 @@ class Simulator:
             price = self.base[step] * np.exp(self.impact)
             p_coll = float(price[self.coll_market]) if self.coll_market >= 0 else float(self.base_coll[step])
             # funding (model.funding_rate / next_funding_index)
-            skew = np.bincount(book.market_of, weights=book.size, minlength=m)
+            skew = np.bincount(book.market_of, weights=book.size, minlength=m).astype(np.float64)
             rate = np.clip(skew / self.skew_scale * self.max_rate, -self.max_rate, self.max_rate)
             book.index = book.index + rate * price * dt / DAY
             self._govern(step, now)
@@ -376,6 +382,10 @@ class Simulator:
             h = V.health_single(book.size, book.cost, book.findex, book.market_of, book.quote, coll_value, price,
                                 book.index, self.mmr, self.sp, risk)  # fmt: skip
             below = h.below
+            self.price, self.skew, self.rate = price, skew, rate
+            if self.observer is not None:
+                self.oi = np.bincount(book.market_of, weights=np.abs(book.size), minlength=m).astype(np.float64)
+                self.observer(step, h, book, self)
             log.below[step] = float(below.sum())
             if step % snap_every == 0 or step == T - 1:
                 open_ = h.notional > 0
