@@ -210,7 +210,7 @@ def z_score(confidence: float) -> float:
 
 def target_mmr(sigma_h: float, confidence: float, penalty_rate: float, slippage: float) -> tuple[float, float]:
     """(mmr, adverse move): move = exp(z sigma_h) - 1, mmr = move + penalty + slippage (capped below 1)."""
-    move = math.expm1(z_score(confidence) * sigma_h)
+    move = min(math.expm1(z_score(confidence) * sigma_h), 10.0)  # a short can lose without bound; 1000% is plenty
     return min(move + penalty_rate + slippage, 0.95), move
 
 
