@@ -153,3 +153,28 @@ def test_csv_scenario_runs(tmp_path: Path) -> None:
     scenario = S.from_csv(path)
     result = simulate(small_config(500), scenario, Policy("vol", margins="vol"), seed=0)
     assert result.log.liquidated.sum() > 0 and len(result.log.t) == 60
+
+
+def test_assessment_of_higher_margins_and_the_proposal_calls() -> None:
+    from fulcrum.model import MarketParams
+    from fulcrum.risk.assess import assess
+    from fulcrum.risk.history import offline_series
+    from fulcrum.risk.propose import changes, description
+
+    cfg = SimConfig.from_deploy(CONFIG)
+    series = {p: offline_series("2021-05-19", p) for p in ("ETH/USD", "BTC/USD")}
+    now = (np.array([0.1, 0.1]), np.array([0.05, 0.05]))
+    doubled = (now[0] * 2, now[1] * 2)
+    current, proposed = assess(cfg, series, {"current": now, "proposed": doubled}, accounts=1500)
+    assert 0 <= proposed.at_risk < current.at_risk <= 1  # smaller positions under higher margins
+    assert sum(proposed.bad_debt.values()) <= sum(current.bad_debt.values())
+    assert set(current.bad_debt) == {s.name for s in S.DOCUMENTED}
+
+    est = vol.VolEstimate("ewma", 60.0, 0.004, 0.004 * math.sqrt(525_600))
+    params = MarketParams(1, SCALE // 10, SCALE // 20, 10**11, 5, 6, 7, 8)
+    rec = vol.recommend("ETH-PERP", est, params.imr, params.mmr, horizon=DAY, confidence=0.99, penalty_rate=0,
+                        slippage=0, bounds=vol.RatioBounds(SCALE // 4, 600))  # fmt: skip
+    [change] = changes({"ETH-PERP": (42, params, rec)})
+    assert (change.new.imr, change.new.mmr) == (rec.imr, rec.mmr) and change.new.max_oi == params.max_oi
+    assert change.market_id == 42 and "ETH-PERP: imr 10.0000% -> 12.5000%" in description([change], DAY, 0.99)
+    assert not changes({"ETH-PERP": (42, replace(params, imr=rec.imr, mmr=rec.mmr), replace(rec, current_imr=rec.imr, current_mmr=rec.mmr))})
