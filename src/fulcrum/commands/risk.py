@@ -217,12 +217,12 @@ def report_cmd(
 
     from fulcrum.risk import report as rep
     from fulcrum.risk.scenarios import documented, from_csv
-    from fulcrum.risk.simulator import SimConfig
+    from fulcrum.risk.simulator import DEFAULT_POLICIES, SimConfig
 
     cfg = SimConfig.from_deploy(load_deploy_config(config))
     cfg = replace(cfg, population=replace(cfg.population, accounts=accounts), pool_cash=accounts * 2_000.0)
     scenarios = documented(seed) + [from_csv(p) for p in csv or []]
-    console.print(f"simulating {len(scenarios)} scenarios x 7 policies, {accounts:,} accounts ...")
+    console.print(f"simulating {len(scenarios)} scenarios x {len(DEFAULT_POLICIES)} policies, {accounts:,} accounts ...")
     report = rep.run(cfg, scenarios, seed=seed, predict=predict)
     page = rep.write(report, out)
     table = Table("scenario", "mmr static", "mmr vol", "bad debt static", "bad debt vol", "net static", "net vol",

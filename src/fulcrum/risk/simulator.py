@@ -97,6 +97,7 @@ class Policy:
     breaker: bool = True
     penalty_rate: float | None = None  # overrides
     close_factor: float | None = None
+    window_cap: float | None = None  # the cascade breaker's notional per market per window
     horizon: float = 86_400.0  # [seconds] liquidation horizon for "vol" (a stressed unwind: one day)
     confidence: float = 0.99
     update: bool = True  # "vol": keep stepping during the event (through governance delays)
@@ -265,6 +266,8 @@ class Simulator:
             liq = replace(liq, penalty_rate=policy.penalty_rate)
         if policy.close_factor is not None:
             liq = replace(liq, close_factor=policy.close_factor)
+        if policy.window_cap is not None:
+            liq = replace(liq, window_cap=policy.window_cap)
         self.liq = liq
         self.ordering = ordering
         self.observer: Observer | None = None  # called each step with the health before keepers act
@@ -565,6 +568,7 @@ DEFAULT_POLICIES = (
     Policy("vol", margins="vol"),
     Policy("static, no breaker", breaker=False),
     Policy("vol, no breaker", margins="vol", breaker=False),
+    Policy("static, breaker 1M / 5 min", window_cap=1_000_000.0),
     Policy("static, penalty 1%", penalty_rate=0.01),
     Policy("static, penalty 5%", penalty_rate=0.05),
     Policy("static, close factor 1", close_factor=1.0),
