@@ -122,8 +122,8 @@ async def fresh_accounts(protocol: Protocol, count: int) -> list[Fulcrum]:
     for index in range(95, 0, -1):
         who = await protocol.as_account(index)
         a = who.account.address
-        if (await admin.margin.quote_balance(a) == 0 and await admin.margin.collateral(a, weth) == 0
-                and all((await admin.margin.position(a, m)).size == 0 for m in (ETH_PERP, BTC_PERP))):  # fmt: skip
+        sizes = [(await admin.margin.position(a, m)).size for m in (ETH_PERP, BTC_PERP)]
+        if await admin.margin.quote_balance(a) == 0 and await admin.margin.collateral(a, weth) == 0 and not any(sizes):
             found.append(who)
             if len(found) == count:
                 return found
@@ -217,3 +217,13 @@ async def test_replay_on_devnet_matches_the_simulation(protocol: Protocol) -> No
         assert sim.book.quote[i] == pytest.approx(await margin.quote_balance(a) / SCALE, rel=1e-9, abs=DRIFT)
         assert sim.book.weth[i] == pytest.approx(await margin.collateral(a, weth.address) / SCALE, rel=1e-9, abs=1e-12)
     await assert_conservation(protocol)
+
+    # leave the session's market as found: prices back, the survivors' positions closed
+    await protocol.calm(PRICES)
+    closing = []
+    for trader in traders:
+        size = (await margin.position(trader.account.address, ETH_PERP)).size
+        if size:
+            closing += await settler.commit(trader, {ETH_PERP: -size}, reduce_only=True)
+    await settler.settle(closing, PRICES)
+    assert all([(await margin.position(a, ETH_PERP)).size == 0 for a in accounts])
