@@ -178,3 +178,26 @@ def test_assessment_of_higher_margins_and_the_proposal_calls() -> None:
     assert (change.new.imr, change.new.mmr) == (rec.imr, rec.mmr) and change.new.max_oi == params.max_oi
     assert change.market_id == 42 and "ETH-PERP: imr 10.0000% -> 12.5000%" in description([change], DAY, 0.99)
     assert not changes({"ETH-PERP": (42, replace(params, imr=rec.imr, mmr=rec.mmr), replace(rec, current_imr=rec.imr, current_mmr=rec.mmr))})
+
+
+def test_offline_cli_vol_recommend_and_refusals(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fulcrum.cli import app
+    from fulcrum.scenario import gbm_path
+
+    p = gbm_path({"ETH/USD": 2000.0, "BTC/USD": 30000.0}, 300, 60.0, 1.2, seed=8)
+    source = tmp_path / "p.csv"
+    source.write_text("t,ETH/USD,BTC/USD\n" + "".join(
+        f"{t:g},{e},{b}\n" for t, e, b in zip(p.times, p.prices["ETH/USD"], p.prices["BTC/USD"], strict=True)))
+    runner = CliRunner()
+    env = {"COLUMNS": "200", "FULCRUM_DEVNET_URL": None}
+    out = runner.invoke(app, ["risk", "vol", "--source", str(source)], env=env)
+    assert out.exit_code == 0, out.output
+    assert "ewma" in out.output and "garch" in out.output and "301 prices" in out.output
+    out = runner.invoke(app, ["risk", "recommend", "--source", str(source), "--model", "ewma"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "ETH-PERP" in out.output and "BTC-PERP" in out.output and "6.25%" in out.output  # one step up from 5%
+    assert runner.invoke(app, ["risk", "recommend", "--confidence", "1.5"], env=env).exit_code == 2
+    bad = runner.invoke(app, ["risk", "vol", "--source", str(tmp_path / "missing.csv")], env=env)
+    assert bad.exit_code == 1 and "ConfigError" in bad.output

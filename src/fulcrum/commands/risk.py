@@ -72,7 +72,19 @@ async def _series(source: str, pair: str, config: DeployConfig, sdk: Fulcrum | N
 def _estimate(times: list[float], prices: list[float], model: str) -> VolEstimate:
     from fulcrum.risk.volatility import estimate
 
-    return estimate(prices, times, model)
+    if model not in ("ewma", "garch"):
+        raise typer.BadParameter(f"--model must be ewma or garch, not {model!r}")
+    try:
+        return estimate(prices, times, model)
+    except ValueError as exc:  # too short a series, a flat clock
+        raise ConfigError(f"cannot estimate volatility: {exc}") from exc
+
+
+def _check(horizon: float, confidence: float) -> None:
+    if not horizon > 0:
+        raise typer.BadParameter("--horizon must be a positive number of seconds")
+    if not 0.5 < confidence < 1:
+        raise typer.BadParameter("--confidence must be in (0.5, 1), e.g. 0.99")
 
 
 @risk_app.command("vol")
@@ -184,6 +196,7 @@ def recommend_cmd(
     config: ConfigPathOption = DEFAULT_CONFIG,
 ) -> None:
     """Maintenance and initial margin per market for a horizon and confidence, within the step bound."""
+    _check(horizon, confidence)
 
     async def go() -> None:
         cfg, sdk = await _context(source, url, network, config)
@@ -253,6 +266,7 @@ def propose_cmd(
     target: Target,
 ) -> None:
     """Turn the recommendations into a Governor proposal (or timelock calls without a Governor)."""
+    _check(horizon, confidence)
     from fulcrum.governance import TimelockCall
     from fulcrum.risk.propose import changes
     from fulcrum.risk.propose import description as describe
