@@ -1,4 +1,4 @@
-"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|keeper|gov|demo``.
+"""One entry point: ``fulcrum toolchain|build|devnet|deploy|bridge|trade|account|pool|oracle|keeper|gov|risk|demo``.
 
 Every command runs inside one error boundary (:mod:`fulcrum.commands.boundary`, applied by the root
 group): one ``error: <Name>: <message>`` line on stderr and exit 1 (refused), 2 (usage) or 3 (retry
@@ -26,6 +26,7 @@ from fulcrum.commands.keeper import keeper_app
 from fulcrum.commands.oracle import oracle_app
 from fulcrum.commands.orders import register as register_orders
 from fulcrum.commands.pool import pool_app
+from fulcrum.commands.risk import risk_app
 from fulcrum.commands.trade import account_app, trade_app
 from fulcrum.logs import setup_logging
 
@@ -156,6 +157,7 @@ app.add_typer(pool_app, name="pool")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keeper_app, name="keeper")
 app.add_typer(gov_app, name="gov")
+app.add_typer(risk_app, name="risk")
 app.command("demo")(demo_cmd)
 
 

@@ -10,6 +10,10 @@ the minimum position margin on an account with a position, and the debt buffer o
 and the PnL leave owed, with or without positions, so that an account in debt without positions is found too. Without them
 (``risk=None``) the health is the bare per-position model and such accounts are missed.
 
+An optional ``ranker`` (:class:`fulcrum.risk.predict.KeeperRanker`: P(liquidatable within its horizon)
+per row) orders the accounts not yet liquidatable into ``at_risk``, most at risk first: a hint for what the
+keeper refreshes first, never a trigger (only the exact model decides what is submitted).
+
 Rows are kept between scans and rewritten only for accounts the indexer marked dirty, so a tick costs
 O(dirty) Python work plus O(accounts x markets) vector work.
 """
@@ -17,7 +21,8 @@ O(dirty) Python work plus O(accounts x markets) vector work.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -49,13 +54,20 @@ class ScanResult:
     prices: dict[int, int]  # pair -> [SCALE] used
     indices: dict[int, int]  # market -> pending funding index [SCALE]
     seconds: float
+    at_risk: list[int] = field(default_factory=list)  # not yet liquidatable, the ranker's most at risk first
+
+
+Ranker = Callable[["HealthScanner", dict[int, int], int], F]  # (scanner, prices, now) -> probability per row
 
 
 class HealthScanner:
-    def __init__(self, view: EngineView, tolerance: float = 1e-6, risk: RiskParams | None = None):
+    def __init__(self, view: EngineView, tolerance: float = 1e-6, risk: RiskParams | None = None,
+                 ranker: Ranker | None = None, at_risk_threshold: float = 0.2):  # fmt: skip
         self.view = view
         self.tolerance = tolerance
         self.risk = risk  # the engine's; the keeper replaces it when the engine's change
+        self.ranker = ranker
+        self.at_risk_threshold = at_risk_threshold
         self.rows: dict[int, int] = {}
         self.addresses: list[int] = []
         self._markets: list[int] = []
@@ -152,7 +164,12 @@ class HealthScanner:
                 assets = sum(1 for v in state.collateral.values() if v)
                 candidates.append(Candidate(address, health, state.open_positions, assets))
         candidates.sort(key=lambda c: c.health.health_factor)
+        at_risk: list[int] = []
+        if self.ranker is not None and self.addresses:
+            chance = self.ranker(self, prices, now)
+            watch = np.nonzero((chance >= self.at_risk_threshold) & (factors >= 1.0))[0]
+            at_risk = [self.addresses[int(r)] for r in watch[np.argsort(-chance[watch], kind="stable")]]
         return ScanResult(
             list(self.addresses), factors, candidates, len(rows), prices, indices,
-            time.perf_counter() - started,
+            time.perf_counter() - started, at_risk,
         )  # fmt: skip

@@ -152,6 +152,7 @@ class Keeper:
         self._halt_balance: int | None = None  # fee balance when submission halted
         self._halt_tick = 0
         self.scan_time = 0  # block time of the last scan
+        self.last_at_risk: list[int] = []  # the last scan's at-risk hint (set scanner.ranker to get one)
         self.missing_pairs: set[int] = set()  # pairs without a usable price at the last scan
         self._known_prices: dict[int, int] = {}
         self._rng = random.Random()
@@ -338,12 +339,13 @@ class Keeper:
         await self.indexer.sync()
         view = self.indexer.view
         if self.scanner.view is not view:  # a checkpoint set aside, or a reconciliation rebuilt it
-            self.scanner = HealthScanner(view, self.config.tolerance, self.risk)
+            self.scanner = HealthScanner(view, self.config.tolerance, self.risk, self.scanner.ranker)
         if not view.markets:
             return _empty_scan()
         await self.refresh_params()
         now = self.scan_time = await latest_block_time(self.account.client)
         result = self.scanner.scan(await self.prices(), now)
+        self.last_at_risk = result.at_risk
         if self.missing_pairs:
             kept = [c for c in result.candidates if not self._reads_missing(c.account)]
             result = replace(result, candidates=kept)
@@ -499,7 +501,10 @@ class Keeper:
         view = self.indexer.view
         if not view.accounts or not view.markets or view.block < 0:
             return 0
-        chosen = self._rng.sample(sorted(view.accounts), min(sample, len(view.accounts)))
+        # accounts the ranker (optional, a hint) sees most at risk first, then a random sample
+        hinted = [a for a in self.last_at_risk if a in view.accounts][: sample // 2]
+        rest = sorted(set(view.accounts) - set(hinted))
+        chosen = hinted + self._rng.sample(rest, min(sample - len(hinted), len(rest)))
         differing = await self._differing(chosen)
         if differing:
             await self.indexer.sync()
