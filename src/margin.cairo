@@ -433,11 +433,15 @@ pub mod Margin {
             assert(size_delta != 0, Errors::ZERO_SIZE);
             assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
             let params = self.market_params.read(market_id);
+            let old = self.positions.read((account, market_id));
+            // No fill can be larger than closing the position and opening `max_oi` the other way: an
+            // absurd size (an order of i128 max) is refused by name before any arithmetic on it.
+            let most: u256 = abs(old.size).into() + params.max_oi.into();
+            assert(abs(size_delta).into() <= most, Errors::OI_CAP);
             let price = self.read_price(params.pair_id);
             let mut prices: Felt252Dict<u128> = Default::default();
             prices.insert(params.pair_id, price);
             let mut state = self.accrue(market_id, params, price);
-            let old = self.positions.read((account, market_id));
             let increases = abs(old.size + size_delta) > abs(old.size)
                 || (old.size > 0 && old.size + size_delta < 0)
                 || (old.size < 0 && old.size + size_delta > 0);
@@ -1841,7 +1845,8 @@ mod hostile_tests {
     use crate::interfaces::ierc20::{
         IERC20Dispatcher, IERC20DispatcherTrait, IMintableDispatcher, IMintableDispatcherTrait,
     };
-    use crate::interfaces::imargin::{IMarginDispatcher, IMarginDispatcherTrait};
+    use core::num::traits::Bounded;
+    use crate::interfaces::imargin::{IMarginDispatcher, IMarginDispatcherTrait, MarketParams};
     use crate::mocks::test_token::TestToken;
     use super::Margin;
 
@@ -1881,6 +1886,27 @@ mod hostile_tests {
         margin.deposit(token, FITS);
         assert_eq!(margin.quote_balance(trader()), 170141183460469231731687303000000000000);
         margin.deposit(token, FITS);
+    }
+
+    #[test]
+    #[should_panic(expected: ('margin: open interest cap', 'ENTRYPOINT_FAILED'))]
+    fn a_fill_of_i128_max_is_refused_by_name_before_any_arithmetic() {
+        let (margin, _) = setup();
+        set_contract_address('owner'.try_into().unwrap());
+        let market = MarketParams {
+            pair_id: 'ETH/USD',
+            imr: 100_000_000_000_000_000,
+            mmr: 50_000_000_000_000_000,
+            size_premium: 0,
+            max_oi: 5_000_000_000_000_000_000_000,
+            fee_rate: 500_000_000_000_000,
+            skew_scale: 1_000_000_000_000_000_000_000_000,
+            max_funding_rate: 0,
+        };
+        margin.add_market('ETH-PERP', market);
+        margin.set_orders('orders'.try_into().unwrap());
+        set_contract_address('orders'.try_into().unwrap());
+        margin.fill(trader(), 'ETH-PERP', Bounded::<i128>::MAX, Bounded::<u128>::MAX, false);
     }
 
     #[test]
