@@ -361,7 +361,7 @@ async def test_vault_and_margin_refuse_hostile_amounts(protocol: Protocol, hosti
             [*u256(fits)],
             errors.AmountOverflow,
             "fund past i128 (named)",
-            [mint("usdc", fits)],
+            [mint("usdc", 2 * fits), raw(protocol, "margin", "fund_insurance", [*u256(fits)])],
         ),
         case("margin", "liquidate_batch", [0], errors.EmptyBatch, "empty batch"),
         case("margin", "deleverage", [h.me, NOWHERE], errors.UnknownMarket, "unknown market"),
@@ -508,10 +508,15 @@ async def test_tokens_bridge_oracle_and_governor_refuse_hostile_inputs(
             case(key, "transfer", [0, *u256(0)], errors.TokenZeroAddress, "to zero"),
             case(key, "transfer", [admin, *u256(U256_MAX)], errors.TokenInsufficientBalance, "u256 max"),
             case(key, "transfer_from", [admin, h.me, *u256(1)], errors.TokenInsufficientAllowance, "no allowance"),
-            case(key, "transfer_from", [h.me, admin, *u256(U256_MAX)], errors.TokenInsufficientAllowance
-                 if key not in ("usdc", "weth") else errors.TokenInsufficientBalance, "own, u256 max"),
+            case(key, "transfer_from", [h.me, admin, *u256(U256_MAX)], errors.TokenInsufficientAllowance,
+                 "own tokens, no allowance to itself"),
             case(key, "approve", [0, *u256(1)], errors.TokenZeroAddress, "zero spender"),
         ]  # fmt: skip
+    for key in ("usdc", "weth"):  # the test tokens' mint (anyone)
+        erc20 += [
+            case(key, "mint", [0, *u256(1)], errors.TokenZeroAddress, "to zero"),
+            case(key, "mint", [h.me, *u256(U256_MAX)], errors.TokenSupplyOverflow, "past u256 (named)"),
+        ]
     # The bridge: paused or not, each refusal is named (a pause answers first).
     paused = bool(await h.sdk.bridge.view("is_paused"))
     beth = h.address("bETH")
@@ -575,7 +580,7 @@ async def test_tokens_bridge_oracle_and_governor_refuse_hostile_inputs(
     set_market = raw(protocol, "margin", "set_market", [ETH_PERP])  # too short: just the market id
     governor_cases = [
         case("governor", "propose", [0, 0], errors.EmptyProposal, "no calls"),
-        case("governor", "propose", [1, set_market.to_addr, set_market.selector, 1, ETH_PERP, 0],
+        case("governor", "propose", [1, set_market.to_addr, set_market.selector, 1, ETH_PERP, 0, 0],
              errors.BelowThreshold, "no votes"),
         *(case("governor", fn, [pid], errors.UnknownProposal, f"id {pid:#x}")
           for fn in ("queue", "execute", "cancel") for pid in (0, FELT_MAX)),
@@ -588,9 +593,9 @@ async def test_tokens_bridge_oracle_and_governor_refuse_hostile_inputs(
                                       "max_funding_rate")]  # fmt: skip
     nonsense = [U128_MAX if i in (1, 2) else v for i, v in enumerate(params)]
     admin_cases = [
-        case("governor", "propose", [1, set_market.to_addr, set_market.selector, 1, ETH_PERP, 0],
+        case("governor", "propose", [1, set_market.to_addr, set_market.selector, 1, ETH_PERP, 0, 0],
              errors.BadCalldata, "set_market calldata too short"),
-        case("governor", "propose", [1, set_market.to_addr, set_market.selector, 9, ETH_PERP, *nonsense, 0],
+        case("governor", "propose", [1, set_market.to_addr, set_market.selector, 9, ETH_PERP, *nonsense, 0, 0],
              errors.StepTooLarge, "set_market margins at u128 max"),
     ]  # fmt: skip
     await assert_refused_and_unchanged(h, admin_cases, protocol.admin)
