@@ -204,3 +204,75 @@ pub mod ReentrantToken {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use starknet::syscalls::deploy_syscall;
+    use starknet::testing::set_contract_address;
+    use starknet::{ContractAddress, SyscallResultTrait};
+    use crate::interfaces::ierc20::{IERC20Dispatcher, IERC20DispatcherTrait};
+    use crate::interfaces::ivault::{IVaultDispatcher, IVaultDispatcherTrait};
+    use crate::vault::Vault;
+    use super::{Hook, IReentrantTokenDispatcher, IReentrantTokenDispatcherTrait, ReentrantToken};
+
+    fn owner() -> ContractAddress {
+        'owner'.try_into().unwrap()
+    }
+
+    /// The token (its own account: 1,000 in its wallet, 100 in the vault) and a vault listing it.
+    fn setup() -> (IReentrantTokenDispatcher, IVaultDispatcher) {
+        let (token, _) = deploy_syscall(
+            ReentrantToken::TEST_CLASS_HASH, 1, array![owner().into(), 18].span(), false,
+        )
+            .unwrap_syscall();
+        let (vault, _) = deploy_syscall(Vault::TEST_CLASS_HASH, 2, array![owner().into()].span(), false)
+            .unwrap_syscall();
+        set_contract_address(owner());
+        IVaultDispatcher { contract_address: vault }.register_asset(token);
+        let t = IReentrantTokenDispatcher { contract_address: token };
+        t.mint(token, 1_000);
+        t.execute(token, selector!("approve"), array![vault.into(), 1_000, 0].span());
+        t.execute(vault, selector!("deposit"), array![token.into(), 100, 0].span());
+        (t, IVaultDispatcher { contract_address: vault })
+    }
+
+    fn hook(vault: ContractAddress, before: bool, strict: bool) -> Hook {
+        Hook { target: vault, selector: selector!("withdraw"), on_transfer: true, on_transfer_from: true, before, strict }
+    }
+
+    #[test]
+    fn a_caught_reentry_counts_and_the_outer_call_completes() {
+        let (t, vault) = setup();
+        let token = t.contract_address;
+        // Withdrawing 60 of 100 re-enters a withdrawal of 60: the vault wrote 40 first, so it is refused.
+        t.arm(hook(vault.contract_address, false, false), array![token.into(), 60, 0].span());
+        t.execute(vault.contract_address, selector!("withdraw"), array![token.into(), 60, 0].span());
+        let (attempted, succeeded, refusal) = t.reentries();
+        assert_eq!((attempted, succeeded, refusal), (1, 0, 'vault: insufficient balance'));
+        assert_eq!(vault.balance_of(token, token), 40);
+        assert_eq!(IERC20Dispatcher { contract_address: token }.balance_of(token), 960);
+        // A deposit of 10 re-entering a withdrawal of 30 (before the tokens move): an ordinary withdrawal.
+        t.arm(hook(vault.contract_address, true, false), array![token.into(), 30, 0].span());
+        t.execute(vault.contract_address, selector!("deposit"), array![token.into(), 10, 0].span());
+        assert_eq!(t.reentries(), (2, 1, 'vault: insufficient balance'));
+        assert_eq!(vault.balance_of(token, token), 20);
+        assert_eq!(IERC20Dispatcher { contract_address: token }.balance_of(vault.contract_address), 20);
+    }
+
+    #[test]
+    #[should_panic]
+    fn a_strict_refused_reentry_reverts_the_outer_call() {
+        let (t, vault) = setup();
+        let token = t.contract_address;
+        t.arm(hook(vault.contract_address, false, true), array![token.into(), 60, 0].span());
+        t.execute(vault.contract_address, selector!("withdraw"), array![token.into(), 60, 0].span());
+    }
+
+    #[test]
+    #[should_panic(expected: ('reentrant: not owner', 'ENTRYPOINT_FAILED'))]
+    fn only_its_owner_drives_it() {
+        let (t, vault) = setup();
+        set_contract_address('someone'.try_into().unwrap());
+        t.arm(hook(vault.contract_address, false, true), array![].span());
+    }
+}

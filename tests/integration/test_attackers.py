@@ -37,14 +37,13 @@ from fulcrum.sdk import Fulcrum
 from fulcrum.settle import price_calls, settle_now
 from fulcrum.tx import latest_block_time, send
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
-from tests.integration.fixtures.world import changes, raw, snapshot, u256
+from tests.integration.fixtures.world import BASE, calm_and_running, changes, raw, snapshot, u256
 
 EXAMPLES = int(os.environ.get("FULCRUM_ATTACK_EXAMPLES", "2"))
 ATTACKERS = (70, 71, 78, 79)  # devnet accounts of the attackers here (the first is the main one)
 TOKEN_OWNER = 83  # deploys and drives the reentrant token
 USDC = 10**6
 ETH_PERP = market_id("ETH-PERP")
-BASE = {"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1}
 PAIRS = tuple(BASE)
 BEST: dict[str, tuple[float, str]] = {}
 
@@ -154,7 +153,7 @@ async def test_order_sandwich_search(protocol: Protocol, size: int, move_bp: int
     the fill): profit <= 0. Inside its own settlement window (documented: the settler picks a price in
     `[t + delay, t + delay + window]`): it fills at the old price and closes at the new one, profit at most
     the in-window move on its size, less costs."""
-    await protocol.calm(BASE)
+    await calm_and_running(protocol)
     a = await funded(protocol, ATTACKERS[0], 200_000 * USDC)
     await flatten(protocol, a)
     before = await wealth(protocol, [a])
@@ -189,7 +188,7 @@ async def test_lp_sandwich_search(protocol: Protocol, amount: int, move_bp: int)
     """An LP deposit requested before a known move and withdrawn after it: both settle at prices published
     after their requests, so the move is in the entry price; the round trip loses fees (<= 0). A trader's
     open position gives the move a PnL for the pool to carry."""
-    await protocol.calm(BASE)
+    await calm_and_running(protocol)
     whale = await funded(protocol, ATTACKERS[1], 400_000 * USDC)
     await flatten(protocol, whale)
     await protocol.trade(whale, ETH_PERP, 100 * SCALE)
@@ -227,7 +226,7 @@ async def test_hedged_twin_self_liquidation_search(protocol: Protocol, leverage:
     drops `drop_bp`; B liquidates A as the keeper (its reward comes out of A's penalty) and both close. The
     pair's profit: <= 0 while A's loss stays within its equity; beyond it (a gap), the pair earns at most
     the bad debt and insurance the waterfall paid for A (the documented bound)."""
-    await protocol.calm(BASE)
+    await calm_and_running(protocol)
     p0 = BASE["ETH/USD"]
     notional = size * p0
     a = await funded(protocol, ATTACKERS[0], 0)
@@ -290,7 +289,7 @@ async def test_keeper_batch_griefing_search(protocol: Protocol, poison: str, siz
     fill, a reduce-only order with nothing to reduce, or one whose margin it withdrew after committing. The
     batch never reverts: the victim's order fills, the attacker's is refused with a named error and its fee
     goes to the keeper (the attacker's profit: minus the fee)."""
-    await protocol.calm(BASE)
+    await calm_and_running(protocol)
     attacker = await funded(protocol, ATTACKERS[0], 50_000 * USDC)
     victim = await funded(protocol, ATTACKERS[1], 50_000 * USDC)
     for t in (attacker, victim):
@@ -368,7 +367,7 @@ async def test_freezing_lp_withdrawals_search(protocol: Protocol, size: int, ske
     """The attacker opens a hedged pair of `size` ETH each way (plus a small net `skew`) to fill the pool's
     'liquidity in use'. Reserved liquidity counts net exposure only, so an honest LP's withdrawal of a
     slice of the pool still settles; the attacker pays fees for nothing."""
-    await protocol.calm(BASE)
+    await calm_and_running(protocol)
     a = await funded(protocol, ATTACKERS[0], size * 400 * USDC)
     b = await funded(protocol, ATTACKERS[1], size * 400 * USDC)
     for t in (a, b):
@@ -476,7 +475,7 @@ async def test_reentrant_token_cannot_profit_from_callbacks(protocol: Protocol) 
     read them after receiving, so each re-entry either succeeds as an ordinary withdrawal or is refused;
     the attacker's total of the token (wallet + engine + vault) never grows and every book equals the
     tokens held."""
-    await protocol.calm(BASE)  # the engine values the collateral at a fresh price
+    await calm_and_running(protocol)  # the engine values the collateral at a fresh price
     r = await reentrant_token(protocol)
     t = r.address
     outer = {
@@ -494,7 +493,9 @@ async def test_reentrant_token_cannot_profit_from_callbacks(protocol: Protocol) 
                              before=before, strict=strict)  # fmt: skip
                 books = await token_books(protocol, r)
                 total = books["tokens.wallet"] + books["margin.collateral"] + books["vault.balance"]
-                calls = [hook, r.execute(target, function, calldata), r.call("disarm", [])]
+                now = await latest_block_time(protocol.devnet.client)
+                fresh = await price_calls(r.owner, protocol.pusher, PAIRS, now)  # the engine values collateral
+                calls = [*fresh, hook, r.execute(target, function, calldata), r.call("disarm", [])]
                 try:
                     await send(r.owner.account, calls)
                 except errors.ContractError:
@@ -521,17 +522,73 @@ async def test_reentrant_token_cannot_profit_from_callbacks(protocol: Protocol) 
     await assert_conservation(protocol)
 
 
-async def test_reentrant_token_is_never_called_by_a_liquidation(protocol: Protocol) -> None:
-    """A hook cannot deposit-then-withdraw inside a liquidation or a sale either: those paths move no
-    token of the account (seized collateral changes books only), so the hook is never called."""
+async def test_reentrant_token_through_its_liquidation_and_the_sale_of_what_was_seized(protocol: Protocol) -> None:
+    """The token account goes long 300 ETH on its hooked collateral; ETH falls 15% and it is liquidated with
+    the hook armed: a liquidation seizes collateral in the books only, no token moves, the hook is never
+    called. Then it buys back half of what was seized with a hook that buys the same amount again on the
+    token's transfer: the engine wrote its books before sending, so the second purchase is an ordinary one
+    (paid in full) or refused; either way the buyer gains at most the documented `buy_discount` on what it
+    bought, and every book equals the tokens held."""
+    await calm_and_running(protocol)
     r = await reentrant_token(protocol)
-    books = await token_books(protocol, r)
-    # A liquidation batch naming the token account (healthy: skipped) calls no token.
+    t = r.address
+    admin = protocol.settler.keeper
+    usdc = admin.token("usdc").address
+    fee = await keeper_fee(protocol)
+    # Quote for its keeper fees and the purchase, then the long.
     await send(r.owner.account, [
-        r.arm(r.margin, "withdraw", [r.address, *u256(SCALE)], True, True, False, True),
-        raw(protocol, "margin", "liquidate_batch", [1, r.address]),
+        raw(protocol, "usdc", "mint", [t, *u256(400_000 * USDC)]),
+        r.execute(usdc, "approve", [r.margin, *u256(2**256 - 1)]),
+        r.execute(r.margin, "deposit", [usdc, *u256(1_000 * USDC)]),
+    ])  # fmt: skip
+    tx = await send(r.owner.account, r.execute(
+        admin.orders.address, "commit", [t, ETH_PERP, 300 * SCALE, U128_MAX, 0, fee]))  # fmt: skip
+    report = await settle(protocol, committed_ids(tx, admin.orders.address))
+    assert report.results[0].outcome == model.O_SETTLED, report
+    books = await token_books(protocol, r)
+    # 15% down (a gap the publishers' quorum carries), liquidated with the hook armed and strict.
+    crash = {**BASE, "ETH/USD": 1_700}
+    await protocol.push_prices(crash)
+    await send(r.owner.account, r.arm(r.margin, "withdraw", [t, *u256(SCALE)], True, True, False, True))
+    batch = await admin.liquidation.liquidate_batch([t])
+    assert batch.outcomes[0].liquidated, batch
+    after = await token_books(protocol, r)
+    assert after["attempted"] == books["attempted"], "a liquidation called the token"
+    assert after["margin.seized"] > books["margin.seized"], "nothing was seized"
+    assert after["tokens.margin"] == after["margin.collateral"] + after["margin.seized"]
+    # Buy half of it back; the hook buys the same amount again on the token's transfer (caught if refused).
+    seized = after["margin.seized"] - books["margin.seized"]
+    half = seized // 2
+    before_wealth = after["tokens.wallet"] * 1_700 + await admin.token("usdc").balance_of(t) * 10**12
+    now = await latest_block_time(protocol.devnet.client)
+    fresh = await price_calls(r.owner, protocol.pusher, PAIRS, now, crash)
+    buy = [t, *u256(half), *u256(2**256 - 1)]
+    await send(r.owner.account, [
+        *fresh,
+        r.arm(r.margin, "buy_collateral", buy, True, False, False, False),
+        r.execute(r.margin, "buy_collateral", buy),
         r.call("disarm", []),
     ])  # fmt: skip
-    after = await token_books(protocol, r)
-    assert after["attempted"] == books["attempted"] and after == books
+    end = await token_books(protocol, r)
+    bought = end["tokens.wallet"] - after["tokens.wallet"]
+    assert bought in (half, 2 * half), bought
+    assert end["margin.seized"] == after["margin.seized"] - bought
+    assert end["tokens.margin"] == end["margin.collateral"] + end["margin.seized"]
+    gain = end["tokens.wallet"] * 1_700 + await admin.token("usdc").balance_of(t) * 10**12 - before_wealth
+    discount = (await admin.margin.risk_params()).buy_discount
+    bound = bought * 1_700 * discount // SCALE + 10**12  # the documented discount, plus rounding
+    record("reentrant token: buy seized collateral", gain, f"bought {bought / SCALE:.4f} of {seized / SCALE:.4f}"
+           f" ({end['succeeded'] - after['succeeded']} re-entries ran as ordinary purchases)")  # fmt: skip
+    assert gain <= bound, (gain, bound)
+    # Close what is left of the long and restore the market.
+    size = (await admin.margin.position(t, ETH_PERP)).size
+    if size:
+        tx = await send(r.owner.account, r.execute(
+            admin.orders.address, "commit", [t, ETH_PERP, _felt(-size), 0, 1, fee]))
+        await settle(protocol, committed_ids(tx, admin.orders.address), prices=crash)
     await assert_conservation(protocol)
+    await calm_and_running(protocol)
+
+
+def _felt(value: int) -> int:
+    return value % (2**251 + 17 * 2**192 + 1)

@@ -32,7 +32,7 @@ from fulcrum.sdk import Fulcrum
 from fulcrum.settle import price_calls
 from fulcrum.tx import latest_block_time, send
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
-from tests.integration.fixtures.world import changes, raw, snapshot, u256
+from tests.integration.fixtures.world import calm_and_running, changes, raw, snapshot, u256
 from tests.integration.test_access_control import PRIVILEGED, PUBLIC
 
 HOSTILE = 69  # the hostile caller: a devnet account of its own
@@ -80,6 +80,7 @@ class Hostile:
 async def hostile(protocol: Protocol) -> Hostile:
     """The hostile caller: tUSDC in its wallet and margin account, WETH collateral, and allowances of
     u256 max to every contract (so the contracts' own checks, not the allowance, answer)."""
+    await calm_and_running(protocol)
     sdk = await protocol.as_account(HOSTILE)
     h = Hostile(protocol, sdk)
     usdc, weth = h.address("usdc"), h.address("weth")
@@ -276,6 +277,7 @@ async def test_malformed_calldata_fails_in_deserialisation_everywhere(
 
 async def test_vault_and_margin_refuse_hostile_amounts(protocol: Protocol, hostile: Hostile) -> None:
     h = hostile
+    await calm_and_running(protocol)
     usdc, weth, beth = h.address("usdc"), h.address("weth"), h.address("bETH")
     margin = h.sdk.margin
     seized = await margin.collateral(h.address("margin"), weth)
@@ -654,7 +656,7 @@ async def test_absurd_sizes_are_refused_at_settlement_with_named_reasons(
     non-boolean reduce-only flag are accepted and escrow the fee; settlement refuses each with a named
     engine error (never an arithmetic panic), the fee goes to the settler, nothing else moves."""
     h = hostile
-    await protocol.calm({"ETH/USD": 2_000, "BTC/USD": 30_000, "USDC/USD": 1})
+    await calm_and_running(protocol)
     fee = (await h.sdk.orders.params()).min_keeper_fee
     before = await h.world()
     orders = h.address("orders")
