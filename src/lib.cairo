@@ -31,8 +31,10 @@ pub mod math {
     pub mod votes;
 }
 
-/// Test-only contracts (a mintable ERC20 for tests and the demo). Never deployed on a real network.
+/// Test-only contracts (a mintable ERC20 for tests and the demo; the reentrancy attacker's token with
+/// hooks). Never deployed on a real network.
 pub mod mocks {
+    pub mod reentrant_token;
     pub mod test_token;
 }
 

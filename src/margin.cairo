@@ -6,7 +6,7 @@
 #[starknet::contract]
 pub mod Margin {
     use core::dict::{Felt252Dict, Felt252DictTrait};
-    use core::num::traits::Bounded;
+    use core::num::traits::{Bounded, CheckedAdd, Zero};
     use core::poseidon::poseidon_hash_span;
     use starknet::storage::{
         Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
@@ -81,6 +81,7 @@ pub mod Margin {
         pub const COST_TOO_HIGH: felt252 = 'margin: cost above maximum';
         pub const DIVERGENCE: felt252 = 'margin: price off its average';
         pub const BAD_ORACLE: felt252 = 'margin: bad oracle data';
+        pub const ZERO_ADDRESS: felt252 = 'margin: zero address';
     }
 
     #[storage]
@@ -382,10 +383,13 @@ pub mod Margin {
         fn deposit_for(
             ref self: ContractState, account: ContractAddress, asset: ContractAddress, amount: u256,
         ) {
+            // Tokens credited to the zero address could never leave (an L1 deposit refused here stays
+            // cancellable on L1).
+            assert(account.is_non_zero(), Errors::ZERO_ADDRESS);
             let value = self.pull(get_caller_address(), asset, amount);
             if asset == self.quote.read() {
                 let balance = self.quote_balance.read(account);
-                self.set_quote(account, balance + to_i128(value));
+                self.set_quote(account, add_i128(balance, to_i128(value)));
             } else {
                 let total = self.total_collateral.read(asset) + value;
                 assert(total <= self.asset_params.read(asset).cap, Errors::DEPOSIT_CAP);
@@ -429,11 +433,15 @@ pub mod Margin {
             assert(size_delta != 0, Errors::ZERO_SIZE);
             assert(self.market_known.read(market_id), Errors::UNKNOWN_MARKET);
             let params = self.market_params.read(market_id);
+            let old = self.positions.read((account, market_id));
+            // No fill can be larger than closing the position and opening `max_oi` the other way: an
+            // absurd size (an order of i128 max) is refused by name before any arithmetic on it.
+            let most: u256 = abs(old.size).into() + params.max_oi.into();
+            assert(abs(size_delta).into() <= most, Errors::OI_CAP);
             let price = self.read_price(params.pair_id);
             let mut prices: Felt252Dict<u128> = Default::default();
             prices.insert(params.pair_id, price);
             let mut state = self.accrue(market_id, params, price);
-            let old = self.positions.read((account, market_id));
             let increases = abs(old.size + size_delta) > abs(old.size)
                 || (old.size > 0 && old.size + size_delta < 0)
                 || (old.size < 0 && old.size + size_delta > 0);
@@ -630,7 +638,7 @@ pub mod Margin {
         fn fund_insurance(ref self: ContractState, amount: u256) {
             let funder = get_caller_address();
             let value = self.pull(funder, self.quote.read(), amount);
-            self.insurance_cash.write(self.insurance_cash.read() + to_i128(value));
+            self.insurance_cash.write(add_i128(self.insurance_cash.read(), to_i128(value)));
             self.emit(InsuranceFunded { funder, amount: value });
         }
 
@@ -1471,6 +1479,12 @@ pub mod Margin {
         value.try_into().expect(Errors::AMOUNT_OVERFLOW)
     }
 
+    /// `a + b`, refused with a named error past i128 (a balance or fund no token supply could reach,
+    /// but anyone may mint test tokens).
+    fn add_i128(a: i128, b: i128) -> i128 {
+        a.checked_add(b).expect(Errors::AMOUNT_OVERFLOW)
+    }
+
     /// The long (`long`) or short part of a signed size, as a magnitude.
     fn side(size: i128, long: bool) -> u128 {
         if (size > 0) == long && size != 0 {
@@ -1819,5 +1833,87 @@ pub mod Margin {
                 health_factor,
             }
         }
+    }
+}
+
+/// Hostile inputs that once panicked without a name (tests/integration/test_hostile_inputs.py).
+#[cfg(test)]
+mod hostile_tests {
+    use starknet::syscalls::deploy_syscall;
+    use starknet::testing::set_contract_address;
+    use starknet::{ContractAddress, SyscallResultTrait};
+    use crate::interfaces::ierc20::{
+        IERC20Dispatcher, IERC20DispatcherTrait, IMintableDispatcher, IMintableDispatcherTrait,
+    };
+    use core::num::traits::Bounded;
+    use crate::interfaces::imargin::{IMarginDispatcher, IMarginDispatcherTrait, MarketParams};
+    use crate::mocks::test_token::TestToken;
+    use super::Margin;
+
+    /// The largest tUSDC amount (6 decimals) whose 1e18 value fits i128.
+    const FITS: u256 = 170141183460469231731687303; // (2^127 - 1) / 1e12
+
+    fn trader() -> ContractAddress {
+        'trader'.try_into().unwrap()
+    }
+
+    fn setup() -> (IMarginDispatcher, ContractAddress) {
+        let (token, _) = deploy_syscall(
+            TestToken::TEST_CLASS_HASH, 1, array!['Test USD', 'tUSD', 6].span(), false,
+        )
+            .unwrap_syscall();
+        let owner: felt252 = 'owner';
+        // owner, quote, oracle (unused here), guards (staleness, sources, divergence), guardian
+        let args = array![owner, token.into(), 'oracle', 60, 1, 0, owner];
+        let (margin, _) = deploy_syscall(Margin::TEST_CLASS_HASH, 2, args.span(), false).unwrap_syscall();
+        IMintableDispatcher { contract_address: token }.mint(trader(), 3 * FITS);
+        set_contract_address(trader());
+        IERC20Dispatcher { contract_address: token }.approve(margin, 3 * FITS);
+        (IMarginDispatcher { contract_address: margin }, token)
+    }
+
+    #[test]
+    #[should_panic(expected: ('margin: zero address', 'ENTRYPOINT_FAILED'))]
+    fn deposit_for_the_zero_address_is_refused() {
+        let (margin, token) = setup();
+        margin.deposit_for(0.try_into().unwrap(), token, 1);
+    }
+
+    #[test]
+    #[should_panic(expected: ('margin: amount overflow', 'ENTRYPOINT_FAILED'))]
+    fn a_quote_balance_past_i128_is_refused_by_name() {
+        let (margin, token) = setup();
+        margin.deposit(token, FITS);
+        assert_eq!(margin.quote_balance(trader()), 170141183460469231731687303000000000000);
+        margin.deposit(token, FITS);
+    }
+
+    #[test]
+    #[should_panic(expected: ('margin: open interest cap', 'ENTRYPOINT_FAILED'))]
+    fn a_fill_of_i128_max_is_refused_by_name_before_any_arithmetic() {
+        let (margin, _) = setup();
+        set_contract_address('owner'.try_into().unwrap());
+        let market = MarketParams {
+            pair_id: 'ETH/USD',
+            imr: 100_000_000_000_000_000,
+            mmr: 50_000_000_000_000_000,
+            size_premium: 0,
+            max_oi: 5_000_000_000_000_000_000_000,
+            fee_rate: 500_000_000_000_000,
+            skew_scale: 1_000_000_000_000_000_000_000_000,
+            max_funding_rate: 0,
+        };
+        margin.add_market('ETH-PERP', market);
+        margin.set_orders('orders'.try_into().unwrap());
+        set_contract_address('orders'.try_into().unwrap());
+        margin.fill(trader(), 'ETH-PERP', Bounded::<i128>::MAX, Bounded::<u128>::MAX, false);
+    }
+
+    #[test]
+    #[should_panic(expected: ('margin: amount overflow', 'ENTRYPOINT_FAILED'))]
+    fn an_insurance_fund_past_i128_is_refused_by_name() {
+        let (margin, _) = setup();
+        margin.fund_insurance(FITS);
+        margin.fund_insurance(FITS);
     }
 }

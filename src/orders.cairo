@@ -9,7 +9,7 @@
 
 #[starknet::contract]
 pub mod Orders {
-    use core::num::traits::Bounded;
+    use core::num::traits::{Bounded, CheckedAdd};
     use starknet::storage::{
         Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
         StoragePointerWriteAccess,
@@ -61,6 +61,7 @@ pub mod Orders {
         pub const TRANSFER_FAILED: felt252 = 'orders: transfer failed';
         pub const EMPTY_BATCH: felt252 = 'orders: empty batch';
         pub const SELF_OPERATOR: felt252 = 'orders: self as operator';
+        pub const AMOUNT_OVERFLOW: felt252 = 'orders: amount overflow';
     }
 
     #[storage]
@@ -329,7 +330,7 @@ pub mod Orders {
             let provider = get_caller_address();
             let params = self.params.read();
             assert_fee(keeper_fee, params);
-            self.pull_quote(provider, amount + keeper_fee);
+            self.pull_quote(provider, amount.checked_add(keeper_fee).expect(Errors::AMOUNT_OVERFLOW));
             self.record(self.lp_order(provider, Kind::DEPOSIT, amount, min_shares, keeper_fee, params), params)
         }
 
@@ -829,6 +830,32 @@ pub mod Orders {
         ) -> SettleResult {
             self.emit(OrderSkipped { id, settler, outcome, reason });
             left(id, outcome, reason)
+        }
+    }
+
+    #[cfg(test)]
+    mod hostile_tests {
+        use core::num::traits::Bounded;
+        use starknet::syscalls::deploy_syscall;
+        use starknet::testing::set_contract_address;
+        use starknet::{ContractAddress, SyscallResultTrait};
+        use crate::interfaces::iorders::{IOrdersDispatcher, IOrdersDispatcherTrait};
+        use crate::mocks::test_token::TestToken;
+
+        #[test]
+        #[should_panic(expected: ('orders: amount overflow', 'ENTRYPOINT_FAILED'))]
+        fn an_lp_deposit_whose_amount_and_fee_overflow_is_refused_by_name() {
+            let (token, _) = deploy_syscall(
+                TestToken::TEST_CLASS_HASH, 1, array!['Test USD', 'tUSD', 6].span(), false,
+            )
+                .unwrap_syscall();
+            // owner, margin, pool, quote, params (delay, window, min fee, max fee, withdrawal fee, max open)
+            let args = array!['owner', 'margin', 'pool', token.into(), 5, 30, 1, 10, 0, 4];
+            let (orders, _) = deploy_syscall(super::TEST_CLASS_HASH, 2, args.span(), false)
+                .unwrap_syscall();
+            let provider: ContractAddress = 'provider'.try_into().unwrap();
+            set_contract_address(provider);
+            IOrdersDispatcher { contract_address: orders }.request_deposit(Bounded::<u128>::MAX, 0, 1);
         }
     }
 

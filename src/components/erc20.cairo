@@ -2,7 +2,7 @@
 
 #[starknet::component]
 pub mod ERC20Component {
-    use core::num::traits::Zero;
+    use core::num::traits::{CheckedAdd, Zero};
     use starknet::storage::{
         Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
         StoragePointerWriteAccess,
@@ -49,6 +49,7 @@ pub mod ERC20Component {
         pub const INSUFFICIENT_BALANCE: felt252 = 'erc20: insufficient balance';
         pub const INSUFFICIENT_ALLOWANCE: felt252 = 'erc20: insufficient allowance';
         pub const ZERO_ADDRESS: felt252 = 'erc20: zero address';
+        pub const SUPPLY_OVERFLOW: felt252 = 'erc20: supply overflow';
     }
 
     #[embeddable_as(ERC20Impl)]
@@ -127,7 +128,9 @@ pub mod ERC20Component {
 
         fn mint(ref self: ComponentState<TContractState>, recipient: ContractAddress, amount: u256) {
             assert(recipient.is_non_zero(), Errors::ZERO_ADDRESS);
-            self.ERC20_total_supply.write(self.ERC20_total_supply.read() + amount);
+            let supply = CheckedAdd::checked_add(self.ERC20_total_supply.read(), amount)
+                .expect(Errors::SUPPLY_OVERFLOW);
+            self.ERC20_total_supply.write(supply);
             self.ERC20_balances.write(recipient, self.ERC20_balances.read(recipient) + amount);
             self.emit(Transfer { from: Zero::zero(), to: recipient, value: amount });
         }

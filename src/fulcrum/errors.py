@@ -119,6 +119,22 @@ class UnknownContractError(ContractError):
     """A contract call failed with a reason Fulcrum does not name."""
 
 
+class MalformedCalldata(ContractError):
+    """The calldata does not fit the entry point's parameters: Cairo's ABI wrapper refuses it before the
+    function body runs (nothing changes). `param` is the 1-based parameter that failed to deserialise (too
+    few words, an integer limb or an address out of its range), or None when words are left over."""
+
+    def __init__(self, reason: str, param: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.param = param
+
+
+#: The ABI wrapper's own panics (cairo-lang-starknet's generated entry points).
+_DESERIALIZE = re.compile(r"^Failed to deserialize param #(\d+)$")
+INPUT_TOO_LONG = "Input too long for arguments"
+
+
 # --- ownable -------------------------------------------------------------------------------------------
 class NotOwner(ContractError):
     code = "ownable: caller is not owner"
@@ -139,6 +155,18 @@ class TokenInsufficientAllowance(ContractError):
 
 class TokenZeroAddress(ContractError):
     code = "erc20: zero address"
+
+
+class TokenSupplyOverflow(ContractError):
+    """A mint past u256 (anyone may mint the test tokens)."""
+
+    code = "erc20: supply overflow"
+
+
+class ReentrantNotOwner(ContractError):
+    """The reentrancy test token's `arm`, `disarm` and `execute` answer only to its owner."""
+
+    code = "reentrant: not owner"
 
 
 # --- vault ---------------------------------------------------------------------------------------------
@@ -405,6 +433,12 @@ class PriceOffAverage(MarginError):
     code = "margin: price off its average"
 
 
+class MarginZeroAddress(MarginError):
+    """A deposit for the zero address (its tokens could never leave)."""
+
+    code = "margin: zero address"
+
+
 class BadOracleData(MarginError):
     """The feed answered something the engine refuses (more than 36 decimals, a timestamp far ahead)."""
 
@@ -566,6 +600,12 @@ class OrdersEmptyBatch(OrdersError):
 
 class SelfOperator(OrdersError):
     code = "orders: self as operator"
+
+
+class OrdersAmountOverflow(OrdersError):
+    """An LP deposit request whose amount plus keeper fee does not fit u128."""
+
+    code = "orders: amount overflow"
 
 
 # --- governance ----------------------------------------------------------------------------------------
@@ -771,16 +811,41 @@ def find_error_code(message: str) -> str | None:
 
 def error_for_code(code: int | str) -> ContractError:
     """The typed error of a Cairo error felt (as an int) or text, e.g. an order's refusal reason."""
-    text = _decode_shortstring(code) if isinstance(code, int) and code > 0 else (code if isinstance(code, str) else None)
+    text = (
+        _decode_shortstring(code)
+        if isinstance(code, int) and code > 0
+        else (code if isinstance(code, str) else None)
+    )
     if text is None or text not in ERRORS_BY_CODE:
         return UnknownContractError(f"refused: {text or hex(int(code))}")
     return ERRORS_BY_CODE[text](f"{text} (refused at settlement)")
 
 
+def _felt_texts(message: str) -> list[str]:
+    """Every short string in a failure message, quoted or as a hex felt, in order."""
+    found = [m.group(1) for m in _QUOTED.finditer(message)]
+    for match in _HEX_FELT.finditer(message):
+        text = _decode_shortstring(int(match.group(0), 16))
+        if text is not None:
+            found.append(text)
+    return found
+
+
+def malformed_calldata(message: str) -> MalformedCalldata | None:
+    """The ABI wrapper's refusal of calldata that does not fit the parameters, if the message holds one."""
+    for text in _felt_texts(message):
+        match = _DESERIALIZE.match(text)
+        if match:
+            return MalformedCalldata(text, int(match.group(1)))
+        if text == INPUT_TOO_LONG:
+            return MalformedCalldata(text)
+    return None
+
+
 def contract_error_from_message(message: str) -> ContractError:
     code = find_error_code(message)
     if code is None:
-        return UnknownContractError(message[:2000])
+        return malformed_calldata(message) or UnknownContractError(message[:2000])
     return ERRORS_BY_CODE[code](f"{code} (contract rejected the call)")
 
 

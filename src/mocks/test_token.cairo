@@ -37,3 +37,24 @@ pub mod TestToken {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::num::traits::Bounded;
+    use starknet::SyscallResultTrait;
+    use starknet::syscalls::deploy_syscall;
+    use crate::interfaces::ierc20::{IMintableDispatcher, IMintableDispatcherTrait};
+    use super::TestToken;
+
+    #[test]
+    #[should_panic(expected: ('erc20: supply overflow', 'ENTRYPOINT_FAILED'))]
+    fn minting_past_u256_is_refused_by_name() {
+        let (token, _) = deploy_syscall(
+            TestToken::TEST_CLASS_HASH, 1, array!['Test USD', 'tUSD', 6].span(), false,
+        )
+            .unwrap_syscall();
+        let token = IMintableDispatcher { contract_address: token };
+        token.mint('a'.try_into().unwrap(), 1);
+        token.mint('b'.try_into().unwrap(), Bounded::<u256>::MAX);
+    }
+}

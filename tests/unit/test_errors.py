@@ -58,3 +58,19 @@ def test_check_u256_bounds() -> None:
     for bad in (-1, 2**256):
         with pytest.raises(errors.InvalidAmount):
             errors.check_u256(bad)
+
+
+@pytest.mark.parametrize(
+    ("reason", "param"), [("Failed to deserialize param #1", 1), ("Failed to deserialize param #12", 12),
+                          ("Input too long for arguments", None)],
+)
+def test_the_abi_wrappers_refusals_are_malformed_calldata(reason: str, param: int | None) -> None:
+    hex_felt = hex(int.from_bytes(reason.encode(), "big"))
+    for message in (f"Failure reason: ({hex_felt} ('{reason}'), 0x454e545259504f494e545f4641494c4544).",
+                    f"Execution failed. Failure reason: {hex_felt}."):
+        exc = errors.contract_error_from_message(message)
+        assert type(exc) is errors.MalformedCalldata
+        assert (exc.reason, exc.param) == (reason, param)
+    # A named error found in the same message wins (it is the contract's own refusal).
+    named = f"{message} 0x{b'margin: zero amount'.hex()}"
+    assert type(errors.contract_error_from_message(named)) is errors.MarginZeroAmount
