@@ -46,7 +46,7 @@ def transient(exc: BaseException) -> bool:
 
 def waits() -> Any:
     backoff = BACKOFF.get()
-    return wait_exponential_jitter(initial=backoff, max=8.0, jitter=backoff)
+    return wait_exponential_jitter(multiplier=backoff, max=8.0, jitter=backoff)
 
 
 async def _call(self: RpcHttpClient, method_name: str, params: dict[str, Any] | None = None) -> Any:
