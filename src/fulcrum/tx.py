@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from fulcrum.errors import (
     ConfigError,
+    ContractError,
     FeeBalanceError,
     FeeCapExceeded,
     FulcrumError,
@@ -177,7 +178,12 @@ async def send(
         if fee_cap is not None and fee > fee_cap:
             raise FeeCapExceeded(f"estimated fee bound {fee} fri is above the cap of {fee_cap} fri")
     except FAILURES as exc:
-        raise translate(exc) from exc
+        error = translate(exc)
+        # devnet refuses a used nonce at fee estimation as an execution error (RPC 41), not RPC 52: a
+        # contract error at a nonce that is no longer the account's next is a nonce error
+        if nonce is not None and isinstance(error, ContractError) and await _nonce_moved(account, nonce):
+            raise NonceError(f"nonce {nonce} is no longer the account's next ({error})") from exc
+        raise error from exc
     tx_hash = await submit(account.client, tx)
     if on_sent is not None:
         on_sent(tx_hash)
@@ -222,6 +228,13 @@ async def submit(client: Client, tx: Any) -> int:
             await asyncio.sleep(delay)
     assert last is not None
     raise last
+
+
+async def _nonce_moved(account: BaseAccount, nonce: int) -> bool:
+    try:
+        return int(await account.get_nonce()) != nonce
+    except FAILURES:
+        return False
 
 
 async def _chain(client: Client) -> int:
