@@ -454,12 +454,17 @@ async def test_two_keepers_racing_on_the_same_accounts_and_orders(fresh: Fresh) 
 async def test_devnet_killed_mid_run_and_restarted_from_an_older_dump(
     protocol: Protocol, tmp_path: Path
 ) -> None:
-    """A devnet of its own (small deployment) is dumped; then ETH falls, the running keeper liquidates and
-    settles a pending order, and the node is killed (SIGKILL) and restarted from the dump: the chain took
-    those blocks back. Meanwhile the keeper keeps running (transient errors, no crash) and a command fails
-    with exit 3. After the restart the keeper notices its last block is gone, rebuilds its view and, when
-    ETH falls again, liquidates each account and settles the order exactly once on the chain that
-    remains; the command succeeds; every token is accounted for."""
+    """A devnet of its own: the protocol deployed and priced, then dumped. After the dump an LP, three
+    traders and a pending order; ETH falls, the running keeper liquidates the traders and settles the
+    order; the node is killed (SIGKILL) and restarted from the dump, so the chain takes all of that back.
+    Meanwhile the keeper keeps running (transient errors, no crash) and a command fails with exit 3.
+    After the restart the keeper finds its last block gone and rebuilds its view from block 0 (a view
+    that kept the lost liquidations would never liquidate those accounts again); the command succeeds;
+    the same book is opened again on the chain that remains, ETH falls, and the keeper liquidates each
+    account and settles the order exactly once there; every token is accounted for.
+
+    (Loading a dump re-executes its transactions at the wall-clock time of the load, so a settlement
+    replayed later than its signed prices comes out differently: the dump holds no settlement.)"""
     binary = toolchain_mod.resolve(require_devnet=True).devnet
     assert binary is not None
     port, dump = free_port(), tmp_path / "devnet.dump"
@@ -478,60 +483,57 @@ async def _killed_and_restarted(
     admin = await node.account(0)
     config = protocol.config
     deployment = await deploy_protocol(admin, protocol.build, config, await node.chain_id())
-    clock.append(time.perf_counter())
     sdk = Fulcrum(admin, deployment, protocol.build)
     pusher = PricePusher(sdk.oracle, devnet_publishers(config.oracle.publishers))
     local = Protocol(node, protocol.build, config, deployment, admin, pusher)
-    # Loading a dump re-executes its transactions at the wall-clock time of the load: a fixed time set
-    # here (the load sets it too) keeps what follows within the feed's and the orders' time windows.
-    await node.client.set_time(await local.block_time() + 1, generate_block=True)
     await pusher.push(BASE)
-    await sdk.token("usdc").mint(admin.address, SEED_LIQUIDITY // 10)
-    await local.settler.add_liquidity(sdk, SEED_LIQUIDITY // 10)
-    traders = []
-    for i in (1, 2, 3):
-        trader = Fulcrum(await node.account(i), deployment, protocol.build)
-        ids = await commit_trader(
-            local.settler, trader, {"usdc": 1_000 * USDC}, {"ETH-PERP": 44 * SCALE // 10}
-        )
-        assert (await local.settler.settle(ids)).results[0].outcome == O_SETTLED
-        traders.append(trader.account.address)
-    buyer = Fulcrum(await node.account(4), deployment, protocol.build)
-    [order] = await commit_trader(local.settler, buyer, {"usdc": 2_000 * USDC}, {"ETH-PERP": SCALE // 4})
     await node.client.dump(args[-1])  # the state the node will come back to
     dumped = await node.client.get_block_number()
     clock.append(time.perf_counter())
+    margin, orders = sdk.margin, sdk.orders
 
+    async def open_book() -> tuple[list[int], int]:
+        """LP liquidity, three traders long 4.4 ETH on 1,000 USDC at 2,000, a pending buy order."""
+        await sdk.token("usdc").mint(admin.address, SEED_LIQUIDITY // 10)
+        await local.settler.add_liquidity(sdk, SEED_LIQUIDITY // 10)
+        traders = []
+        for i in (1, 2, 3):
+            trader = Fulcrum(await node.account(i), deployment, protocol.build)
+            ids = await commit_trader(local.settler, trader, {"usdc": 1_000 * USDC}, {"ETH-PERP": 44 * SCALE // 10})
+            assert (await local.settler.settle(ids)).results[0].outcome == O_SETTLED
+            traders.append(trader.account.address)
+        buyer = Fulcrum(await node.account(4), deployment, protocol.build)
+        [order] = await commit_trader(local.settler, buyer, {"usdc": 2_000 * USDC}, {"ETH-PERP": SCALE // 4})
+        await node.increase_time((await orders.params()).settlement_delay)
+        return traders, order
+
+    async def unhealthy(traders: list[int]) -> set[int]:
+        return {a for a in traders if (await margin.health(a)).below_maintenance}
+
+    async def crash_and_wait(traders: list[int], order: int, reports: list[TickReport]) -> None:
+        await pusher.move_to({"ETH/USD": 1_830})
+        assert await unhealthy(traders) == set(traders)
+        for _ in range(150):
+            await asyncio.sleep(0.2)
+            if set(liquidated_outcomes(reports)) == set(traders) and settled_by(reports, order):
+                break
+
+    traders, order = await open_book()
     keeper_sdk = Fulcrum(await node.account(5), deployment, protocol.build)
     config_k = KeeperConfig(interval=0.2, checkpoint=str(tmp_path / "k.sqlite"), backoff=0.05, max_backoff=0.5,
                             min_fee_balance=0.0, checkpoint_every=0.0)  # fmt: skip
     keeper = Keeper(config_k, keeper_sdk.margin, oracle=keeper_sdk.oracle, orders=keeper_sdk.orders)
     reports: list[TickReport] = []
     keeper.on_tick = reports.append
-    margin, orders = sdk.margin, sdk.orders
-
-    async def unhealthy() -> set[int]:
-        return {a for a in traders if (await margin.health(a)).below_maintenance}
-
-    async def settled() -> bool:
-        return await orders.status(order) != PENDING
-
     stop = asyncio.Event()
     task = asyncio.create_task(keeper.run(stop))
     try:
-        await node.increase_time((await orders.params()).settlement_delay)
-        await pusher.move_to({"ETH/USD": 1_830})
-        for _ in range(150):  # the keeper liquidates and settles on the chain about to be lost
-            await asyncio.sleep(0.2)
-            if set(liquidated_outcomes(reports)) == set(traders) and settled_by(reports, order):
-                break
-        assert not await unhealthy() and await settled()
-        lost = liquidated_outcomes(reports)
-        assert set(lost) == set(traders)
-
+        await crash_and_wait(traders, order, reports)  # on the chain about to be lost
+        assert set(liquidated_outcomes(reports)) == set(traders) and settled_by(reports, order)
         clock.append(time.perf_counter())
-        node.proc.kill() if node.proc is not None else None  # SIGKILL: no dump on the way out
-        node.proc.wait() if node.proc is not None else None
+        assert node.proc is not None
+        node.proc.kill()  # SIGKILL: no dump on the way out
+        node.proc.wait()
         errors = keeper.metrics.tick_errors.labels("transient")
         for _ in range(100):
             await asyncio.sleep(0.1)
@@ -542,52 +544,50 @@ async def _killed_and_restarted(
         deployment.save(path)
         try:
             cli = Cli(node.url)
-            account = ["--network", path.stem, "--account-index", "6"]
-            down = await cli(
-                "account",
-                "status",
-                *account,
-                "--json",
-                env={"FULCRUM_RPC_RETRIES": "1", "FULCRUM_RPC_BACKOFF": "0.05"},
-            )
+            status = ["account", "status", "--network", path.stem, "--account-index", "6", "--json"]
+            down = await cli(*status, env={"FULCRUM_RPC_RETRIES": "1"})
             assert down.exit_code == 3 and "error: TransientError: " in down.output, down.output
-
             clock.append(time.perf_counter())
             restarted = await Devnet.start(binary, port=port, accounts=8, extra_args=args)
-            clock.append(time.perf_counter())
             node.proc = restarted.proc  # the same URL: the keeper and the command find it again
+            clock.append(time.perf_counter())
             assert await node.client.get_block_number() <= dumped < max(t.block for t in reports)
-            assert await unhealthy() == set() and await orders.status(order) == PENDING  # taken back
-            sizes = [(await margin.position(a, ETH)).size for a in traders]
-            assert sizes == [44 * SCALE // 10] * 3  # the dump's state, re-executed
-            await cli.ok("account", "status", *account, "--json")
+            assert await orders.order_count() == 0 and await unhealthy(traders) == set()  # all taken back
+            assert [(await margin.position(a, ETH)).size for a in traders] == [0, 0, 0]
+            await cli.ok(*status)
         finally:
             path.unlink(missing_ok=True)
-        await pusher.resync(PAIRS, forget=True)
-        before = len(reports)
-        await node.increase_time((await orders.params()).settlement_delay)
-        await pusher.move_to({"ETH/USD": 1_750})
-        crossed = await unhealthy()
-        assert crossed == set(traders)
-        for _ in range(150):
-            await asyncio.sleep(0.2)
-            if set(liquidated_outcomes(reports[before:])) == set(traders) and settled_by(reports[before:], order):
+        for _ in range(100):  # the keeper notices that its last block is gone
+            await asyncio.sleep(0.1)
+            if keeper.indexer.rollbacks:
                 break
     finally:
         stop.set()
         await task
+    assert keeper.indexer.rollbacks == 1 and keeper.indexer.view.orders.pending == {}
+    assert all(not s.positions or not any(p.size for p in s.positions.values())
+               for s in keeper.indexer.view.accounts.values())  # fmt: skip
+
+    # The same book again on the chain that remains; the keeper, running on, processes it once.
+    await pusher.resync(PAIRS, forget=True)
+    traders, order = await open_book()
+    after: list[TickReport] = []
+    keeper.on_tick = after.append
+    stop = asyncio.Event()
+    task = asyncio.create_task(keeper.run(stop))
+    try:
+        await crash_and_wait(traders, order, after)
+    finally:
+        stop.set()
+        await task
     clock.append(time.perf_counter())
-    phases = ("deploy", "setup", "keeper before the kill", "outage", "restart (load)", "keeper after")
+    phases = ("deploy", "book + keeper before the kill", "outage", "restart (load)", "book + keeper after")
     print("restart from a dump: " + ", ".join(f"{n} {b - a:.1f} s" for n, a, b in zip(phases, clock, clock[1:], strict=False)))
-    assert keeper.indexer.rollbacks == 1 and not await unhealthy() and await settled()
-    after = reports[before:]
+    assert keeper.indexer.rollbacks == 1 and not await unhealthy(traders)
     on_chain = await liquidations_since(local, margin.address, dumped)
     assert set(on_chain) == set(traders) and on_chain == liquidated_outcomes(after)
     fills = [x for t in after if t.orders for r in t.orders.reports for x in r.results if x.id == order]
     assert [x.outcome for x in fills] == [O_SETTLED]
-    settled_events = [
-        e for e in await events(local, orders.address, "OrderSettled") if e.block_number > dumped
-    ]
-    assert [int(e.keys[2]) for e in settled_events] == [order]
-    assert (await margin.position(buyer.account.address, ETH)).size == SCALE // 4
+    settled_events = [e for e in await events(local, orders.address, "OrderSettled") if e.block_number > dumped]
+    assert [int(e.keys[2]) for e in settled_events if int(e.keys[2]) == order] == [order]
     await assert_conservation(local)
