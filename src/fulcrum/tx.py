@@ -7,6 +7,7 @@ felt error becomes its :class:`~fulcrum.errors.ContractError`, a dead node a :cl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from fulcrum.errors import (
     ConfigError,
+    ContractError,
     FeeBalanceError,
     FeeCapExceeded,
     FulcrumError,
@@ -175,21 +177,79 @@ async def send(
         fee = max_fee(tx.resource_bounds)
         if fee_cap is not None and fee > fee_cap:
             raise FeeCapExceeded(f"estimated fee bound {fee} fri is above the cap of {fee_cap} fri")
-        sent = await account.client.send_transaction(tx)
     except FAILURES as exc:
-        raise translate(exc) from exc
+        error = translate(exc)
+        # devnet refuses a used nonce at fee estimation as an execution error (RPC 41), not RPC 52: a
+        # contract error at a nonce that is no longer the account's next is a nonce error
+        if nonce is not None and isinstance(error, ContractError) and await _nonce_moved(account, nonce):
+            raise NonceError(f"nonce {nonce} is no longer the account's next ({error})") from exc
+        raise error from exc
+    tx_hash = await submit(account.client, tx)
     if on_sent is not None:
-        on_sent(sent.transaction_hash)
-    receipt = await wait_receipt(account.client, sent.transaction_hash)
+        on_sent(tx_hash)
+    receipt = await wait_receipt(account.client, tx_hash)
     resources = receipt.execution_resources
     return TxResult(
-        tx_hash=sent.transaction_hash,
+        tx_hash=tx_hash,
         l2_gas=int(getattr(resources, "l2_gas", 0) or 0),
         l1_gas=int(getattr(resources, "l1_gas", 0) or 0),
         l1_data_gas=int(getattr(resources, "l1_data_gas", 0) or 0),
         events=list(receipt.events),
         fee=int(getattr(receipt.actual_fee, "amount", 0) or 0),
     )
+
+
+async def submit(client: Client, tx: Any) -> int:
+    """Sends a signed transaction; returns its hash. A transient failure may hide a transaction the node
+    received (the answer was lost on the way back): it is looked up by the signed transaction's hash
+    first, and only a transaction the node does not know is sent again, the same signed one (same nonce,
+    same hash: at most one can ever execute), up to :data:`fulcrum.rpc.RETRIES` times (0 outside a
+    command). Never a new transaction at a new nonce: that is for the caller to decide."""
+    from fulcrum import rpc
+
+    attempts = rpc.RETRIES.get() + 1
+    last: TransientError | None = None
+    for attempt in range(attempts):
+        try:
+            return int((await client.send_transaction(tx)).transaction_hash)
+        except FAILURES as exc:
+            error = translate(exc)
+            if not isinstance(error, TransientError):
+                if attempt and await _received(client, tx):  # refused as a duplicate of the first one
+                    return int(tx.calculate_hash(await _chain(client)))
+                raise error from exc
+            last = error
+        if await _received(client, tx):
+            log.warning("the node's answer to transaction submission was lost; it has the transaction")
+            return int(tx.calculate_hash(await _chain(client)))
+        if attempt + 1 < attempts:
+            delay = rpc.BACKOFF.get() * 2**attempt
+            log.warning("submission failed (%s); sending the same transaction again in %.1fs", last, delay)
+            await asyncio.sleep(delay)
+    assert last is not None
+    raise last
+
+
+async def _nonce_moved(account: BaseAccount, nonce: int) -> bool:
+    try:
+        return int(await account.get_nonce()) != nonce
+    except FAILURES:
+        return False
+
+
+async def _chain(client: Client) -> int:
+    from starknet_py.net.models.chains import parse_chain
+
+    return int(parse_chain(await client.get_chain_id()))
+
+
+async def _received(client: Client, tx: Any) -> bool:
+    """Whether the node knows `tx` (False also when it cannot be asked)."""
+    try:
+        await client.get_transaction_status(tx.calculate_hash(await _chain(client)))
+    except FAILURES:  # not found (RPC 29), or the node still away
+        return False
+    return True
 
 
 async def wait_receipt(client: Client, tx_hash: int, attempts: int = 5) -> Any:

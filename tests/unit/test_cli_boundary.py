@@ -38,11 +38,13 @@ CLEAN_ENV: dict[str, str | None] = {
         "FULCRUM_PRIVATE_KEY", "STARKNET_KEYSTORE", "FULCRUM_KEYSTORE_PASSWORD", "FULCRUM_RPC_TIMEOUT",
     )
 }  # fmt: skip
+FAST_RETRIES = {"FULCRUM_RPC_RETRIES": "2", "FULCRUM_RPC_BACKOFF": "0.01"}  # a node that is down: exit 3 soon
 
 
 def invoke(*args: str, env: dict[str, str | None] | None = None, stdin: str | None = None) -> Result:
     console.width = 200  # read once at import; pytest-xdist workers run with COLUMNS=80
-    return CliRunner().invoke(app, list(args), env={**CLEAN_ENV, "COLUMNS": "200", **(env or {})}, input=stdin)
+    return CliRunner().invoke(app, list(args), env={**CLEAN_ENV, **FAST_RETRIES, "COLUMNS": "200", **(env or {})},
+                              input=stdin)  # fmt: skip
 
 
 def error_line(result: Result, code: int, name: str) -> str:
@@ -266,9 +268,9 @@ def test_keystore_password_from_env_prompt_or_usage_error(
         error_line(result, 3, "TransientError")
 
     monkeypatch.setattr(common, "interactive", lambda: True)
-    prompted = CliRunner().invoke(app, args, env={**CLEAN_ENV, **env}, input="pw\n")
+    prompted = CliRunner().invoke(app, args, env={**CLEAN_ENV, **FAST_RETRIES, **env}, input="pw\n")
     assert prompted.exit_code == 3 and "Password of keystore" in prompted.stderr  # decrypted, node down
-    wrong = CliRunner().invoke(app, args, env={**CLEAN_ENV, **env}, input="nope\n")
+    wrong = CliRunner().invoke(app, args, env={**CLEAN_ENV, **FAST_RETRIES, **env}, input="nope\n")
     assert wrong.exit_code == 1 and "error: ConfigError: cannot open keystore" in wrong.stderr
 
 

@@ -11,7 +11,8 @@
   ``$FULCRUM_KEYSTORE_PASSWORD``, else asked at a terminal. FULCRUM_ names win over STARKNET_ ones;
   secrets come from the environment (or the prompt) only.
 - Amounts: decimal strings ("1500.5") converted exactly to token units with ``decimal.Decimal``.
-- Errors: :mod:`fulcrum.commands.boundary` (exit 1 refused, 2 usage, 3 retry later); output:
+- Errors: :mod:`fulcrum.commands.boundary` (exit 1 refused, 2 usage, 3 retry later, once the node stayed
+  away through ``$FULCRUM_RPC_RETRIES`` retries of each read: :mod:`fulcrum.rpc`); output:
   :mod:`fulcrum.commands.output` (``--json``).
 """
 
@@ -63,8 +64,13 @@ ADDRESS_BOUND = 2**251  # Starknet addresses are below it
 L1_ADDRESS_BOUND = 2**160  # Ethereum addresses
 
 
-def run(coro: Awaitable[T]) -> T:
+def run(coro: Awaitable[T], retries: int | None = None) -> T:
+    """Runs a command's coroutine; its node reads retry transient failures `retries` times (default
+    $FULCRUM_RPC_RETRIES, else 3; :mod:`fulcrum.rpc`) before the command fails with exit 3."""
+    from fulcrum import rpc
+
     async def main() -> T:
+        rpc.enable(retries)
         return await coro
 
     return asyncio.run(main())

@@ -120,7 +120,7 @@ def run_cmd(
     )  # fmt: skip
     chosen = settings.account_index if settings.account_index >= 0 else None
     target = Target.resolve(settings.url, settings.network, deploy_config, chosen, keystore)
-    run(_serve(target, settings, bundle_prices, ticks))
+    run(_serve(target, settings, bundle_prices, ticks), retries=0)  # the service retries by its own policy
 
 
 def price_source(target: Target, sdk: Fulcrum) -> PriceSource:

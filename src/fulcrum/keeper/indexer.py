@@ -7,7 +7,8 @@ so a failure mid-range loses nothing and applies nothing twice.
 A checkpoint (:class:`~fulcrum.keeper.checkpoint.Checkpoint`, SQLite, written incrementally) records the
 engine's address and the hash of its last block: one of another engine, of a chain that no longer has that
 block (devnet restarted, reorg), or one that does not decode, is set aside and the view rebuilt from
-block 0, which is always correct.
+block 0, which is always correct. A running keeper checks the same at every sync: when the last block it
+applied is gone (the node restarted from an older dump), its view is rebuilt likewise.
 
 With the orders contract's address the indexer also follows its events (the same block ranges, applied
 only once both contracts' pages arrived) into the view's :class:`~fulcrum.keeper.orders.OrderBook`; a
@@ -67,7 +68,9 @@ class EventIndexer:
             self.checkpoint.clear()  # a new view: nothing of an earlier one may survive in the file
         self.checkpoint_every = checkpoint_every
         self.checkpoint_failures = 0
+        self.rollbacks = 0  # views dropped because the chain no longer had their last block
         self._saved_at = 0.0
+        self._seen: tuple[int, int] | None = None  # (block, its hash) of the last block applied
 
     def _new_view(self) -> EngineView:
         view = EngineView(margin=self.margin)
@@ -127,11 +130,14 @@ class EventIndexer:
         if view.block >= 0 and view.block_hash and await self._block_hash(view.block) != view.block_hash:
             log.warning("checkpoint block %d is not on this chain: rebuilding from block 0", view.block)
             self.reset()
+        elif view.block >= 0 and view.block_hash:
+            self._seen = (view.block, view.block_hash)
         self._verified = True
 
     def reset(self) -> None:
         """Drops the view (and the checkpoint): the next sync rebuilds it from block 0."""
         self.view = self._new_view()
+        self._seen = None
         if self.checkpoint is not None:
             self.checkpoint.clear()
 
@@ -139,6 +145,8 @@ class EventIndexer:
         """Applies every event up to `to_block` (default: the latest block); returns events applied."""
         if not self._verified:
             await self._verify()
+        elif self._seen is not None and self._seen[0] == self.view.block:
+            await self._check_still_there()
         target = await self.latest_block() if to_block is None else to_block
         applied = 0
         while self.view.block < target:
@@ -153,15 +161,32 @@ class EventIndexer:
                 self.view.orders.apply(keys, data)
                 applied += 1
             self.view.block = end
+        if self.view.block >= 0 and (self._seen is None or self._seen[0] != self.view.block):
+            self._seen = (self.view.block, await self._block_hash(self.view.block) or 0)
         await self.maybe_save()
         return applied
+
+    async def _check_still_there(self) -> None:
+        """The last block applied must still be on the chain with the hash it had when applied: a node
+        restarted from an older dump (or a reorg) took blocks back, and a view that kept their events
+        would never see the transactions the chain lost (accounts it thinks liquidated, orders it thinks
+        settled). Such a view is rebuilt from block 0."""
+        assert self._seen is not None
+        block, known = self._seen
+        if known and await self._block_hash(block) != known:
+            log.warning("block %d is no longer on the chain (node restarted from a dump, or a reorg): "
+                        "rebuilding the view from block 0", block)  # fmt: skip
+            self.rollbacks += 1
+            self.reset()
 
     async def maybe_save(self, force: bool = False) -> None:
         """Writes the checkpoint when `checkpoint_every` seconds passed since the last one (or `force`)."""
         if self.checkpoint is None or self.view.block < 0:
             return
         if force or time.monotonic() - self._saved_at >= self.checkpoint_every:
-            self.view.block_hash = await self._block_hash(self.view.block) or 0
+            seen = self._seen
+            fresh = seen[1] if seen is not None and seen[0] == self.view.block else None
+            self.view.block_hash = fresh or await self._block_hash(self.view.block) or 0
             try:
                 await self.checkpoint.save(self.view)
             except (sqlite3.Error, OSError) as exc:  # a full disk must not stop liquidations

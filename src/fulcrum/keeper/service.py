@@ -399,8 +399,14 @@ class Keeper:
             events = self._events()
             if not self.config.dry_run:
                 await self._check_fee_balance()
+            refused: ContractError | None = None
             if self.config.liquidations:
-                scan = await self.scan()
+                try:
+                    scan = await self.scan()
+                except ContractError as exc:  # no usable price at all (a stale feed, no source)
+                    if self.order_job is None:
+                        raise
+                    refused, scan = exc, _empty_scan()  # expiries need no price: the order job still runs
             else:
                 await self.indexer.sync()
                 scan = _empty_scan()
@@ -414,10 +420,13 @@ class Keeper:
                     break
                 again = await self.scan()
                 mine = self._admit([c for c in again.candidates if c.account in stepped], report)
-            if self.adl_job is not None:
+            if self.adl_job is not None and refused is None:
                 report.adl = await self.adl_job.tick()
             if self.order_job is not None:
                 report.orders = await self.order_job.tick()
+            if refused is not None:
+                log.warning("no price to scan at (%s): only orders were settled or expired", type(refused).__name__)
+                raise refused
             if self.config.liquidations:
                 await self._maybe_reconcile()
             report.attempts = self._attempts() - attempts
