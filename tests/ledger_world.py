@@ -446,7 +446,10 @@ class LedgerRules(RuleBasedStateMachine):
         self.run(Prices(((pair, min(max(new, low * 10**8), high * 10**8)),), 1))
         self.liquidate_all_unhealthy(k)
         if move < 0:
-            pool = self.ledger.pool_snapshot()
+            try:
+                pool = self.ledger.pool_snapshot()
+            except E.ContractError:
+                return
             if pool.profit > pool.pnl_cap:
                 self.run(Deleverage(self.world.roles.keepers[k], who, market))
 
@@ -665,7 +668,7 @@ class LedgerRules(RuleBasedStateMachine):
             bound = fee_value * (pre.supply + m.VIRTUAL)
         if capped:
             if change < 0 or change > bound:
-                self.findings.append(f"share price moved by {change} on an LP {order.kind} with the PnL cap binding")
+                self.findings.append(f"share price moved by {change} on an LP {order.kind} with the PnL cap binding (bound {bound}; {pre.pool} -> {post.pool}; supply {pre.supply} -> {post.supply})")
             return
         assert 0 <= change <= bound, f"LP {order} moved the share price by {change} (bound {bound}): {pre.pool} -> {post.pool}"
 
