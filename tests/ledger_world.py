@@ -677,12 +677,14 @@ class LedgerRules(RuleBasedStateMachine):
         a pause, the minimum out), never anything else, and never when nothing is reserved."""
         pre = step.pre
         assert pre is not None
+        traded = False  # a fill earlier in the batch may have reserved liquidity since `pre`
         for outcome in step.value:
+            traded = traded or (outcome.outcome == m.O_SETTLED and outcome.price != 0)
             order = self.ledger.s.orders.get(outcome.id)
             if order is None or order.kind != m.WITHDRAWAL or outcome.outcome != m.O_REFUSED:
                 continue
             assert outcome.reason in (E.LiquidityInUse, E.Paused, E.BelowMinimumOut, E.PoolZeroAmount), outcome
-            if outcome.reason is E.LiquidityInUse and isinstance(pre.pool, PoolState):
+            if outcome.reason is E.LiquidityInUse and isinstance(pre.pool, PoolState) and not traded:
                 p = pre.pool
                 assert p.reserved or p.profit or p.collateral_value or p.debt, f"exit refused with nothing reserved: {p}"
 

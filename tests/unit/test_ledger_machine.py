@@ -3,13 +3,14 @@ entry points): hypothesis drives random deposits, withdrawals, orders and their 
 gaps, time jumps, LP requests, liquidations, ADL, collateral sales, pauses and parameter changes with four
 traders, two LPs and two keepers, and checks the invariants of tests/ledger_world.py after every step.
 
-Default profile: FULCRUM_LEDGER_EXAMPLES (70) runs of up to FULCRUM_LEDGER_STEPS (200) rules each, at
+Default profile: FULCRUM_LEDGER_EXAMPLES (100) runs of up to FULCRUM_LEDGER_STEPS (200) rules each, at
 least 10,000 actions in all (counted and asserted), derandomized so CI runs the same sequences every time;
 a failure shrinks to a minimal sequence (kept below as a regression test when one is found).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from hypothesis import HealthCheck, Phase, settings
@@ -34,7 +35,8 @@ from tests.ledger_world import (
     share_price_change,
 )
 
-EXAMPLES = int(os.environ.get("FULCRUM_LEDGER_EXAMPLES", "70"))
+log = logging.getLogger(__name__)
+EXAMPLES = int(os.environ.get("FULCRUM_LEDGER_EXAMPLES", "100"))
 STEPS = int(os.environ.get("FULCRUM_LEDGER_STEPS", "200"))
 MIN_ACTIONS = int(os.environ.get("FULCRUM_LEDGER_MIN_ACTIONS", "10000"))
 
@@ -59,6 +61,7 @@ def test_ledger_machine() -> None:
             suppress_health_check=list(HealthCheck),
         ),
     )
+    log.info("ledger machine: %d actions in %d runs", actions[0], EXAMPLES)
     assert actions[0] >= MIN_ACTIONS, f"only {actions[0]} actions ran"
 
 
