@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from fulcrum import errors as E
 from fulcrum import model as m
@@ -520,15 +520,17 @@ class LedgerRules(RuleBasedStateMachine):
         s = self.ledger.s
         return not self.ledger.in_force() and s.now >= s.paused_until + s.pause_duration
 
-    @precondition(lambda self: self.cooled() or self.steps % 7 == 0)
+    # No preconditions anywhere: what the rules draw never depends on the state, so the lockstep test can run
+    # many examples on one deployment (hypothesis replays nothing it could find inconsistent).
     @rule()
     def pause(self) -> None:
-        self.run(Pause())
+        if self.cooled() or self.steps % 7 == 0:  # mostly when it can succeed
+            self.run(Pause())
 
-    @precondition(lambda self: self.ledger.s.paused)
     @rule()
     def unpause(self) -> None:
-        self.run(Unpause())
+        if self.ledger.s.paused:
+            self.run(Unpause())
 
     @rule(market=st.sampled_from(MARKETS), variant=st.integers(0, 3))
     def set_market(self, market: int, variant: int) -> None:
