@@ -652,3 +652,62 @@ def withdrawal_amount(gross: int, fee_rate: int) -> int:
     fee = mul_div(gross, fee_rate, SCALE, True)
     assert fee is not None
     return gross - fee
+
+
+# --- engine guards and checks the Ledger (src/fulcrum/ledger) replays ------------------------------------
+def to_scale(raw: int, decimals: int) -> int | None:
+    """A feed's price at `decimals` as [SCALE] (`to_scale` in src/margin.cairo); None where the engine
+    refuses it (more than 36 decimals, zero, above u128)."""
+    if decimals > 36:
+        return None
+    price = raw * 10 ** (18 - decimals) if decimals <= 18 else raw // 10 ** (decimals - 18)
+    return price if 0 < price <= U128_MAX else None
+
+
+def increases(size: int, delta: int) -> bool:
+    """A fill of `delta` on a position of `size` opens or grows exposure (or flips it): the engine's
+    `increases`, which brings the pause, reduce-only, open-interest and initial-margin checks."""
+    after = size + delta
+    return abs(after) > abs(size) or (size > 0 and after < 0) or (size < 0 and after > 0)
+
+
+def fill_notional(size_delta: int, fill: int) -> int:
+    """A fill's notional [SCALE quote], rounded up (fees and the minimum order read it)."""
+    return _ceil_div(abs(size_delta) * fill, SCALE)
+
+
+def min_order_ok(new_size: int, notional: int, fill: int, min_notional: int) -> bool:
+    """No dust: the fill and what it leaves are both at least the minimum order, unless it closes."""
+    return new_size == 0 or (notional >= min_notional and abs(new_size) * fill // SCALE >= min_notional)
+
+
+def exposure_room(withdrawal_value: int, oi_pool_ratio: int) -> int:
+    """Most net exposure [SCALE quote] the pool's value carries (`fill`'s cross-market cap)."""
+    return abs(withdrawal_value) * oi_pool_ratio // SCALE if withdrawal_value > 0 else 0
+
+
+def pool_withdraw_allowed(pool: PoolState, value_: int, max_pnl_factor: int) -> bool:
+    """`pool_withdraw`: the tokens left (cash less debts) cover the reserve, and the PnL cap on what is
+    left still covers traders' profit."""
+    left = pool.cash - pool.debt - value_
+    if left < 0 or left < pool.reserved:
+        return False
+    return pool.profit <= (abs(left) + pool.collateral_value) * max_pnl_factor // SCALE
+
+
+def keeper_payment(want: int, insurance: int, quote_decimals: int) -> int:
+    """[SCALE] what `pay_keeper` pays of `want` from an insurance fund holding `insurance`: in whole quote
+    token units, at most the fund."""
+    if insurance <= 0:
+        return 0
+    tokens = from_fixed(min(want, insurance), quote_decimals, False) or 0
+    return to_fixed(tokens, quote_decimals, False) or 0 if tokens else 0
+
+
+def window_room(used: int, window_cap: int) -> int:
+    return window_cap - used if used < window_cap else 0
+
+
+def clip_fraction(wanted: int, room: int, notional: int) -> int:
+    """The cascade breaker's clip of one market: the fraction whose close fits the window's room."""
+    return wanted * room // notional

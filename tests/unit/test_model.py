@@ -281,3 +281,35 @@ def test_oracle_vectors_match_cairo() -> None:
     assert model.ema_step(2_000, 1_400, 6_000, 600) == 1_400
     assert model.ema_step(2_000, 1_400, 7, 0) == 1_400
     assert model.ema_step(10, 11, 1, 3) == 10 and model.ema_step(11, 10, 1, 3) == 11
+
+
+def test_engine_guards_the_ledger_replays() -> None:
+    """The small engine checks added for the Ledger (src/margin.cairo's statements, same rounding)."""
+    assert model.to_scale(2_000 * 10**8, 8) == 2_000 * SCALE
+    assert model.to_scale(15, 19) == 1 and model.to_scale(1, 37) is None and model.to_scale(9, 19) is None
+    assert model.increases(0, 1) and model.increases(5, 1) and model.increases(5, -11) and model.increases(-5, 11)
+    assert not model.increases(5, -5) and not model.increases(5, -2) and not model.increases(-5, 3)
+    assert model.fill_notional(-3, SCALE // 2) == 2  # 1.5 rounded up
+    assert model.min_order_ok(0, 1, SCALE, 10**20)  # a close is never dust
+    assert not model.min_order_ok(SCALE, 10 * SCALE, 9 * SCALE, 10 * SCALE)  # what it leaves is
+    assert model.min_order_ok(2 * SCALE, 10 * SCALE, 5 * SCALE, 10 * SCALE)
+    assert model.exposure_room(100 * SCALE, 2 * SCALE) == 200 * SCALE and model.exposure_room(-1, SCALE) == 0
+    assert model.window_room(5, 3) == 0 and model.window_room(1, 3) == 2
+    assert model.clip_fraction(SCALE, 1, 3) == SCALE // 3
+    # The keeper is paid in whole quote tokens (6 decimals), at most what the fund holds.
+    assert model.keeper_payment(2_500_000_000_001, 10**30, 6) == 2_000_000_000_000
+    assert model.keeper_payment(10 * SCALE, 3 * SCALE, 6) == 3 * SCALE
+    assert model.keeper_payment(10**11, 10**30, 6) == 0 and model.keeper_payment(SCALE, 0, 6) == 0
+
+
+def test_pool_withdraw_rule() -> None:
+    """Tokens left cover the reserve, and the cap on what is left still covers traders' profit."""
+    state = model.PoolState(
+        cash=100 * SCALE, debt=10 * SCALE, collateral_value=0, profit=20 * SCALE, loss=0, funding=0,
+        pnl_cap=45 * SCALE, exposure=30 * SCALE, open_interest=30 * SCALE, reserved=30 * SCALE,
+        withdrawal_value=70 * SCALE, deposit_value=90 * SCALE,
+    )  # fmt: skip
+    assert model.pool_withdraw_allowed(state, 50 * SCALE, SCALE // 2)  # left 40 >= 30; cap 20 >= 20
+    assert not model.pool_withdraw_allowed(state, 51 * SCALE, SCALE // 2)  # left 39: cap 19.5 < 20
+    assert not model.pool_withdraw_allowed(state, 61 * SCALE, SCALE)  # left 29 < reserved 30
+    assert not model.pool_withdraw_allowed(state, 91 * SCALE, SCALE)  # left < 0
