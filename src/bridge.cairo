@@ -234,7 +234,10 @@ pub mod Bridge {
             } else {
                 self.window_used.read(key)
             };
-            assert(used + amount <= self.cap.read(token), Errors::CAP_EXCEEDED);
+            // Compared without adding: `used + amount` overflows (an unnamed panic) for amounts near u256 max.
+            let cap = self.cap.read(token);
+            assert(amount <= cap, Errors::CAP_EXCEEDED);
+            assert(used <= cap - amount, Errors::CAP_EXCEEDED);
             self.window_used.write(key, used + amount);
         }
     }

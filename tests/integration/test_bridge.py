@@ -104,6 +104,8 @@ async def test_wrong_sender_replay_cap_and_pause_are_refused(protocol: Protocol)
 
     with pytest.raises(errors.BridgeCapExceeded):  # 100 per window, 1 already used by this test alone
         await operator.relay_deposit(Deposit(l1_token, me, 100 * 10**18, next(_nonces)))
+    with pytest.raises(errors.BridgeCapExceeded):  # used + amount once overflowed (an unnamed u256 panic)
+        await operator.relay_deposit(Deposit(l1_token, me, 2**256 - 1, next(_nonces)))
     with pytest.raises(errors.BridgeUnknownAsset):
         await operator.relay_deposit(Deposit(0x1234, me, 10**18, next(_nonces)))
     assert await state() == credited

@@ -14,6 +14,7 @@ from fulcrum.model import FULL, PARTIAL, SCALE, SKIPPED_CAP, SKIPPED_DUPLICATE, 
 from fulcrum.sdk import Fulcrum
 from tests.integration.fixtures.protocol import Protocol, assert_conservation
 from tests.integration.test_margin import BTC_PERP, ETH_PERP, USDC, trader_with
+from tests.integration.test_solvency import deploy_fresh
 
 ETH_PAIR = "ETH/USD"
 
@@ -144,13 +145,15 @@ async def test_full_close_of_several_positions_seizes_collateral(protocol: Proto
 
 
 async def test_insurance_covers_then_runs_out_and_the_pool_takes_the_rest(protocol: Protocol) -> None:
-    small = await victim(protocol, 28, usdc=1_000 * USDC, eth=45 * SCALE // 10)
-    big = await victim(protocol, 29, usdc=20_000 * USDC, eth=80 * SCALE)
-    k = await keeper(protocol)
+    # A deployment of its own: the session's insurance fund holds whatever earlier files' penalties left.
+    p = await deploy_fresh(protocol, 2_000_000 * USDC)
+    small = await victim(p, 28, usdc=1_000 * USDC, eth=45 * SCALE // 10)
+    big = await victim(p, 29, usdc=20_000 * USDC, eth=80 * SCALE)
+    k = await keeper(p)
     # Seed a known insurance fund.
     await k.token("usdc").mint(k.account.address, 2_000 * USDC)
     await k.liquidation.fund_insurance(k.token("usdc").address, 2_000 * USDC)
-    await protocol.push_prices({ETH_PAIR: 1_700})  # -15%: both accounts' equity goes negative
+    await p.push_prices({ETH_PAIR: 1_700})  # -15%: both accounts' equity goes negative
     for t in (small, big):
         assert (await t.margin.health(t.account.address)).equity < 0
 
@@ -174,7 +177,7 @@ async def test_insurance_covers_then_runs_out_and_the_pool_takes_the_rest(protoc
     debt = insurance_before_big + second.penalty + second.bad_debt
     covered, socialised = model.settle_bad_debt(-debt, insurance_before_big + second.penalty)
     assert [int(x) for x in settled[0].data] == [covered, socialised] and socialised == second.bad_debt
-    await assert_conservation(protocol)
+    await assert_conservation(p)
 
 
 async def test_window_cap_clips_then_skips_until_it_rolls_except_below_the_hard_floor(protocol: Protocol) -> None:
