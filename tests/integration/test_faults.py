@@ -48,7 +48,7 @@ from fulcrum.sdk import Fulcrum
 from fulcrum.traders import commit_trader
 from fulcrum.tx import set_request_timeout
 from tests.integration import test_keeper
-from tests.integration.fixtures.cli import Cli
+from tests.integration.fixtures.cli import Cli, saved_as
 from tests.integration.fixtures.protocol import SEED_LIQUIDITY, Protocol, assert_conservation, events
 from tests.integration.fixtures.proxy import FaultProxy
 from tests.integration.test_keeper import BASE, ETH, PAIRS, USDC, Fresh
@@ -117,12 +117,8 @@ async def proxy(fresh: Fresh) -> AsyncIterator[FaultProxy]:
 
 @pytest.fixture
 def network(fresh: Fresh) -> Iterator[str]:
-    path = deployment_path(NETWORK)
-    fresh.admin.deployment.save(path)
-    try:
-        yield NETWORK
-    finally:
-        path.unlink(missing_ok=True)
+    with saved_as(fresh.admin.deployment, NETWORK) as network:
+        yield network
 
 
 # --- the node answering errors, timing out, losing answers ------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 
 from fulcrum import model
-from fulcrum.deploy import deploy_protocol, deployment_path
+from fulcrum.deploy import deploy_protocol
 from fulcrum.devnet import free_port
 from fulcrum.errors import PnlUnderCap, StalePrice
 from fulcrum.keeper import EventIndexer, Keeper, KeeperConfig
@@ -51,7 +51,7 @@ from fulcrum.orders import U128_MAX, Conditional, committed_ids
 from fulcrum.sdk import Fulcrum
 from fulcrum.settle import DevnetSettler
 from fulcrum.traders import commit_trader, open_trader, settle_all
-from tests.integration.fixtures.cli import Cli
+from tests.integration.fixtures.cli import Cli, saved_as
 from tests.integration.fixtures.protocol import SEED_LIQUIDITY, Protocol, assert_conservation, events
 from tests.integration.fixtures.proxy import OutageProxy, RateLimitProxy
 
@@ -712,12 +712,8 @@ CLI_NETWORK = "devnet-keeper-cli"
 
 @pytest.fixture
 def keeper_network(fresh: Fresh) -> Iterator[str]:
-    path = deployment_path(CLI_NETWORK)
-    fresh.admin.deployment.save(path)
-    try:
-        yield CLI_NETWORK
-    finally:
-        path.unlink(missing_ok=True)
+    with saved_as(fresh.admin.deployment, CLI_NETWORK) as network:
+        yield network
 
 
 async def test_keeper_command_liquidates_with_bundled_prices(
