@@ -36,7 +36,7 @@ from tests.integration.fixtures.protocol import Protocol, assert_conservation
 from tests.integration.fixtures.world import calm_and_running, changes, raw, snapshot, u256
 from tests.integration.test_access_control import PRIVILEGED, PUBLIC
 
-HOSTILE = 69  # the hostile caller: a devnet account of its own
+HOSTILE = 93  # the hostile caller: a devnet account no other file uses (test_orders funds 69)
 
 P = 2**251 + 17 * 2**192 + 1  # the field prime
 FELT_MAX = P - 1
