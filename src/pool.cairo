@@ -1,7 +1,9 @@
 //! `Pool`: LP shares (ERC20) over the margin engine's pool cash. Shares are bought at the deposit value
 //! (traders' unrealised losses counted) and redeemed at the withdrawal value (losses counted only once
-//! realised, profit up to the PnL cap), so no LP exits ahead of a loss or enters below one; a virtual
-//! offset guards against first-depositor manipulation (`math::pool`).
+//! realised, profit up to the PnL cap), so no LP exits ahead of a loss or enters below one; while traders'
+//! profit is above the cap, a deposit is priced net of the profit it makes claimable (`deposit_claim`), so
+//! it never lowers the share price; a virtual offset guards against first-depositor manipulation
+//! (`math::pool`).
 
 #[starknet::contract]
 pub mod Pool {
@@ -12,7 +14,7 @@ pub mod Pool {
     use crate::interfaces::imargin::{IMarginDispatcher, IMarginDispatcherTrait};
     use crate::interfaces::ipool::IPool;
     use crate::math::fixed::{SCALE, SCALE_U128, abs, from_fixed, mul_div, to_fixed};
-    use crate::math::pool::{amount_for_shares, shares_for_deposit};
+    use crate::math::pool::{amount_for_shares, deposit_claim, shares_for_deposit};
 
     component!(path: ERC20Component, storage: erc20, event: ERC20Event);
 
@@ -126,10 +128,25 @@ pub mod Pool {
 
         fn preview_deposit(self: @ContractState, amount: u256) -> u256 {
             assert(amount != 0, Errors::ZERO_AMOUNT);
-            let value = self.deposit_value();
+            let margin = IMarginDispatcher { contract_address: self.margin.read() };
+            let state = margin.pool_state();
+            let value = state.deposit_value;
             assert(value >= 0, Errors::INSOLVENT);
             let deposit = to_fixed(amount, self.quote_decimals.read(), false).expect(Errors::OVERFLOW);
-            let shares = shares_for_deposit(deposit, self.erc20.ERC20_total_supply.read(), abs(value).into())
+            // Priced net of the traders' profit it makes claimable (the PnL cap grows with the pool).
+            let claim = if state.profit > state.pnl_cap {
+                let factor = margin.risk_params().max_pnl_factor;
+                deposit_claim(
+                    deposit, state.cash, state.debt, state.collateral_value, state.profit, state.pnl_cap, factor,
+                )
+                    .expect(Errors::OVERFLOW)
+            } else {
+                0
+            };
+            assert(claim < deposit, Errors::ZERO_SHARES);
+            let shares = shares_for_deposit(
+                deposit - claim, self.erc20.ERC20_total_supply.read(), abs(value).into(),
+            )
                 .expect(Errors::OVERFLOW);
             assert(shares != 0, Errors::ZERO_SHARES);
             shares

@@ -668,8 +668,11 @@ class LedgerRules(RuleBasedStateMachine):
             change = share_price_change(w0, w1, pre.supply, post.supply)
             fee_value = (outcome.out * 10**12) // 999 + 2 * 10**12  # the 0.1% fee and token rounding
             bound = fee_value * (pre.supply + m.VIRTUAL)
-        if capped:
-            if change < 0 or change > bound:
+        if capped and order.kind != m.DEPOSIT:
+            # An exit lowers the cap with the pool: traders' claim falls by up to factor x the amount, which
+            # stays with the LPs who remain (the share price rises; it never falls).
+            assert change >= 0, f"LP exit {order} lowered the share price by {change}"
+            if change > bound:
                 self.findings.append(f"share price moved by {change} on an LP {order.kind} with the PnL cap binding (bound {bound}; {pre.pool} -> {post.pool}; supply {pre.supply} -> {post.supply})")
             return
         assert 0 <= change <= bound, f"LP {order} moved the share price by {change} (bound {bound}): {pre.pool} -> {post.pool}"

@@ -301,6 +301,17 @@ def shares_for_deposit(amount: int, supply: int, value_: int) -> int:
     return amount * (supply + VIRTUAL) // (value_ + VIRTUAL)
 
 
+def deposit_claim(amount: int, pool: PoolState, factor: int) -> int:
+    """Traders' profit [SCALE] that depositing `amount` makes claimable (src/math/pool.cairo): while their
+    profit is above the PnL cap, the cap (`factor` x assets) grows with the deposit. Deposits are priced net
+    of it, so no LP's share price falls."""
+    if pool.profit <= pool.pnl_cap:
+        return 0
+    assets = max(pool.cash - pool.debt + pool.collateral_value + amount, 0)
+    claimable = min(assets * factor // SCALE, pool.profit)
+    return max(claimable - pool.pnl_cap, 0)
+
+
 def amount_for_shares(shares: int, supply: int, value_: int) -> int:
     return shares * (value_ + VIRTUAL) // (supply + VIRTUAL)
 

@@ -2,7 +2,8 @@
 //! share price that rounds later deposits to zero. Rounding favours the pool (down on shares minted and
 //! on amounts paid out).
 
-use crate::math::fixed::mul_div;
+use core::num::traits::CheckedAdd;
+use crate::math::fixed::{SCALE, abs, mul_div};
 
 /// Virtual shares and value [SCALE] added to both sides of every price.
 pub const VIRTUAL: u256 = 1_000_000;
@@ -12,6 +13,41 @@ pub fn shares_for_deposit(amount: u256, supply: u256, value: u256) -> Option<u25
     mul_div(amount, supply + VIRTUAL, value + VIRTUAL, false)
 }
 
+/// Traders' profit [SCALE] that depositing `amount` makes claimable. While traders' unrealised `profit` is
+/// above the PnL cap (`factor` x assets, assets = cash - debt + collateral), a deposit raises the cap, so part
+/// of it is owed to traders the moment it lands; the deposit is priced net of this claim, so no LP's share
+/// price falls (the depositor pays for the traders' claim, not the LPs already in). Zero when the cap does
+/// not bind after the deposit. The cap rounds down, as the engine's.
+pub fn deposit_claim(
+    amount: u256, cash: i128, debt: u128, collateral: u128, profit: u128, cap: u128, factor: u128,
+) -> Option<u256> {
+    if profit <= cap {
+        return Option::Some(0);
+    }
+    let mut gains: u256 = amount.checked_add(collateral.into())?;
+    let mut owes: u256 = debt.into();
+    if cash >= 0 {
+        gains = gains.checked_add(abs(cash).into())?;
+    } else {
+        owes += abs(cash).into();
+    }
+    let assets = if gains > owes {
+        gains - owes
+    } else {
+        0
+    };
+    let cap_after = mul_div(assets, factor.into(), SCALE, false)?;
+    let claimable = if cap_after < profit.into() {
+        cap_after
+    } else {
+        profit.into()
+    };
+    if claimable <= cap.into() {
+        return Option::Some(0);
+    }
+    Option::Some(claimable - cap.into())
+}
+
 /// Quote [SCALE] paid for burning `shares`.
 pub fn amount_for_shares(shares: u256, supply: u256, value: u256) -> Option<u256> {
     mul_div(shares, value + VIRTUAL, supply + VIRTUAL, false)
@@ -19,7 +55,7 @@ pub fn amount_for_shares(shares: u256, supply: u256, value: u256) -> Option<u256
 
 #[cfg(test)]
 mod tests {
-    use super::{VIRTUAL, amount_for_shares, shares_for_deposit};
+    use super::{VIRTUAL, amount_for_shares, deposit_claim, shares_for_deposit};
 
     const ONE: u256 = 1_000_000_000_000_000_000;
 
@@ -49,5 +85,47 @@ mod tests {
         let worth = amount_for_shares(victim, supply + victim, 2_000 * ONE + 1).unwrap();
         assert!(worth > 999 * ONE);
         assert!(VIRTUAL > 0);
+    }
+
+    #[test]
+    fn no_claim_while_the_cap_does_not_bind() {
+        // profit 100 under a cap of 200 (factor 0.5 of assets 400): nothing owed, however large the deposit.
+        let half: u128 = 500_000_000_000_000_000;
+        let got = deposit_claim(1_000 * ONE, 400, 0, 0, 100, 200, half);
+        assert_eq!(got, Option::Some(0));
+        // Exactly at the cap: still none.
+        assert_eq!(deposit_claim(ONE, 400, 0, 0, 200, 200, half), Option::Some(0));
+    }
+
+    #[test]
+    fn claim_is_the_cap_growth_up_to_the_profit() {
+        let half: u128 = 500_000_000_000_000_000;
+        let (cash, cap): (i128, u128) = (1_000_000_000_000_000_000_000, 500_000_000_000_000_000_000);
+        // Profit 800 over a cap of 500: a 100 deposit raises the cap by 50, all of it claimable.
+        let got = deposit_claim(100 * ONE, cash, 0, 0, 800 * ONE.try_into().unwrap(), cap, half);
+        assert_eq!(got, Option::Some(50 * ONE));
+        // A 1,000 deposit would raise it by 500, but only 300 of profit is above the cap.
+        let got = deposit_claim(1_000 * ONE, cash, 0, 0, 800 * ONE.try_into().unwrap(), cap, half);
+        assert_eq!(got, Option::Some(300 * ONE));
+    }
+
+    #[test]
+    fn claim_counts_debt_collateral_and_negative_cash() {
+        let half: u128 = 500_000_000_000_000_000;
+        // assets = -50 (cash) - 30 (debt) + 20 (collateral) = -60: cap 0; a 100 deposit brings assets to 40,
+        // cap 20 (rounded down from 20), all claimable by a profit of 1,000.
+        let got = deposit_claim(100, -50, 30, 20, 1_000, 0, half);
+        assert_eq!(got, Option::Some(20));
+        // A deposit that leaves assets at or below zero raises nothing.
+        assert_eq!(deposit_claim(60, -50, 30, 20, 1_000, 0, half), Option::Some(0));
+        // Rounding: assets 3 at factor 0.5 is a cap of 1 (down).
+        assert_eq!(deposit_claim(63, -50, 30, 20, 1_000, 0, half), Option::Some(1));
+    }
+
+    #[test]
+    fn claim_overflow_is_none() {
+        let max: u256 = 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff;
+        assert_eq!(deposit_claim(max, 1, 0, 0, 10, 0, 1), Option::None);
+        assert_eq!(deposit_claim(max, 0, 0, 1, 10, 0, 1), Option::None);
     }
 }

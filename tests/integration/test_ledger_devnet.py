@@ -16,7 +16,6 @@ import time
 from fractions import Fraction
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from starknet_py.net.client_models import Call
@@ -31,7 +30,7 @@ from fulcrum.liquidation import decode_batch
 from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
 from fulcrum.orders import committed_ids, decode_settle
 from fulcrum.sdk import Fulcrum
-from fulcrum.tx import block_time, latest_block_time, send
+from fulcrum.tx import latest_block_time, send
 from fulcrum.vault import approve_call
 from tests.integration.fixtures.protocol import Protocol
 from tests.ledger_world import (
@@ -82,6 +81,7 @@ class DevnetWorld(World):
     protocol: Protocol
     transactions: int = 0
     refused: int = 0
+    executed_at: int | None = None  # the block time the last transaction ran at (see `send`)
 
     def step(self, action: Any) -> Step:
         return asyncio.run_coroutine_threadsafe(self.astep(action), self.loop).result()
@@ -90,6 +90,7 @@ class DevnetWorld(World):
         chain_error: type[E.ContractError] | None = None
         chain_value: Any = None
         stamps: dict[str, tuple[int, int]] = {}
+        self.executed_at = None
         try:
             chain_value, stamps = await self.on_chain(action)
         except E.ContractError as exc:
@@ -99,22 +100,26 @@ class DevnetWorld(World):
         now = await latest_block_time(client)
         ledger = self.ledger
         if chain_error is not None:
-            # Refused in the estimate, at the pending block's time: the Ledger is asked at that time, on
-            # a copy (nothing happened on chain).
-            probe = Ledger(ledger.cfg, ledger.s.copy()).at(max(await pending_time(client), ledger.s.now))
+            # Refused in the estimate, at the latest block's time (see `send`): the Ledger is asked at that
+            # time, on a copy (nothing happened on chain).
+            probe = Ledger(ledger.cfg, ledger.s.copy()).at(max(self.executed_at or now, ledger.s.now))
             saved, self.ledger = self.ledger, probe
             try:
                 step = self.ledger_step(action, {})
             finally:
                 self.ledger = saved
             if step.error is not chain_error:
-                raise Diverged(f"{action}: chain refused with {chain_error.__name__}, the Ledger {step.error}")
+                raise Diverged(
+                    f"{action}: chain refused with {chain_error.__name__}, the Ledger {step.error}"
+                )
             step.pre = views(self.ledger, self.tracked())
             return step
-        ledger.at(now)
+        # The action at the time the transaction ran, the views at the time of its block (see `send`).
+        ledger.at(self.executed_at or now)
         step = self.ledger_step(action, stamps)
         if step.error is not None:
             raise Diverged(f"{action}: the chain accepted it, the Ledger refused with {step.error.__name__}")
+        ledger.at(now)
         self.compare_values(action, step.value, chain_value)
         await self.compare_views()
         return step
@@ -149,7 +154,9 @@ class DevnetWorld(World):
                 return None, stamps
             case Commit(who, market, size, reduce_only, acceptable):
                 sdk = self.sdks[who]
-                tx = await self.send(sdk, [sdk.orders.commit_call(who, market, size, acceptable, fee, reduce_only)])
+                tx = await self.send(
+                    sdk, [sdk.orders.commit_call(who, market, size, acceptable, fee, reduce_only)]
+                )
                 return tuple(committed_ids(tx, sdk.orders.address)), stamps
             case Settle(keeper, ids, advance, prices):
                 sdk = self.sdks[keeper]
@@ -208,17 +215,26 @@ class DevnetWorld(World):
             case SetRisk(params):
                 await self.send(self.admin, [self.admin.margin.prepare("set_risk_params", vars(params))])
             case SetLiquidation(params):
-                await self.send(self.admin, [self.admin.margin.prepare("set_liquidation_params", vars(params))])
+                await self.send(
+                    self.admin, [self.admin.margin.prepare("set_liquidation_params", vars(params))]
+                )
             case _:
                 raise AssertionError(f"unknown action {action}")
         assert r.admin
         return None, stamps
 
     async def send(self, sdk: Fulcrum, calls: list[Call]) -> Any:
+        """Devnet 0.8.1 (one block per transaction) runs a transaction, its estimate and every call in the
+        context of the latest block: a transaction reads the previous block's timestamp, and its own block is
+        stamped from the clock when it closes. The Ledger runs the action at the former and reads views at
+        the latter."""
         self.transactions += 1
+        self.executed_at = await latest_block_time(self.protocol.devnet.client)
         return await send(sdk.account, calls)
 
-    async def price_calls(self, advance: int, moved: dict[str, int]) -> tuple[list[Call], dict[str, tuple[int, int]]]:
+    async def price_calls(
+        self, advance: int, moved: dict[str, int]
+    ) -> tuple[list[Call], dict[str, tuple[int, int]]]:
         """Waits `advance` seconds and signs every pair (`moved` over the current prices) at block time."""
         if advance:
             await self.protocol.devnet.increase_time(advance)
@@ -265,7 +281,10 @@ class DevnetWorld(World):
         calls["pool cash"] = (margin.pool_cash(), lambda: lg.s.pool_cash)
         calls["insurance"] = (sdk.liquidation.insurance_cash(), lambda: lg.s.insurance_cash)
         calls["bad debt"] = (sdk.liquidation.bad_debt(), lambda: lg.s.bad_debt)
-        calls["seized weth"] = (margin.collateral(a.margin, weth.address), lambda: lg.held(a.margin, weth.address))
+        calls["seized weth"] = (
+            margin.collateral(a.margin, weth.address),
+            lambda: lg.held(a.margin, weth.address),
+        )
         calls["paused"] = (margin.view("is_paused"), lg.in_force)
         calls["margin usdc"] = (usdc.balance_of(a.margin), lambda: lg.balance(usdc.address, a.margin))
         calls["margin weth"] = (weth.balance_of(a.margin), lambda: lg.balance(weth.address, a.margin))
@@ -294,13 +313,6 @@ def expect(chain: Any, ledger: Any, what: str) -> None:
         raise Diverged(f"{what}: chain {chain} != Ledger {ledger}")
 
 
-async def pending_time(client: Any) -> int:
-    try:
-        return await block_time(client, "pre_confirmed")
-    except E.FulcrumError:
-        return await latest_block_time(client)
-
-
 async def lockstep_world(protocol: Protocol) -> DevnetWorld:
     """A fresh deployment of `ledger_config()`, the start prices pushed, and a Ledger of the same state."""
     config = ledger_config()
@@ -315,7 +327,9 @@ async def lockstep_world(protocol: Protocol) -> DevnetWorld:
     tokens = {"usdc": admin.token("usdc").address, "weth": admin.token("weth").address}
     roles = Roles(tuple(addrs[:4]), tuple(addrs[4:6]), tuple(addrs[6:8]), int(protocol.admin.address), tokens)
     me = int(protocol.admin.address)
-    addresses = Addresses(admin.margin.address, admin.orders.address, admin.pool.address, tokens["usdc"], me, me)
+    addresses = Addresses(
+        admin.margin.address, admin.orders.address, admin.pool.address, tokens["usdc"], me, me
+    )
     await pusher.move_to({k: Fraction(v, 10**8) for k, v in START_PRICES.items()})  # type: ignore[misc]
     ledger = Ledger.from_config(config, addresses, tokens, await latest_block_time(devnet.client))
     for k in MARKETS:  # listed at deployment: their funding clocks started then
@@ -332,13 +346,6 @@ async def lockstep_world(protocol: Protocol) -> DevnetWorld:
     return world
 
 
-@pytest.mark.skipif(
-    os.environ.get("FULCRUM_LOCKSTEP") != "1",
-    reason="opt-in (FULCRUM_LOCKSTEP=1) until its view reads are pinned to the transaction's block time: the "
-    "first mixed run diverged after 54 actions on accrued_funding in a health view read at 'latest' just after "
-    "a fill (chain 1,993,620,363,104 wei, Ledger 0): devnet's call context appears to run at a later "
-    "timestamp than the block's",
-)
 async def test_ledger_lockstep(protocol: Protocol) -> None:
     started = time.monotonic()
     world = await lockstep_world(protocol)

@@ -23,6 +23,7 @@ from tests.ledger_world import (
     BTC_PERP,
     ETH_PERP,
     USDC,
+    Advance,
     Commit,
     Deposit,
     LedgerRules,
@@ -90,11 +91,11 @@ def test_reduce_only_fee_may_leave_an_account_between_the_margins() -> None:
     assert world.step(Commit(trader, BTC_PERP, SCALE // 100, False, 2**128 - 1)).error is E.InsufficientMargin
 
 
-def test_deposit_while_profit_is_above_the_cap_pays_traders() -> None:
-    """Found by the machine (kept as a regression test of the behaviour, reported, not changed): while
-    traders' profit is above the PnL cap, an LP deposit is priced at the value before it, but it raises the
-    cap, so `max_pnl_factor` of it becomes traders' claimable profit at once: the deposit value rises by
-    d (1 - factor) and the share price falls, for the new LP and every LP already in."""
+def test_deposit_while_profit_is_above_the_cap_keeps_the_share_price() -> None:
+    """Found by the machine, fixed in `Pool.preview_deposit`: while traders' profit is above the PnL cap, an
+    LP deposit raises the cap, so `max_pnl_factor` of it is traders' claimable profit the moment it lands.
+    It was priced at the value before it, so every LP's share price fell by that claim. The deposit is now
+    priced net of the claim (`model.deposit_claim`): the depositor pays for it, the share price holds."""
     world = World.pure()
     rules = LedgerRules()
     rules.world = world
@@ -104,16 +105,21 @@ def test_deposit_while_profit_is_above_the_cap_pays_traders() -> None:
         (order_id,) = rules.run(Commit(trader, ETH_PERP, 15 * SCALE, False, 2**128 - 1)).value
         assert rules.run(Settle(keeper, (order_id,), 6)).value[0].outcome == m.O_SETTLED
     rules.run(Prices((("ETH/USD", 3_000 * 10**8),), 1))
+    lp = world.roles.lps[0]
+    (order_id,) = rules.run(LpDeposit(lp, 1_000 * USDC)).value
+    rules.run(Advance(6))  # the settlement delay, and its funding out of the comparison
     before = lg.pool_snapshot()
     assert before.profit > before.pnl_cap
     supply = lg.s.share_supply
-    lp = world.roles.lps[0]
-    (order_id,) = rules.run(LpDeposit(lp, 1_000 * USDC)).value
-    assert rules.run(Settle(keeper, (order_id,), 6)).value[0].outcome == m.O_SETTLED
+    settled = rules.run(Settle(keeper, (order_id,), 0)).value[0]
+    assert settled.outcome == m.O_SETTLED
     after = lg.pool_snapshot()
     assert after.profit > after.pnl_cap  # still above: the whole deposit raised the cap
     factor = lg.s.risk.max_pnl_factor
-    funding_moved = after.funding - before.funding  # 6 s of funding accrued meanwhile
-    assert after.deposit_value - before.deposit_value - funding_moved == 1_000 * SCALE * (SCALE - factor) // SCALE
-    assert share_price_change(before.deposit_value, after.deposit_value, supply, lg.s.share_supply) < 0
-    assert rules.findings  # the machine records it (it asserts the share price only where the cap does not bind)
+    claim = after.pnl_cap - before.pnl_cap  # what traders can now claim of the deposit
+    assert claim == m.deposit_claim(1_000 * SCALE, before, factor) > 0
+    assert after.deposit_value - before.deposit_value == 1_000 * SCALE - claim
+    assert settled.out == m.shares_for_deposit(1_000 * SCALE - claim, supply, before.deposit_value)
+    change = share_price_change(before.deposit_value, after.deposit_value, supply, lg.s.share_supply)
+    assert 0 <= change <= before.deposit_value + m.VIRTUAL  # rounding only, in the pool's favour
+    assert not rules.findings

@@ -132,6 +132,38 @@ def test_share_pricing_vectors_match_cairo() -> None:
     assert model.shares_for_deposit(1_000 * ONE, 0, 0) == 1_000 * ONE
 
 
+def _pool(cash: int, debt: int, collateral: int, profit: int, cap: int) -> model.PoolState:
+    return model.PoolState(cash, debt, collateral, profit, 0, 0, cap, 0, 0, 0, 0, 0)
+
+
+def test_deposit_claim_vectors_match_cairo() -> None:
+    # The same cases as src/math/pool.cairo's tests.
+    half = ONE // 2
+    assert model.deposit_claim(1_000 * ONE, _pool(400, 0, 0, 100, 200), half) == 0
+    assert model.deposit_claim(ONE, _pool(400, 0, 0, 200, 200), half) == 0
+    pool = _pool(1_000 * ONE, 0, 0, 800 * ONE, 500 * ONE)
+    assert model.deposit_claim(100 * ONE, pool, half) == 50 * ONE
+    assert model.deposit_claim(1_000 * ONE, pool, half) == 300 * ONE
+    assert model.deposit_claim(100, _pool(-50, 30, 20, 1_000, 0), half) == 20
+    assert model.deposit_claim(60, _pool(-50, 30, 20, 1_000, 0), half) == 0
+    assert model.deposit_claim(63, _pool(-50, 30, 20, 1_000, 0), half) == 1
+
+
+def test_a_deposit_priced_net_of_its_claim_keeps_every_share_price() -> None:
+    # A pool of 1,000 (cash) with traders 800 in profit over a cap of 500 (factor 0.5).
+    supply, factor = 1_000 * ONE, ONE // 2
+    before = _pool(1_000 * ONE, 0, 0, 800 * ONE, 500 * ONE)
+    value_before = 1_000 * ONE - 500 * ONE
+    for amount in (1, 10**6, ONE, 100 * ONE, 599 * ONE, 600 * ONE, 10_000 * ONE):
+        claim = model.deposit_claim(amount, before, factor)
+        shares = model.shares_for_deposit(amount - claim, supply, value_before)
+        cap_after = (1_000 * ONE + amount) * factor // ONE
+        value_after = 1_000 * ONE + amount - min(800 * ONE, cap_after)
+        # (value_after + V) / (supply + shares + V) >= (value_before + V) / (supply + V)
+        lhs = (value_after + model.VIRTUAL) * (supply + model.VIRTUAL)
+        assert lhs >= (value_before + model.VIRTUAL) * (supply + shares + model.VIRTUAL), amount
+
+
 def test_first_depositor_cannot_steal_from_the_next() -> None:
     first = model.shares_for_deposit(1, 0, 0)
     victim = model.shares_for_deposit(1_000 * ONE, first, 1_000 * ONE + 1)

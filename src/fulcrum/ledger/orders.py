@@ -166,12 +166,15 @@ class Orders(Engine):
     def preview_deposit(self, amount: int) -> int:
         if amount == 0:
             raise E.PoolZeroAmount()
-        value = self.pool_snapshot().deposit_value
-        if value < 0:
+        pool = self.pool_snapshot()
+        if pool.deposit_value < 0:
             raise E.PoolInsolvent()
         deposit = m.to_fixed(amount, self.cfg.quote_decimals, False)
         assert deposit is not None
-        shares = m.shares_for_deposit(deposit, self.s.share_supply, value)
+        claim = m.deposit_claim(deposit, pool, self.s.risk.max_pnl_factor)
+        if claim >= deposit:
+            raise E.ZeroShares()
+        shares = m.shares_for_deposit(deposit - claim, self.s.share_supply, pool.deposit_value)
         if shares == 0:
             raise E.ZeroShares()
         return shares
