@@ -97,6 +97,55 @@ async def test_profit_run_stops_at_the_cap_adl_restores_it_and_everyone_is_paid(
     await assert_conservation(p)
 
 
+async def test_a_deposit_cannot_unlock_the_depositors_capped_profit(protocol: Protocol) -> None:
+    """Attacker's test (found by the ledger machine): traders whose profit is above the PnL cap deposit
+    into the pool. The deposit raises the cap by max_pnl_factor x its size, so that much of their profit
+    becomes payable; priced at the value before it, the deposit used to take that claim from every LP's
+    share price, a profit of factor x deposit x (their share of the profit - their share of the pool).
+    Now the deposit is priced net of the claim it creates: the attacker's wealth (wallet, balances,
+    profit as payable at the cap's ratio, shares at their redemption value) does not rise, and the other
+    LPs' share price does not fall."""
+    p = await deploy_fresh(protocol, 60_000 * USDC, lp2=40_000 * USDC)
+    attacker = [await trader_with(p, 50 + i, usdc=4_000 * USDC) for i in range(6)]
+    for t in attacker:
+        await p.trade(t, ETH_PERP, 9 * SCALE)
+    await p.calm({"ETH/USD": 3_250})  # LP entries wait while spot is off its average (TWAP guard)
+    admin, honest = await p.as_account(0), await p.as_account(95)
+    deposit = 30_000 * USDC
+    await attacker[0].token("usdc").mint(attacker[0].account.address, deposit)
+
+    async def wealth() -> int:
+        state = await admin.margin.pool_state()
+        assert state.profit > state.pnl_cap  # the cap binds throughout
+        total = 0
+        for t in attacker:
+            me = t.account.address
+            h = await t.margin.health(me)
+            total += h.equity - h.unrealized_pnl + model.capped_profit(h.unrealized_pnl, state)
+            total += await t.token("usdc").balance_of(me) * 10**12
+            shares = await admin.pool.balance_of(me)
+            total += await admin.pool.preview_redeem(shares) * 10**12 if shares else 0
+        return total
+
+    honest_shares = await admin.pool.balance_of(honest.account.address)
+    honest_before = await admin.pool.preview_redeem(honest_shares)
+    before = await wealth()
+    state = await admin.margin.pool_state()
+    claim = model.deposit_claim(deposit * 10**12, state, (await admin.margin.risk_params()).max_pnl_factor)
+    assert claim > 0
+    result = await p.settler.add_liquidity(attacker[0], deposit)
+    assert result.out > 0
+    profit = await wealth() - before
+    honest_after = await admin.pool.preview_redeem(honest_shares)
+    log.info("cap-unlocking deposit of %d: claim %.2f, attacker's profit %.6f, honest LP %d -> %d", deposit // USDC,
+             claim / SCALE, profit / SCALE, honest_before, honest_after)  # fmt: skip
+    # Funding (the attacker is long, so it pays) and rounding only: -1.05. Priced as before, +9,375.84 and the
+    # honest LP's 20,010.80 fell to 16,260.04.
+    assert profit <= 0
+    assert honest_after >= honest_before
+    await assert_conservation(p)
+
+
 async def test_lps_cannot_exit_ahead_of_a_recognised_loss(protocol: Protocol) -> None:
     """A trader below zero equity: its loss is not counted in what withdrawals are priced at, so an LP who
     leaves before the liquidation gets no more per share than those who stay get after it. Deposits are
