@@ -8,8 +8,8 @@ import pytest
 
 # Seconds per file on one worker (`--durations`), roughly; files not listed run after these, in their order.
 _LONGEST_FIRST = (
-    "test_cli.py", "test_keeper.py", "test_faults.py", "test_attackers.py", "test_hostile_inputs.py",
-    "test_oracle.py", "test_gov_cli.py", "test_solvency_pool.py", "test_demo.py", "test_solvency.py",
+    "test_cli.py", "test_keeper.py", "test_faults.py", "test_ledger_devnet.py", "test_attackers.py",
+    "test_hostile_inputs.py", "test_oracle.py", "test_gov_cli.py", "test_solvency_pool.py", "test_demo.py", "test_solvency.py",
 )  # fmt: skip
 
 

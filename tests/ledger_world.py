@@ -179,6 +179,7 @@ class Step:
     error: type[E.ContractError] | None = None
     value: Any = None
     pre: Views | None = None
+    post: Views | None = None  # read at the action's time (default: after it, at the Ledger's time)
 
 
 @dataclass
@@ -581,7 +582,7 @@ class LedgerRules(RuleBasedStateMachine):
     def check_step(self, step: Step) -> None:
         action, pre = step.action, step.pre
         assert pre is not None
-        post = views(self.ledger, self.world.tracked())
+        post = step.post or views(self.ledger, self.world.tracked())
         if step.error is not None:
             assert post == pre, f"refused {action} ({step.error.__name__}) changed the state"
             return
