@@ -48,6 +48,8 @@ from fulcrum.model import (
 )
 from fulcrum.oracle import PricePusher, devnet_publishers, pair_id
 from fulcrum.orders import U128_MAX, Conditional, committed_ids
+from fulcrum.risk.predict import save_model, train_and_evaluate
+from fulcrum.risk.simulator import SimConfig
 from fulcrum.sdk import Fulcrum
 from fulcrum.settle import DevnetSettler
 from fulcrum.traders import commit_trader, open_trader, settle_all
@@ -748,11 +750,17 @@ async def test_keeper_command_liquidates_with_bundled_prices(
     saved = Checkpoint(checkpoint).load()
     assert saved.margin == fresh.admin.margin.address and saved.block > 0
 
-    # A checkpoint of another engine is set aside and the view rebuilt (a dry run: nothing to submit).
+    # A checkpoint of another engine is set aside and the view rebuilt (a dry run: nothing to submit), with
+    # the predictive model's hint on (`fulcrum risk train`'s file): it orders, it sends nothing.
     saved.margin = 0x123
     await Checkpoint(checkpoint).save(saved)
     nonce = await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce()
-    await cli.ok(*common, "--ticks", "1", "--checkpoint", str(checkpoint), "--dry-run")
+    trained, calibration = train_and_evaluate(SimConfig.from_deploy(fresh.protocol.config), train_runs=2,
+                                              test_runs=1, accounts=300)  # fmt: skip
+    model_file = save_model(trained, tmp_path / "model.joblib", calibration)
+    out = await cli.ok(*common, "--ticks", "1", "--checkpoint", str(checkpoint), "--dry-run", "--risk-model",
+                       str(model_file), "--at-risk", "0.05")  # fmt: skip
+    assert "risk model" in out and "ROC AUC" in out and "stopped after 1 ticks" in out
     assert Checkpoint(checkpoint).load().margin == fresh.admin.margin.address
     assert await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce() == nonce
 

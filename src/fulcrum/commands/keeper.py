@@ -39,7 +39,7 @@ from fulcrum.commands.output import JsonOption, emit_json
 if TYPE_CHECKING:
     from fulcrum.keeper import KeeperConfig
     from fulcrum.keeper.bundle import PriceSource
-    from fulcrum.keeper.scan import Candidate
+    from fulcrum.keeper.scan import Candidate, Ranker
     from fulcrum.sdk import Fulcrum
 
 
@@ -101,16 +101,34 @@ def run_cmd(
         bool, typer.Option("--orders-only", help="Settle orders only; no liquidations, no deleveraging.")
     ] = False,
     ticks: Annotated[int, typer.Option(help="Stop after this many ticks (0: run until a signal).")] = 0,
+    risk_model: Annotated[
+        Path | None,
+        typer.Option("--risk-model", help="A model from `fulcrum risk train`: refresh the accounts it sees most at "
+                     "risk first (a hint; what is liquidated stays the exact health check). Load only your own files."),
+    ] = None,
+    at_risk: Annotated[
+        float, typer.Option("--at-risk", help="With --risk-model: the probability from which an account is hinted.")
+    ] = 0.2,
 ) -> None:
     """Run the keeper until SIGINT/SIGTERM (or --ticks); logs one structured line per tick."""
     from fulcrum.keeper import KeeperConfig, load_keeper_config
 
     if ticks < 0:
         raise typer.BadParameter("--ticks must be >= 0")
+    if not 0.0 < at_risk <= 1.0:
+        raise typer.BadParameter("--at-risk must be in (0, 1]")
     if orders_only and orders is False:
         raise typer.BadParameter("--orders-only and --no-orders contradict each other")
     if orders_only and adl:
         raise typer.BadParameter("--orders-only and --adl contradict each other")
+    ranker = None
+    if risk_model is not None:
+        from fulcrum.risk.predict import KeeperRanker, load_model
+
+        model, calibration = load_model(risk_model)
+        ranker = KeeperRanker(model)
+        if calibration is not None:
+            console.print(f"risk model {risk_model}: held-out Brier {calibration.brier:.4f}, ROC AUC {calibration.auc:.3f}")
     base = load_keeper_config(config) if config is not None else KeeperConfig()
     settings = base.with_overrides(
         url=url, network=network, partition=partition, partitions=partitions, dry_run=dry_run,
@@ -120,7 +138,7 @@ def run_cmd(
     )  # fmt: skip
     chosen = settings.account_index if settings.account_index >= 0 else None
     target = Target.resolve(settings.url, settings.network, deploy_config, chosen, keystore)
-    run(_serve(target, settings, bundle_prices, ticks), retries=0)  # the service retries by its own policy
+    run(_serve(target, settings, bundle_prices, ticks, ranker, at_risk), retries=0)  # the service retries itself
 
 
 def price_source(target: Target, sdk: Fulcrum) -> PriceSource:
@@ -132,7 +150,8 @@ def price_source(target: Target, sdk: Fulcrum) -> PriceSource:
     return MedianRefresher(sdk.oracle, publishers_from_env(target.config), pairs)
 
 
-async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ticks: int) -> None:
+async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ticks: int,
+                 ranker: Ranker | None = None, at_risk: float = 0.2) -> None:  # fmt: skip
     from fulcrum.errors import ConfigError
     from fulcrum.keeper import Keeper
 
@@ -146,6 +165,7 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
             raise ConfigError(f"deployment {sdk.deployment.network!r} has no orders contract to settle")
         log.warning("deployment %r has no orders contract: no settlement", sdk.deployment.network)
     keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source, orders=orders)
+    keeper.scanner.ranker, keeper.scanner.at_risk_threshold = ranker, at_risk
     loop = asyncio.get_running_loop()
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,5 +1,5 @@
-"""`fulcrum risk vol|recommend|report|propose`: volatility, recommended margins, the stress report, and
-proposals that carry the recommendations through governance.
+"""`fulcrum risk vol|recommend|report|train|propose`: volatility, recommended margins, the stress report, the
+keeper's predictive model, and proposals that carry the recommendations through governance.
 
 ``--source`` names the price series: ``chain`` (the deployment's `MedianUpdated` history; needs a node),
 a built-in scenario name (its week of history: 2020-03-12, 2021-05-19, 2025-10-10, grind-down,
@@ -249,6 +249,34 @@ def report_cmd(
         console.print(f"predictive model on {c.samples:,} held-out samples: Brier {c.brier:.4f} (health only "
                       f"{c.brier_baseline:.4f}), ROC AUC {c.auc:.3f} (health only {c.auc_baseline:.3f})")  # fmt: skip
     console.print(f"simulator: {report.rate / 1e6:.1f} million account-steps/s; report: {page}")
+
+
+@risk_app.command("train")
+def train_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Model file (joblib) for `keeper run --risk-model`.")] = Path(
+        "out/risk/model.joblib"
+    ),
+    accounts: Annotated[int, typer.Option("--accounts", help="Simulated accounts per run.")] = 3_000,
+    train_runs: Annotated[int, typer.Option("--train-runs", help="Simulated paths to train on.")] = 8,
+    test_runs: Annotated[int, typer.Option("--test-runs", help="Other paths (seeds, shapes) to score on.")] = 4,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    config: ConfigPathOption = DEFAULT_CONFIG,
+) -> None:
+    """Train the predictive liquidation-risk model on simulated paths, score it on held-out ones against the
+    health factor alone, and save it for the keeper (an ordering hint; liquidation stays deterministic)."""
+    if accounts < 100 or train_runs < 1 or test_runs < 1:
+        raise typer.BadParameter("--accounts must be >= 100, --train-runs and --test-runs >= 1")
+    from fulcrum.risk.predict import save_model, train_and_evaluate
+    from fulcrum.risk.simulator import SimConfig
+
+    cfg = SimConfig.from_deploy(load_deploy_config(config))
+    console.print(f"training on {train_runs} simulated paths of {accounts:,} accounts, scoring on {test_runs} others ...")
+    model, c = train_and_evaluate(cfg, seed=seed, train_runs=train_runs, test_runs=test_runs, accounts=accounts)
+    save_model(model, out, c)
+    console.print(f"held out: {c.samples:,} samples, {c.positives:.1%} liquidatable within the horizon; Brier "
+                  f"{c.brier:.4f} (health only {c.brier_baseline:.4f}), ROC AUC {c.auc:.3f} (health only "
+                  f"{c.auc_baseline:.3f})")  # fmt: skip
+    console.print(f"model: {out}")
 
 
 @risk_app.command("propose")

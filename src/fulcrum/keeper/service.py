@@ -339,7 +339,8 @@ class Keeper:
         await self.indexer.sync()
         view = self.indexer.view
         if self.scanner.view is not view:  # a checkpoint set aside, or a reconciliation rebuilt it
-            self.scanner = HealthScanner(view, self.config.tolerance, self.risk, self.scanner.ranker)
+            old = self.scanner
+            self.scanner = HealthScanner(view, self.config.tolerance, self.risk, old.ranker, old.at_risk_threshold)
         if not view.markets:
             return _empty_scan()
         await self.refresh_params()

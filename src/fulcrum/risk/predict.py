@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -276,6 +277,40 @@ def train_and_evaluate(cfg: SimConfig, seed: int = 0, train_runs: int = 8, test_
     return model, evaluate(model, test)
 
 
+MODEL_FORMAT = 1
+
+
+def save_model(model: RiskModel, path: Path, calibration: Calibration | None = None) -> Path:
+    """Writes a trained model (joblib), with its features and held-out calibration, for `keeper run
+    --risk-model`. A model file is a pickle: load only files you made."""
+    if not model.fitted:
+        raise ValueError("the model is not trained")
+    import joblib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump({"format": MODEL_FORMAT, "features": FEATURES, "model": model, "calibration": calibration}, path)
+    return path
+
+
+def load_model(path: Path) -> tuple[RiskModel, Calibration | None]:
+    """The model `save_model` wrote; `ConfigError` for a missing file, another format or other features."""
+    import joblib
+
+    from fulcrum.errors import ConfigError
+
+    if not path.is_file():
+        raise ConfigError(f"no risk model at {path} (train one: fulcrum risk train --out {path})")
+    try:
+        data = joblib.load(path)
+    except Exception as exc:  # any unpickling failure: not a model file
+        raise ConfigError(f"{path} is not a risk model file: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT or not isinstance(data.get("model"), RiskModel):
+        raise ConfigError(f"{path} is not a risk model file of format {MODEL_FORMAT}")
+    if tuple(data.get("features", ())) != FEATURES:
+        raise ConfigError(f"{path} was trained on features {data.get('features')}, this version uses {FEATURES}")
+    return data["model"], data.get("calibration")
+
+
 class KeeperRanker:
     """The keeper's optional ordering hint (:attr:`fulcrum.keeper.scan.HealthScanner.ranker`): the model's
     probability per scanner row, from the scanner's float rows and the prices it sees (each account by
@@ -345,4 +380,4 @@ class KeeperRanker:
 
 
 __all__ = ["FEATURES", "Calibration", "Dataset", "KeeperRanker", "PopulationSpec", "RiskModel", "feature_matrix",
-           "train_and_evaluate"]  # fmt: skip
+           "load_model", "save_model", "train_and_evaluate"]  # fmt: skip
