@@ -624,6 +624,13 @@ def test_settle_batches_are_sized_by_the_gas_model() -> None:
     assert plan_order_batches([], gas, limits, 3) == []
     for b in batches:  # every batch within every bound
         assert gas.settle_fixed + 3 * gas.gas_per_price + sum(order_gas(gas, r)[0] for r in b) <= cap + gas.settle_fixed + 3 * gas.gas_per_price
+    # An account holding 7 positions elsewhere: its fill prices each of them again (47.1M measured against
+    # 16.4M for a first position), so far fewer fit; LP and expired ids do not depend on it.
+    seven = plan_order_batches([market] * per_batch, gas, limits, 3, held=lambda r: 7)
+    per_seven = cap // (gas.per_order + 7 * gas.per_held_position)
+    assert len(seven[0]) == per_seven < per_batch // 3
+    assert sum(order_gas(gas, r, 7)[0] for r in seven[0]) <= cap
+    assert order_gas(gas, lp, 7) == order_gas(gas, lp) and order_gas(gas, expired, 7) == order_gas(gas, expired)
 
 
 def test_keeper_config_needs_a_job() -> None:

@@ -7,7 +7,7 @@ so the keeper sizes every batch itself from a linear cost model (measured with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fulcrum.keeper.orders import ReadyOrder
@@ -42,14 +42,17 @@ class GasModel:
     calldata_per_price: int = 6  # a bundled signed price
     gas_per_price: int = 1_000_000  # a bundled signed price (devnet: 0.94M marginal, signature + entry + median)
     events_per_price: int = 2  # its PriceSubmitted and the pair's updated median
-    # `settle_batch` (orders), measured on devnet (0.8.1) with 3 pairs x 3 publishers bundled (9.6M gas, 19
-    # events on their own): batches of 2 and 8 market orders (ETH and BTC), 1 and 5 LP deposits, 2 and 8
-    # expired orders; marginal costs below, rounded up
-    settle_fixed: int = 1_000_000  # the batch, its params read, the fee transfer, BatchSettled (0.3-0.6M)
+    # `settle_batch` (orders), measured on devnet (0.8.1; scripts/bench_orders.py after issue 16): 9.24M marginal
+    # per market order (least squares over batches of 1-80, 2 markets), 2.18M per batch; an LP settlement alone
+    # 12.45M (deposit) / 15.05M (withdrawal) with the batch; 3 pairs x 3 publishers bundled 9.6M, 19 events
+    settle_fixed: int = 2_300_000  # the batch, its params read, the fee transfer, BatchSettled (2.18M)
     settle_fixed_events: int = 4  # BatchSettled, the fee transfer, slack
-    per_order: int = 9_000_000  # a market or conditional fill: price, funding, position, fee (8.64M)
+    per_order: int = 9_500_000  # a market or conditional fill: price, funding, pool snapshot, position, fee (9.24M)
     events_per_order: int = 3  # OrderSettled, PositionChanged, slack (2 measured)
-    per_lp_order: int = 12_000_000  # an LP request: the pool's value over every skewed market (11.0M, 2 markets)
+    # each position the account already holds in another market: the fill's margin check prices it, and the
+    # pool snapshot reads its market (scripts/bench_gas.py: 16.4M for a first position, 47.1M for an 8th: 4.39M)
+    per_held_position: int = 4_500_000
+    per_lp_order: int = 13_500_000  # an LP request: the pool's value over every skewed market (10.3M / 12.9M)
     events_per_lp_order: int = 5  # OrderSettled, shares minted or burnt, transfers (5 measured)
     per_expired_order: int = 2_500_000  # an expired order: its state, the fee back to the account (2.27M)
     events_per_expired_order: int = 3  # OrderCancelled, the refund's Deposited and transfer (3 measured)
@@ -130,13 +133,14 @@ def plan_batches(
     return batches
 
 
-def order_gas(model: GasModel, r: ReadyOrder) -> tuple[int, int]:
-    """Estimated L2 gas and events of one id of `settle_batch`."""
+def order_gas(model: GasModel, r: ReadyOrder, held: int = 0) -> tuple[int, int]:
+    """Estimated L2 gas and events of one id of `settle_batch`; `held`: the positions its account holds in
+    other markets (each one priced again by the fill's margin check)."""
     if r.outcome == O_EXPIRED:
         return model.per_expired_order, model.events_per_expired_order
     if r.order.lp:
         return model.per_lp_order, model.events_per_lp_order
-    return model.per_order, model.events_per_order
+    return model.per_order + model.per_held_position * held, model.events_per_order
 
 
 def plan_order_batches(
@@ -145,9 +149,11 @@ def plan_order_batches(
     limits: TxLimits = TxLimits(),
     bundled_prices: int = 0,
     max_orders: int | None = None,
+    held: Callable[[ReadyOrder], int] | None = None,
 ) -> list[list[ReadyOrder]]:
     """Splits `ready` (in order) into `settle_batch` transactions that each fit every bound with the
-    safety margin, `bundled_prices` signed prices riding in each."""
+    safety margin, `bundled_prices` signed prices riding in each; `held(r)`: the positions r's account
+    holds in other markets (default none)."""
     gas_cap, events_cap, calldata_cap = _caps(limits)
     base_gas, base_events, base_calldata = _base(model, bundled_prices)
     base_gas += model.settle_fixed - model.fixed
@@ -156,7 +162,7 @@ def plan_order_batches(
     current: list[ReadyOrder] = []
     gas, events, calldata = base_gas, base_events, base_calldata
     for r in ready:
-        g, e = order_gas(model, r)
+        g, e = order_gas(model, r, held(r) if held is not None else 0)
         full = max_orders is not None and len(current) >= max_orders
         if current and (full or gas + g > gas_cap or events + e > events_cap or calldata + 1 > calldata_cap):
             batches.append(current)

@@ -134,8 +134,14 @@ class OrderJob:
         metrics.orders_ready.set(len(ready))
         mine = self.select(ready, report)
         bundled = self.source.size if self.source is not None else 0
+        def held(r: ReadyOrder) -> int:  # the account's positions in other markets, as indexed
+            state = view.accounts.get(r.order.account)
+            if state is None:
+                return 0
+            return sum(1 for m, p in state.positions.items() if p.size and m != r.order.market_id)
+
         batches = plan_order_batches(
-            mine, keeper.config.gas, keeper.config.limits, bundled, keeper.config.max_orders or None
+            mine, keeper.config.gas, keeper.config.limits, bundled, keeper.config.max_orders or None, held
         )
         report.planned = [[r.id for r in b] for b in batches]
         if keeper.config.dry_run:
