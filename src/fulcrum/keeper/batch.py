@@ -31,7 +31,7 @@ class GasModel:
     """Estimated cost of `liquidate_batch` [L2 gas / events / calldata felts]."""
 
     fixed: int = 4_400_000  # the batch itself, the keeper's reward transfer
-    per_account: int = 2_000_000  # re-check, bookkeeping, the account's event
+    per_account: int = 2_300_000  # re-check, bookkeeping, the account's event (5.54M with one position)
     per_position: int = 3_300_000  # price, funding accrual, close, window cap
     per_asset: int = 1_200_000  # collateral valuation and seizure
     fixed_events: int = 4  # BatchLiquidated, the reward transfer, slack
