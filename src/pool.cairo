@@ -27,6 +27,7 @@ pub mod Pool {
     pub mod Errors {
         pub const ZERO_AMOUNT: felt252 = 'pool: zero amount';
         pub const ZERO_SHARES: felt252 = 'pool: zero shares';
+        pub const DEPOSIT_CLAIMED: felt252 = 'pool: deposit all claimed';
         pub const INSOLVENT: felt252 = 'pool: insolvent';
         pub const OVERFLOW: felt252 = 'pool: amount overflow';
         pub const NOT_ORDERS: felt252 = 'pool: caller is not orders';
@@ -143,7 +144,8 @@ pub mod Pool {
             } else {
                 0
             };
-            assert(claim < deposit, Errors::ZERO_SHARES);
+            // All of it would be traders' (max_pnl_factor at 1): nothing is left to buy shares with.
+            assert(claim < deposit, Errors::DEPOSIT_CLAIMED);
             let shares = shares_for_deposit(
                 deposit - claim, self.erc20.ERC20_total_supply.read(), abs(value).into(),
             )

@@ -483,6 +483,13 @@ class ZeroShares(PoolError):
     code = "pool: zero shares"
 
 
+class DepositClaimed(PoolError):
+    """While traders' profit is above the PnL cap, the whole deposit would become their claimable profit
+    (`max_pnl_factor` at 1): it would buy no shares."""
+
+    code = "pool: deposit all claimed"
+
+
 class PoolInsolvent(PoolError):
     code = "pool: insolvent"
 

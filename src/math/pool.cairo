@@ -123,6 +123,17 @@ mod tests {
     }
 
     #[test]
+    fn at_a_factor_of_one_the_whole_deposit_can_be_claimed() {
+        let one: u128 = 1_000_000_000_000_000_000;
+        let cash: i128 = 1_000_000_000_000_000_000_000;
+        let profit = 1_500 * one;
+        // The same cases as tests/unit/test_model.py: 100 and 500 all claimed, 600 leaves 100.
+        assert_eq!(deposit_claim(100 * ONE, cash, 0, 0, profit, 1_000 * one, one), Option::Some(100 * ONE));
+        assert_eq!(deposit_claim(500 * ONE, cash, 0, 0, profit, 1_000 * one, one), Option::Some(500 * ONE));
+        assert_eq!(deposit_claim(600 * ONE, cash, 0, 0, profit, 1_000 * one, one), Option::Some(500 * ONE));
+    }
+
+    #[test]
     fn claim_overflow_is_none() {
         let max: u256 = 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff;
         assert_eq!(deposit_claim(max, 1, 0, 0, 10, 0, 1), Option::None);

@@ -755,8 +755,8 @@ async def test_keeper_command_liquidates_with_bundled_prices(
     saved.margin = 0x123
     await Checkpoint(checkpoint).save(saved)
     nonce = await (await fresh.protocol.devnet.account(KEEPERS[0])).get_nonce()
-    trained, calibration = train_and_evaluate(SimConfig.from_deploy(fresh.protocol.config), train_runs=2,
-                                              test_runs=1, accounts=300)  # fmt: skip
+    trained, calibration = train_and_evaluate(SimConfig.from_deploy(fresh.protocol.config), train_runs=3,
+                                              test_runs=2, accounts=300)  # fmt: skip
     model_file = save_model(trained, tmp_path / "model.joblib", calibration)
     out = await cli.ok(*common, "--ticks", "1", "--checkpoint", str(checkpoint), "--dry-run", "--risk-model",
                        str(model_file), "--at-risk", "0.05")  # fmt: skip

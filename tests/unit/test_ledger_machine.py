@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -123,3 +125,36 @@ def test_deposit_while_profit_is_above_the_cap_keeps_the_share_price() -> None:
     change = share_price_change(before.deposit_value, after.deposit_value, supply, lg.s.share_supply)
     assert 0 <= change <= before.deposit_value + m.VIRTUAL  # rounding only, in the pool's favour
     assert not rules.findings
+
+
+def test_a_deposit_all_claimed_by_traders_is_refused_by_name() -> None:
+    """At `max_pnl_factor` = 1 with traders' profit above the cap, a deposit can be wholly traders' claim:
+    it is refused (`pool: deposit all claimed`) and changes nothing, rather than buying no shares."""
+    world = World.pure()
+    rules = LedgerRules()
+    rules.world = world
+    lg, keeper = world.ledger, world.roles.keepers[0]
+    lg.s.risk = replace(lg.s.risk, max_pnl_factor=SCALE)
+    for trader in world.roles.traders[:3]:
+        world.step(Deposit(trader, "usdc", 20_000 * USDC))
+        (order_id,) = rules.run(Commit(trader, ETH_PERP, 15 * SCALE, False, 2**128 - 1)).value
+        assert rules.run(Settle(keeper, (order_id,), 6)).value[0].outcome == m.O_SETTLED
+    lp = world.roles.lps[0]
+    for price in range(3_000, 20_001, 1_000):
+        rules.run(Prices((("ETH/USD", price * 10**8),), 1))
+        pool = lg.pool_snapshot()
+        if pool.profit > pool.pnl_cap and pool.deposit_value >= 0:
+            break
+    deposit = 10 * SCALE
+    assert m.deposit_claim(deposit, pool, SCALE) == deposit
+    before = lg.s.copy()
+    with pytest.raises(E.DepositClaimed):
+        lg.preview_deposit(10 * USDC)
+    assert lg.s == before
+    # Requested and settled: refused by that name, the LP's deposit and fee escrow go back.
+    wallet = lg.balance(world.roles.tokens["usdc"], lp)
+    (order_id,) = rules.run(LpDeposit(lp, 10 * USDC)).value
+    (outcome,) = rules.run(Settle(keeper, (order_id,), 6)).value
+    assert (outcome.outcome, outcome.reason) == (m.O_REFUSED, E.DepositClaimed)
+    assert lg.balance(world.roles.tokens["usdc"], lp) >= wallet + 10 * USDC
+    assert lg.s.shares.get(lp, 0) == 0

@@ -149,6 +149,15 @@ def test_deposit_claim_vectors_match_cairo() -> None:
     assert model.deposit_claim(63, _pool(-50, 30, 20, 1_000, 0), half) == 1
 
 
+def test_at_a_factor_of_one_the_whole_deposit_can_be_claimed() -> None:
+    # Assets 1,000, profit 1,500 over a cap of 1,000 (factor 1): a deposit of 100 or 500 is all traders'
+    # (Pool refuses it: `pool: deposit all claimed`); one of 600 leaves 100 to buy shares with.
+    pool = _pool(1_000 * ONE, 0, 0, 1_500 * ONE, 1_000 * ONE)
+    assert model.deposit_claim(100 * ONE, pool, ONE) == 100 * ONE
+    assert model.deposit_claim(500 * ONE, pool, ONE) == 500 * ONE
+    assert model.deposit_claim(600 * ONE, pool, ONE) == 500 * ONE
+
+
 def test_a_deposit_priced_net_of_its_claim_keeps_every_share_price() -> None:
     # A pool of 1,000 (cash) with traders 800 in profit over a cap of 500 (factor 0.5).
     supply, factor = 1_000 * ONE, ONE // 2

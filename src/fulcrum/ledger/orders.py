@@ -173,7 +173,7 @@ class Orders(Engine):
         assert deposit is not None
         claim = m.deposit_claim(deposit, pool, self.s.risk.max_pnl_factor)
         if claim >= deposit:
-            raise E.ZeroShares()
+            raise E.DepositClaimed()
         shares = m.shares_for_deposit(deposit - claim, self.s.share_supply, pool.deposit_value)
         if shares == 0:
             raise E.ZeroShares()
