@@ -354,3 +354,38 @@ def test_pool_withdraw_rule() -> None:
     assert not model.pool_withdraw_allowed(state, 51 * SCALE, SCALE // 2)  # left 39: cap 19.5 < 20
     assert not model.pool_withdraw_allowed(state, 61 * SCALE, SCALE)  # left 29 < reserved 30
     assert not model.pool_withdraw_allowed(state, 91 * SCALE, SCALE)  # left < 0
+
+
+def _sequential_adl(assets: int, profit: int, factor: int, accounts: int) -> int:
+    """Traders' total payout when `profit` (all at one price, split over `accounts` equal positions) is
+    auto-deleveraged account by account with the engine's rules (`adl_fraction`, `capped_profit`), the rest
+    of each account closed once the cap no longer binds."""
+    cash, left, paid = assets, profit, 0
+    for share in [profit // accounts] * accounts:
+        cap = cash * factor // ONE
+        closed = share
+        if left > cap:
+            closed = share * model.adl_fraction(left, cap, factor, share) // ONE
+            pool = model.PoolState(cash, 0, 0, left, 0, 0, cap, 0, 0, 0, 0, 0)
+            pay = model.capped_profit(closed, pool)
+            paid, cash, left = paid + pay, cash - pay, left - closed
+            closed = share - closed
+        paid, cash, left = paid + closed, cash - closed, left - closed
+    return paid
+
+
+def test_capped_payouts_depend_on_the_order_of_closes_within_a_bound() -> None:
+    """Found in review (kept as a documented bound, GMX v2's capped PnL has the same property): while the cap
+    binds, each realised profit is paid at cap / profit, and a payout lowers the cap by only factor x itself,
+    so later closes get a better ratio. Profit split over many accounts and deleveraged one by one takes more
+    than one deleverage of the same profit, up to the continuous limit: closing dp pays
+    dPaid = factor (A - Paid) / (P - p) dp, so A - Paid = A ((P - p) / P)^factor while the cap binds; it stops
+    binding at P* = (factor A / P^factor)^(1 / (1 - factor)), and the rest is paid in full."""
+    assets, profit, factor = 1_000 * ONE, 2_000 * ONE, ONE // 2
+    paid = [_sequential_adl(assets, profit, factor, n) for n in (1, 2, 10, 100, 1000)]
+    assert paid == sorted(paid) and paid[0] < paid[-1]
+    f = 0.5
+    p_star = (f * 1_000 / 2_000**f) ** (1 / (1 - f))  # 125: the cap stops binding
+    limit = 1_000 - (1_000 * (p_star / 2_000) ** f - p_star)  # 875 of the pool's 1,000
+    assert abs(paid[0] / ONE - 714.2857) < 1e-3  # one account: 71.4%
+    assert limit - 1 < paid[-1] / ONE <= limit  # a thousand: 87.45%, the limit 87.5%
