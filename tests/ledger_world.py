@@ -63,6 +63,28 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class Place:
+    """A limit, stop or take-profit order expiring `expires_in` seconds after the block it is placed in,
+    linked one-cancels-other to `oco` (an id, or 0)."""
+
+    who: int
+    kind: int
+    market: int
+    size: int  # [SCALE base]
+    trigger: int  # [SCALE]
+    acceptable: int  # [SCALE]
+    reduce_only: bool
+    expires_in: int  # [seconds]
+    oco: int = 0
+
+
+@dataclass(frozen=True)
+class Cancel:
+    caller: int
+    order_id: int
+
+
+@dataclass(frozen=True)
 class Settle:
     """Waits `advance` seconds, re-signs the current prices (or `prices`) and settles `ids`, one transaction."""
 
@@ -152,7 +174,7 @@ class SetLiquidation:
 
 
 Action = (
-    Deposit | Withdraw | Commit | Settle | Prices | Advance | LpDeposit | LpWithdraw | Liquidate | FundInsurance
+    Deposit | Withdraw | Commit | Place | Cancel | Settle | Prices | Advance | LpDeposit | LpWithdraw | Liquidate | FundInsurance
     | Deleverage | BuyCollateral | Pause | Unpause | SetMarket | SetRisk | SetLiquidation
 )  # fmt: skip
 #: Actions after which an account may be below initial margin without having reduced: prices, time,
@@ -278,6 +300,11 @@ class World:
                 return lg.do_withdraw(who, r.tokens[asset], amount)
             case Commit(who, market, size, reduce_only, acceptable):
                 return (lg.do_commit(who, market, size, acceptable, reduce_only, self.fee),)
+            case Place(who, kind, market, size, trigger, acceptable, reduce_only, expires_in, oco):
+                expiry = lg.s.now + expires_in
+                return (lg.do_place(who, kind, market, size, acceptable, trigger, reduce_only, self.fee, expiry, oco),)
+            case Cancel(caller, order_id):
+                return lg.do_cancel(caller, order_id)
             case Settle(keeper, ids, _, _):
                 return lg.do_settle(keeper, list(ids))
             case LpDeposit(who, amount, min_shares):
@@ -405,6 +432,48 @@ class LedgerRules(RuleBasedStateMachine):
             spot = self.world.prices[pair] * 10**10
             acceptable = spot * 10_002 // 10_000 if delta > 0 else spot * 9_998 // 10_000
         self.run(Commit(who, market, delta, reduce_only, acceptable))
+
+    @rule(
+        i=st.integers(0, 3),
+        market=st.sampled_from(MARKETS),
+        kind=st.sampled_from([m.LIMIT, m.LIMIT, m.STOP, m.TAKE_PROFIT, 9]),  # 9: refused, not a kind
+        size=st.sampled_from([1, 10, 50, 200, 1_000]),
+        short=st.booleans(),
+        offset=st.sampled_from([-10, -3, -1, 0, 1, 3, 10]),  # trigger vs spot [%]
+        expires_in=st.sampled_from([5, 40, 120, 3_600]),  # 5: refused (within the settlement delay)
+        link=st.booleans(),
+        tight=st.booleans(),
+    )
+    def place(self, i: int, market: int, kind: int, size: int, short: bool, offset: int, expires_in: int,
+              link: bool, tight: bool) -> None:  # fmt: skip
+        """A conditional order: stops and take-profits against the position when there is one."""
+        who = self.world.roles.traders[i]
+        unit = SCALE // 100 if market == ETH_PERP else SCALE // 1_000
+        delta = -size * unit if short else size * unit
+        held = self.ledger.position(who, market).size
+        if kind in (m.STOP, m.TAKE_PROFIT) and held:
+            delta = -held if size >= 200 else (-held // 2 or -held)
+        pair = "ETH/USD" if market == ETH_PERP else "BTC/USD"
+        spot = self.world.prices[pair] * 10**10
+        trigger = spot * (100 + offset) // 100
+        acceptable = U128_MAX if delta > 0 else 0
+        if tight:  # a bound the settlement's price or skew may break: the order waits for the next trigger
+            acceptable = trigger * 10_002 // 10_000 if delta > 0 else trigger * 9_998 // 10_000
+        oco = 0
+        if link:  # the account's newest pending conditional order without a link
+            s = self.ledger.s
+            free = [o for o in s.open_ids.get(who, []) if s.orders[o].conditional and not s.links.get(o, 0)]
+            oco = free[-1] if free else 0
+        self.run(Place(who, kind, market, delta, trigger, acceptable, False, expires_in, oco))
+
+    @rule(i=st.integers(0, 3), pick=st.integers(0, 7), stranger=st.booleans())
+    def cancel(self, i: int, pick: int, stranger: bool) -> None:
+        """The account (or another trader: refused unless expired) cancels one of its pending orders."""
+        traders = self.world.roles.traders
+        who = traders[i]
+        ids = self.ledger.s.open_ids.get(who, [])
+        if ids:
+            self.run(Cancel(traders[(i + 1) % len(traders)] if stranger else who, ids[pick % len(ids)]))
 
     @rule(
         i=st.integers(0, 3),
@@ -607,7 +676,9 @@ class LedgerRules(RuleBasedStateMachine):
                     continue
                 grew = self.grew(step, account)
                 was_ok = isinstance(before, AccountHealth) and before.equity >= before.initial_margin
-                if isinstance(action, Commit) and action.reduce_only:
+                reduce_only = isinstance(action, Commit) and action.reduce_only
+                reduce_only |= isinstance(action, Place) and (action.reduce_only or action.kind != m.LIMIT)
+                if reduce_only:
                     # a reducing order's keeper fee may leave the account between the two margins
                     if isinstance(before, AccountHealth) and before.equity >= before.maintenance_margin:
                         assert after.equity >= after.maintenance_margin, f"{action} left {account:#x} liquidatable"

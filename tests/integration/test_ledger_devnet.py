@@ -40,6 +40,7 @@ from tests.ledger_world import (
     START_PRICES,
     Advance,
     BuyCollateral,
+    Cancel,
     Commit,
     Deleverage,
     Deposit,
@@ -49,6 +50,7 @@ from tests.ledger_world import (
     LpDeposit,
     LpWithdraw,
     Pause,
+    Place,
     Prices,
     Roles,
     SetLiquidation,
@@ -161,6 +163,18 @@ class DevnetWorld(World):
                     sdk, [sdk.orders.commit_call(who, market, size, acceptable, fee, reduce_only)]
                 )
                 return tuple(committed_ids(tx, sdk.orders.address)), stamps
+            case Place(who, kind, market, size, trigger, acceptable, reduce_only, expires_in, oco):
+                sdk = self.sdks[who]
+                expiry = await latest_block_time(self.protocol.devnet.client) + expires_in  # the time it runs at
+                params = {"account": who, "kind": kind, "market_id": market, "size_delta": size,
+                          "trigger_price": trigger, "acceptable_price": acceptable, "reduce_only": reduce_only,
+                          "keeper_fee": fee, "expiry": expiry, "oco": oco}  # fmt: skip
+                tx = await self.send(sdk, [sdk.orders.prepare("place", params)])  # unchecked: kind 9 reaches it
+                return tuple(committed_ids(tx, sdk.orders.address)), stamps
+            case Cancel(caller, order_id):
+                sdk = self.sdks[caller]
+                await self.send(sdk, [sdk.orders.cancel_call(order_id)])
+                return None, stamps
             case Settle(keeper, ids, advance, prices):
                 sdk = self.sdks[keeper]
                 before, stamps = await self.price_calls(advance, dict(prices))
@@ -249,7 +263,7 @@ class DevnetWorld(World):
 
     # --- comparisons --------------------------------------------------------------------------------
     def compare_values(self, action: Any, ledger_value: Any, chain_value: Any) -> None:
-        if isinstance(action, (Commit, LpDeposit, LpWithdraw)):
+        if isinstance(action, (Commit, Place, LpDeposit, LpWithdraw)):
             expect(chain_value, ledger_value, f"{action} ids")
         elif isinstance(action, Settle):
             for got, want in zip(chain_value.results, ledger_value, strict=True):
@@ -296,6 +310,13 @@ class DevnetWorld(World):
         calls["orders shares"] = (pool.balance_of(a.orders), lambda: lg.s.shares.get(a.orders, 0))
         for who in (*r.lps, r.admin):
             calls[f"shares {who:#x}"] = (pool.balance_of(who), lambda who=who: lg.s.shares.get(who, 0))
+        orders = sdk.orders
+        for t in r.traders:
+            calls[f"pending {t:#x}"] = (sorted_ids(orders.pending_orders(t)), lambda t=t: sorted(lg.s.open_ids.get(t, [])))
+        for order_id, order in lg.s.orders.items():  # conditional orders still pending: armed time, link
+            if order.conditional and lg.s.status.get(order_id) == m.PENDING:
+                calls[f"armed {order_id}"] = (orders.armed_at(order_id), lambda i=order_id: lg.s.armed.get(i, 0))
+                calls[f"linked {order_id}"] = (orders.linked(order_id), lambda i=order_id: lg.s.links.get(i, 0))
         for who in (*r.keepers, *r.lps):
             calls[f"wallet {who:#x}"] = (usdc.balance_of(who), lambda who=who: lg.balance(usdc.address, who))
         answers = await asyncio.gather(*(c for c, _ in calls.values()), return_exceptions=True)
@@ -309,6 +330,10 @@ class DevnetWorld(World):
                 want[name] = type(exc)
         for name in calls:
             expect(chain[name], want[name], f"view {name} at {lg.s.now}")
+
+
+async def sorted_ids(ids: Any) -> list[int]:
+    return sorted(await ids)
 
 
 def expect(chain: Any, ledger: Any, what: str) -> None:

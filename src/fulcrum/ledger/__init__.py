@@ -110,6 +110,16 @@ class Ledger(Orders):
     ) -> int:
         return self.tx(lambda: self.commit(account, account, market, size_delta, acceptable, reduce_only, fee))
 
+    def do_place(
+        self, account: int, kind: int, market: int, size_delta: int, acceptable: int, trigger: int,
+        reduce_only: bool, fee: int, expiry: int, oco: int = 0,
+    ) -> int:  # fmt: skip
+        return self.tx(lambda: self.place(account, account, kind, market, size_delta, acceptable, trigger,
+                                          reduce_only, fee, expiry, oco))  # fmt: skip
+
+    def do_cancel(self, caller: int, order_id: int) -> None:
+        self.tx(lambda: self.cancel(caller, order_id))
+
     def do_settle(self, settler: int, ids: list[int]) -> list[Outcome]:
         return self.tx(lambda: self.settle_batch(settler, ids))
 

@@ -1,4 +1,5 @@
-"""Orders (`src/orders.cairo`: market orders and LP requests; conditional orders are not modelled) and
+"""Orders (`src/orders.cairo`: market orders, conditional orders with their one-cancels-other links, LP
+requests; operators are not modelled) and
 Pool (`src/pool.cairo`: LP shares) over the Ledger's `State`. A call the Cairo makes through a safe
 dispatcher (the engine's `fill`, the pool's settlements) reverts alone: its state is restored and its
 error becomes the order's outcome, as on chain."""
@@ -56,6 +57,69 @@ class Orders(Engine):
         s.pending_market[(account, market)] = order_id
         return order_id
 
+    def place(
+        self, caller: int, account: int, kind: int, market: int, size_delta: int, acceptable: int, trigger: int,
+        reduce_only: bool, fee: int, expiry: int, oco: int = 0,
+    ) -> int:  # fmt: skip
+        """A limit, stop or take-profit order (`place`): stops and take-profits are reduce-only."""
+        s = self.s
+        if caller != account:
+            raise E.NotAccountOrOperator()  # operators are not modelled
+        if kind not in (m.LIMIT, m.STOP, m.TAKE_PROFIT):
+            raise E.BadOrderKind()
+        if size_delta == 0:
+            raise E.OrderZeroSize()
+        if not (size_delta < 0 or acceptable != 0):
+            raise E.BadAcceptablePrice()
+        if trigger == 0:
+            raise E.BadTriggerPrice()
+        if market not in s.market_params:
+            raise E.UnknownMarket()
+        params = self.order_params()
+        if expiry <= s.now + params.settlement_delay:
+            raise E.BadExpiry()
+        if oco:
+            other = s.orders.get(oco)
+            if not (s.status.get(oco, 0) == m.PENDING and other is not None and other.account == account
+                    and other.conditional and not s.links.get(oco, 0)):  # fmt: skip
+                raise E.BadOcoLink()
+        reduce = reduce_only or kind != m.LIMIT
+        order = Order(account, kind, market, size_delta, 0, acceptable, trigger, reduce, fee, s.now, expiry)
+        self.assert_fee(fee, params)
+        if fee:
+            self.escrow(account, fee, reduce)
+        order_id = self.record(order, params)
+        if oco:
+            s.links[order_id], s.links[oco] = oco, order_id
+        return order_id
+
+    def cancel(self, caller: int, order_id: int) -> None:
+        """Anyone cancels an expired order; its account cancels a conditional one that is not armed (or whose
+        armed window passed). The fee goes back."""
+        s = self.s
+        if s.status.get(order_id, 0) != m.PENDING:
+            raise E.OrderNotPending()
+        order = s.orders[order_id]
+        expired = s.now > order.expiry
+        if not expired:
+            if not order.conditional:
+                raise E.OrderNotExpired()
+            if caller != order.account:
+                raise E.NotAccountOrOperator()
+            params = self.order_params()
+            armed_at = s.armed.get(order_id, 0)
+            if armed_at and s.now <= armed_at + params.settlement_delay + params.settlement_window:
+                raise E.OrderArmed()
+        self.unlink(order_id)
+        self.end(order_id, order, m.CANCELLED)
+        self.refund(order)
+
+    def unlink(self, order_id: int) -> int:
+        other = self.s.links.get(order_id, 0)
+        if other:
+            self.s.links[order_id] = self.s.links[other] = 0
+        return other
+
     def request_deposit(self, provider: int, amount: int, min_shares: int, fee: int) -> int:
         if amount == 0:
             raise E.OrderZeroAmount()
@@ -95,11 +159,17 @@ class Orders(Engine):
             return Outcome(order_id, m.O_NOT_PENDING)
         order = s.orders[order_id]
         if s.now > order.expiry:
+            self.unlink(order_id)
             self.end(order_id, order, m.CANCELLED)
             self.refund(order)
             return Outcome(order_id, m.O_EXPIRED)
-        start = order.created + params.settlement_delay
+        # A conditional order fills like a market order committed when it was armed.
+        armed_at = s.armed.get(order_id, 0) if order.conditional else 0
+        start = (armed_at or order.created) + params.settlement_delay
         end = start + params.settlement_window
+        if armed_at and s.now > end:  # armed but not filled in its window: back to waiting for the trigger
+            s.armed[order_id] = 0
+            return Outcome(order_id, m.O_NOT_TRIGGERED)
         if s.now < start:
             return Outcome(order_id, m.O_TOO_EARLY)
         if order.lp:
@@ -111,12 +181,21 @@ class Orders(Engine):
                 return Outcome(order_id, m.O_TOO_EARLY)
             return self.settle_lp(order_id, order, params)
         try:
-            _, time = self.read_price_time(s.market_params[order.market_id].pair_id)
+            price, time = self.read_price_time(s.market_params[order.market_id].pair_id)
         except E.ContractError as exc:
             return Outcome(order_id, m.O_NO_PRICE, type(exc))
         if time < start:
             return Outcome(order_id, m.O_TOO_EARLY)
-        if time > end:
+        if order.conditional:
+            if not armed_at:
+                if not m.triggered(order.kind, order.size_delta, order.trigger_price, price):
+                    return Outcome(order_id, m.O_NOT_TRIGGERED)
+                s.armed[order_id] = s.now
+                return Outcome(order_id, m.O_TRIGGERED, price=price)  # the price OrderTriggered reports
+            if time > end:
+                s.armed[order_id] = 0
+                return Outcome(order_id, m.O_NOT_TRIGGERED)
+        elif time > end:
             self.end(order_id, order, m.CANCELLED)
             self.refund(order)
             return Outcome(order_id, m.O_EXPIRED)
@@ -126,11 +205,21 @@ class Orders(Engine):
             fill = self.fill(order.account, order.market_id, order.size_delta, order.acceptable_price, order.reduce_only)
         except E.ContractError as exc:
             self.s = saved
+            if order.conditional and isinstance(exc, E.PriceNotAcceptable):
+                # The settler's price is outside the bound: the order waits for the next trigger.
+                self.s.armed[order_id] = 0
+                return Outcome(order_id, m.O_NOT_TRIGGERED, type(exc))
             if isinstance(exc, WAITS):
                 return Outcome(order_id, m.O_NO_PRICE, type(exc))
+            self.unlink(order_id)
             self.end(order_id, order, m.REFUSED)
             return Outcome(order_id, m.O_REFUSED, type(exc))
         self.end(order_id, order, m.SETTLED)
+        other = self.unlink(order_id)
+        if other and self.s.status.get(other, 0) == m.PENDING:
+            linked = self.s.orders[other]
+            self.end(other, linked, m.CANCELLED)
+            self.refund(linked)
         return Outcome(order_id, m.O_SETTLED, price=fill, grows=grows)
 
     def settle_lp(self, order_id: int, order: Order, params: OrderParams) -> Outcome:

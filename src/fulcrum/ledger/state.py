@@ -92,6 +92,8 @@ class State:
     status: dict[int, int] = field(default_factory=dict)
     pending_market: dict[tuple[int, int], int] = field(default_factory=dict)
     open_ids: dict[int, list[int]] = field(default_factory=dict)  # account -> pending ids (swap-remove order)
+    armed: dict[int, int] = field(default_factory=dict)  # conditional order id -> block time its trigger was met
+    links: dict[int, int] = field(default_factory=dict)  # one-cancels-other, both ways
     # --- Pool shares (ERC20) and token balances
     share_supply: int = 0
     shares: dict[int, int] = field(default_factory=dict)
