@@ -6,6 +6,7 @@ model equal to the chain and conservation checked."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from fulcrum import errors, model
 from fulcrum.model import FULL, SCALE
@@ -143,6 +144,35 @@ async def test_a_deposit_cannot_unlock_the_depositors_capped_profit(protocol: Pr
     # honest LP's 20,010.80 fell to 16,260.04.
     assert profit <= 0
     assert honest_after >= honest_before
+    await assert_conservation(p)
+
+
+async def test_a_deposit_all_claimed_by_traders_is_refused_and_returned(protocol: Protocol) -> None:
+    """With `max_pnl_factor` at 1 and traders' profit above the pool's assets, a deposit can be wholly the
+    traders' claim: the settlement refuses it by name (`pool: deposit all claimed`), the LP's deposit goes
+    back to its wallet, no share is minted, and the pool is unchanged."""
+    p = await deploy_fresh(protocol, 40_000 * USDC)
+    admin = await p.as_account(0)
+    risk = await admin.margin.risk_params()
+    await admin.margin.send([admin.margin.prepare("set_risk_params", vars(replace(risk, max_pnl_factor=SCALE)))])
+    for t in [await trader_with(p, 50 + i, usdc=4_000 * USDC) for i in range(4)]:
+        await p.trade(t, ETH_PERP, 9 * SCALE)
+    await p.calm({"ETH/USD": 3_250})
+    lp = await p.as_account(56)
+    usdc = lp.token("usdc")
+    deposit = 3_000 * USDC
+    await usdc.mint(lp.account.address, deposit)
+    state = await admin.margin.pool_state()
+    assert state.profit > state.pnl_cap and model.deposit_claim(deposit * 10**12, state, SCALE) == deposit * 10**12
+    wallet, supply = await usdc.balance_of(lp.account.address), await admin.pool.total_supply()
+    try:
+        await p.settler.add_liquidity(lp, deposit)
+        raise AssertionError("a deposit all claimed by traders was accepted")
+    except errors.DepositClaimed:
+        pass
+    assert await usdc.balance_of(lp.account.address) == wallet  # the deposit back (its keeper fee was minted)
+    assert await admin.pool.balance_of(lp.account.address) == 0 and await admin.pool.total_supply() == supply
+    assert (await admin.margin.pool_state()).cash == state.cash
     await assert_conservation(p)
 
 
