@@ -89,8 +89,7 @@ pub mod Pool {
             ref self: ContractState, provider: ContractAddress, amount: u256, min_shares: u256,
         ) -> u256 {
             let orders = self.assert_orders();
-            let pool_value = self.deposit_value();
-            let shares = self.preview_deposit(amount);
+            let (shares, pool_value) = self.price_deposit(amount);
             assert(shares >= min_shares, Errors::SLIPPAGE);
             assert(shares <= MAX_U128.into(), Errors::OVERFLOW); // the orders contract reports u128
             IMarginDispatcher { contract_address: self.margin.read() }.pool_deposit(orders, amount);
@@ -108,8 +107,7 @@ pub mod Pool {
         ) -> u256 {
             let orders = self.assert_orders();
             assert(fee_rate <= SCALE_U128, Errors::BAD_FEE);
-            let pool_value = self.total_value();
-            let gross = self.preview_redeem(shares);
+            let (gross, pool_value) = self.price_redeem(shares);
             // The fee is rounded up: it stays in the pool.
             let fee = mul_div(gross, fee_rate.into(), SCALE, true).expect(Errors::OVERFLOW);
             let amount = gross - fee;
@@ -128,6 +126,32 @@ pub mod Pool {
         }
 
         fn preview_deposit(self: @ContractState, amount: u256) -> u256 {
+            let (shares, _) = self.price_deposit(amount);
+            shares
+        }
+
+        fn preview_redeem(self: @ContractState, shares: u256) -> u256 {
+            let (out, _) = self.price_redeem(shares);
+            out
+        }
+
+        fn total_value(self: @ContractState) -> i128 {
+            IMarginDispatcher { contract_address: self.margin.read() }.pool_value()
+        }
+
+        fn margin(self: @ContractState) -> ContractAddress {
+            self.margin.read()
+        }
+
+        fn deposit_value(self: @ContractState) -> i128 {
+            IMarginDispatcher { contract_address: self.margin.read() }.pool_state().deposit_value
+        }
+    }
+
+    #[generate_trait]
+    impl InternalImpl of InternalTrait {
+        /// (shares minted for depositing `amount`, the deposit value they are priced at): one pool snapshot.
+        fn price_deposit(self: @ContractState, amount: u256) -> (u256, i128) {
             assert(amount != 0, Errors::ZERO_AMOUNT);
             let margin = IMarginDispatcher { contract_address: self.margin.read() };
             let state = margin.pool_state();
@@ -151,37 +175,23 @@ pub mod Pool {
             )
                 .expect(Errors::OVERFLOW);
             assert(shares != 0, Errors::ZERO_SHARES);
-            shares
+            (shares, value)
         }
 
-        fn preview_redeem(self: @ContractState, shares: u256) -> u256 {
+        /// (quote tokens `shares` redeem for before the fee, the withdrawal value they are priced at).
+        fn price_redeem(self: @ContractState, shares: u256) -> (u256, i128) {
             assert(shares != 0, Errors::ZERO_SHARES);
             let value = self.total_value();
-            let value: u256 = if value < 0 {
+            let positive: u256 = if value < 0 {
                 0
             } else {
                 abs(value).into()
             };
-            let out = amount_for_shares(shares, self.erc20.ERC20_total_supply.read(), value)
+            let out = amount_for_shares(shares, self.erc20.ERC20_total_supply.read(), positive)
                 .expect(Errors::OVERFLOW);
-            from_fixed(out, self.quote_decimals.read(), false).expect(Errors::OVERFLOW)
+            (from_fixed(out, self.quote_decimals.read(), false).expect(Errors::OVERFLOW), value)
         }
 
-        fn total_value(self: @ContractState) -> i128 {
-            IMarginDispatcher { contract_address: self.margin.read() }.pool_value()
-        }
-
-        fn margin(self: @ContractState) -> ContractAddress {
-            self.margin.read()
-        }
-
-        fn deposit_value(self: @ContractState) -> i128 {
-            IMarginDispatcher { contract_address: self.margin.read() }.pool_state().deposit_value
-        }
-    }
-
-    #[generate_trait]
-    impl InternalImpl of InternalTrait {
         /// The margin engine's registered orders contract, which must be the caller.
         fn assert_orders(self: @ContractState) -> ContractAddress {
             let orders = IMarginDispatcher { contract_address: self.margin.read() }.orders();

@@ -211,9 +211,7 @@ class Orders(Engine):
                 return Outcome(order_id, m.O_NOT_TRIGGERED, type(exc))
             if isinstance(exc, WAITS):
                 return Outcome(order_id, m.O_NO_PRICE, type(exc))
-            self.unlink(order_id)
-            self.end(order_id, order, m.REFUSED)
-            return Outcome(order_id, m.O_REFUSED, type(exc))
+            return self.refuse(order_id, order, exc)
         self.end(order_id, order, m.SETTLED)
         other = self.unlink(order_id)
         if other and self.s.status.get(other, 0) == m.PENDING:
@@ -234,14 +232,18 @@ class Orders(Engine):
             if isinstance(exc, WAITS):
                 return Outcome(order_id, m.O_NO_PRICE, type(exc))
             self.return_lp_escrow(order)
-            self.end(order_id, order, m.REFUSED)
-            return Outcome(order_id, m.O_REFUSED, type(exc))
+            return self.refuse(order_id, order, exc)
         self.end(order_id, order, m.SETTLED)
         return Outcome(order_id, m.O_SETTLED, out=out)
 
+    def refuse(self, order_id: int, order: Order, exc: E.ContractError) -> Outcome:
+        """`refuse`: the order ends refused (its link dropped); its fee is the settler's."""
+        self.unlink(order_id)
+        self.end(order_id, order, m.REFUSED)
+        return Outcome(order_id, m.O_REFUSED, type(exc))
+
     # --- Pool ------------------------------------------------------------------------------------------
     def settle_deposit(self, provider: int, amount: int, min_shares: int) -> int:
-        self.pool_snapshot()  # `deposit_value` read for the event
         shares = self.preview_deposit(amount)
         if shares < min_shares:
             raise E.BelowMinimumOut()
@@ -278,7 +280,6 @@ class Orders(Engine):
     def settle_withdrawal(self, provider: int, shares: int, min_amount: int, fee_rate: int) -> int:
         if fee_rate > SCALE:
             raise E.PoolBadFee()
-        self.pool_snapshot()  # `total_value` read for the event
         amount = m.withdrawal_amount(self.preview_redeem(shares), fee_rate)
         if amount == 0:
             raise E.PoolZeroAmount()
