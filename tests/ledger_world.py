@@ -270,6 +270,11 @@ class World:
 
     def step(self, action: Any) -> Step:
         self.prepare(action)
+        return self.record(action)
+
+    def record(self, action: Any) -> Step:
+        """Executes `action`'s calls on the Ledger: its Step, with the views before it and its value or the
+        type of the error that refused it."""
         result = Step(action, pre=views(self.ledger, self.tracked()))
         try:
             result.value = self.execute(action)

@@ -133,12 +133,7 @@ class DevnetWorld(World):
         for name, (raw, ts) in stamps.items():
             self.ledger.push_prices({name: raw}, ts)
             self.prices[name] = raw
-        step = Step(action, pre=views(self.ledger, self.tracked()))
-        try:
-            step.value = self.execute(action)
-        except E.ContractError as exc:
-            step.error = type(exc)
-        return step
+        return self.record(action)
 
     # --- the chain side -----------------------------------------------------------------------------
     async def on_chain(self, action: Any) -> tuple[Any, dict[str, tuple[int, int]]]:

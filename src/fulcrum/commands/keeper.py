@@ -164,8 +164,8 @@ async def _serve(target: Target, settings: KeeperConfig, bundle_prices: bool, ti
         if not (settings.liquidations or settings.adl):
             raise ConfigError(f"deployment {sdk.deployment.network!r} has no orders contract to settle")
         log.warning("deployment %r has no orders contract: no settlement", sdk.deployment.network)
-    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source, orders=orders)
-    keeper.scanner.ranker, keeper.scanner.at_risk_threshold = ranker, at_risk
+    keeper = Keeper(settings, sdk.margin, oracle=sdk.oracle, source=source, orders=orders, ranker=ranker,
+                    at_risk=at_risk)  # fmt: skip
     loop = asyncio.get_running_loop()
     handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -42,7 +42,7 @@ from fulcrum.keeper.config import KeeperConfig
 from fulcrum.keeper.indexer import EventIndexer
 from fulcrum.keeper.metrics import HealthServer, KeeperMetrics
 from fulcrum.keeper.reward import estimate_batch
-from fulcrum.keeper.scan import Candidate, HealthScanner, ScanResult
+from fulcrum.keeper.scan import Candidate, HealthScanner, Ranker, ScanResult
 from fulcrum.keeper.settlement import OrderJob, OrderTick
 from fulcrum.keeper.submit import NonceCache, Sender, SubmitPolicy, Submitter
 from fulcrum.liquidation import BatchReport, LiquidationClient, decode_batch, partition_of
@@ -108,9 +108,13 @@ class Keeper:
         on_tick: Callable[[TickReport], None] | None = None,
         sender: Sender | None = None,
         orders: OrdersClient | None = None,
+        ranker: Ranker | None = None,
+        at_risk: float = 0.2,
     ):
         """`orders`: the orders contract's client; with it (and `config.orders`) each tick also settles
-        the ready orders, after the liquidations (`config.liquidations`) and the ADL job (`config.adl`)."""
+        the ready orders, after the liquidations (`config.liquidations`) and the ADL job (`config.adl`).
+        `ranker` (e.g. `fulcrum.risk.predict.KeeperRanker`): the scan's at-risk hint, for accounts whose
+        probability is at least `at_risk`."""
         if source is not None and oracle is None:
             raise ValueError("a price source needs the oracle to submit its bundles to")
         if not config.liquidations and not config.adl and (orders is None or not config.orders):
@@ -127,7 +131,7 @@ class Keeper:
             blocks_per_sync=config.blocks_per_sync, checkpoint_every=config.checkpoint_every,
             orders=orders.address if orders is not None and config.orders else 0,
         )  # fmt: skip
-        self.scanner = HealthScanner(self.indexer.view, config.tolerance)
+        self.scanner = HealthScanner(self.indexer.view, config.tolerance, ranker=ranker, at_risk_threshold=at_risk)
         self.metrics = KeeperMetrics()
         self.server = HealthServer(self.metrics, self.status, config.watchdog)
         policy = SubmitPolicy(
@@ -152,7 +156,7 @@ class Keeper:
         self._halt_balance: int | None = None  # fee balance when submission halted
         self._halt_tick = 0
         self.scan_time = 0  # block time of the last scan
-        self.last_at_risk: list[int] = []  # the last scan's at-risk hint (set scanner.ranker to get one)
+        self.last_at_risk: list[int] = []  # the last scan's at-risk hint (with a `ranker`)
         self.missing_pairs: set[int] = set()  # pairs without a usable price at the last scan
         self._known_prices: dict[int, int] = {}
         self._rng = random.Random()
