@@ -44,7 +44,7 @@ class GasModel:
     events_per_price: int = 2  # its PriceSubmitted and the pair's updated median
     # `settle_batch` (orders), measured on devnet (0.8.1; scripts/bench_orders.py after issue 16): 9.24M marginal
     # per market order (least squares over batches of 1-80, 2 markets), 2.18M per batch; an LP settlement alone
-    # 12.45M (deposit) / 15.05M (withdrawal) with the batch; 3 pairs x 3 publishers bundled 9.6M, 19 events
+    # 10.25M (deposit) / 12.65M (withdrawal) with the batch; 3 pairs x 3 publishers bundled 9.6M, 19 events
     settle_fixed: int = 2_300_000  # the batch, its params read, the fee transfer, BatchSettled (2.18M)
     settle_fixed_events: int = 4  # BatchSettled, the fee transfer, slack
     per_order: int = 9_500_000  # a market or conditional fill: price, funding, pool snapshot, position, fee (9.24M)
@@ -52,7 +52,7 @@ class GasModel:
     # each position the account already holds in another market: the fill's margin check prices it, and the
     # pool snapshot reads its market (scripts/bench_gas.py: 16.4M for a first position, 47.1M for an 8th: 4.39M)
     per_held_position: int = 4_500_000
-    per_lp_order: int = 13_500_000  # an LP request: the pool's value over every skewed market (10.3M / 12.9M)
+    per_lp_order: int = 13_500_000  # an LP request: the pool's value over every skewed market (8.1M / 10.5M)
     events_per_lp_order: int = 5  # OrderSettled, shares minted or burnt, transfers (5 measured)
     per_expired_order: int = 2_500_000  # an expired order: its state, the fee back to the account (2.27M)
     events_per_expired_order: int = 3  # OrderCancelled, the refund's Deposited and transfer (3 measured)
